@@ -1,0 +1,190 @@
+// Package codec is the registry of event types: it maps a Go type to its
+// past-tense event name and payload schema version, encodes payloads as JSON,
+// and decodes stored payloads back into Go values, upcasting old schema
+// versions to the current one on the way so stored events never need
+// rewriting.
+//
+// A Registry is built explicitly (no global state) and is safe for concurrent
+// use once built. It imports nothing of NATS or Redis, so domain packages can
+// use it freely.
+package codec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"unicode"
+)
+
+// DefaultSchema is the schema version of an event type registered without
+// WithSchema.
+const DefaultSchema = 1
+
+// Errors callers branch on.
+var (
+	// ErrUnknownType means a payload's event type name was never registered.
+	ErrUnknownType = errors.New("codec: unknown event type")
+	// ErrUnregistered means a Go value's type was never registered.
+	ErrUnregistered = errors.New("codec: Go type not registered as an event")
+	// ErrNoUpcaster means a stored payload has an old schema version and no
+	// upcaster leads from it to the current one.
+	ErrNoUpcaster = errors.New("codec: no upcaster for schema version")
+)
+
+// Upcaster rewrites a payload of schema version From into version From+1.
+type Upcaster struct {
+	From int
+	Up   func(json.RawMessage) (json.RawMessage, error)
+}
+
+// Option configures one registered event type.
+type Option func(*entry)
+
+// WithSchema sets the current schema version of the event type's payload.
+func WithSchema(v int) Option { return func(e *entry) { e.schema = v } }
+
+// WithUpcaster adds an upcaster from schema version from to from+1.
+func WithUpcaster(from int, up func(json.RawMessage) (json.RawMessage, error)) Option {
+	return func(e *entry) { e.upcasters[from] = up }
+}
+
+type entry struct {
+	name      string
+	schema    int
+	upcasters map[int]func(json.RawMessage) (json.RawMessage, error)
+	decode    func([]byte) (any, error)
+}
+
+// Registry maps event names to Go types and back.
+type Registry struct {
+	byName map[string]*entry
+	byType map[reflect.Type]*entry
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{byName: map[string]*entry{}, byType: map[reflect.Type]*entry{}}
+}
+
+// Register adds event type E under name, which must be a past-tense
+// PascalCase name such as MoneyDeposited. It panics on a programming error
+// (an invalid or duplicate name), since registries are built at start-up.
+func Register[E any](r *Registry, name string, opts ...Option) {
+	if err := ValidateName(name); err != nil {
+		panic(err)
+	}
+	if _, dup := r.byName[name]; dup {
+		panic(fmt.Sprintf("codec: event type %q registered twice", name))
+	}
+	t := reflect.TypeFor[E]()
+	if _, dup := r.byType[t]; dup {
+		panic(fmt.Sprintf("codec: Go type %v registered twice", t))
+	}
+	e := &entry{
+		name:      name,
+		schema:    DefaultSchema,
+		upcasters: map[int]func(json.RawMessage) (json.RawMessage, error){},
+		decode: func(b []byte) (any, error) {
+			var v E
+			if err := json.Unmarshal(b, &v); err != nil {
+				return nil, err
+			}
+			return v, nil
+		},
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.schema < 1 {
+		panic(fmt.Sprintf("codec: event type %q: schema version must be >= 1", name))
+	}
+	r.byName[name] = e
+	r.byType[t] = e
+}
+
+// ValidateName checks that name looks like an event type: PascalCase letters
+// and digits, 1 to 128 characters. Past tense cannot be checked by a machine;
+// it is a convention the names of the sample domains follow.
+func ValidateName(name string) error {
+	if name == "" || len(name) > 128 {
+		return fmt.Errorf("codec: event type name %q must be 1 to 128 characters", name)
+	}
+	for i, c := range name {
+		if c > unicode.MaxASCII || !(unicode.IsLetter(c) || unicode.IsDigit(c)) {
+			return fmt.Errorf("codec: event type name %q: only ASCII letters and digits are allowed", name)
+		}
+		if i == 0 && !unicode.IsUpper(c) {
+			return fmt.Errorf("codec: event type name %q must start with an upper-case letter", name)
+		}
+	}
+	return nil
+}
+
+// Encoded is an event ready to be stored: its name, schema version and JSON
+// payload.
+type Encoded struct {
+	Type   string
+	Schema int
+	Data   []byte
+}
+
+// Encode turns a registered event value into its stored form.
+func (r *Registry) Encode(event any) (Encoded, error) {
+	e, ok := r.byType[reflect.TypeOf(event)]
+	if !ok {
+		return Encoded{}, fmt.Errorf("%w: %T", ErrUnregistered, event)
+	}
+	b, err := json.Marshal(event)
+	if err != nil {
+		return Encoded{}, fmt.Errorf("codec: encode %s: %w", e.name, err)
+	}
+	return Encoded{Type: e.name, Schema: e.schema, Data: b}, nil
+}
+
+// Name returns the registered event name of a value, or "" when its type is
+// not registered.
+func (r *Registry) Name(event any) string {
+	if e, ok := r.byType[reflect.TypeOf(event)]; ok {
+		return e.name
+	}
+	return ""
+}
+
+// Known reports whether name is a registered event type.
+func (r *Registry) Known(name string) bool {
+	_, ok := r.byName[name]
+	return ok
+}
+
+// Decode turns a stored payload of event type name at schema version schema
+// into the registered Go value, upcasting it first when schema is older than
+// the current version.
+func (r *Registry) Decode(name string, schema int, data []byte) (any, error) {
+	e, ok := r.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, name)
+	}
+	if schema == 0 {
+		schema = DefaultSchema
+	}
+	if schema > e.schema {
+		return nil, fmt.Errorf("codec: %s schema version %d is newer than this program knows (%d)", name, schema, e.schema)
+	}
+	for v := schema; v < e.schema; v++ {
+		up, ok := e.upcasters[v]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s from %d to %d", ErrNoUpcaster, name, v, v+1)
+		}
+		out, err := up(data)
+		if err != nil {
+			return nil, fmt.Errorf("codec: upcast %s from schema %d: %w", name, v, err)
+		}
+		data = out
+	}
+	v, err := e.decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("codec: decode %s (schema %d): %w", name, e.schema, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,248 @@
+// Package testenv starts the real infrastructure tests run against: an
+// embedded nats-server with JetStream per test, and a private redis-server
+// per test. Nothing here mocks NATS or Redis.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+)
+
+// startTimeout bounds how long a server may take to come up.
+const startTimeout = 10 * time.Second
+
+// NATS is an embedded nats-server with JetStream, file storage in a temp dir.
+type NATS struct {
+	t     testing.TB
+	mu    sync.Mutex
+	srv   *server.Server
+	opts  server.Options
+	Dir   string
+	conns []*nats.Conn
+}
+
+// StartNATS starts an embedded nats-server on a random loopback port, with a
+// JetStream file store in t.TempDir(). t.Cleanup shuts it down.
+func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	n := &NATS{t: t, Dir: t.TempDir()}
+	n.opts = server.Options{
+		ServerName: "jetsource-test",
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		JetStream:  true,
+		StoreDir:   n.Dir,
+		NoLog:      true,
+		NoSigs:     true,
+		// Tests append fast; a generous payload limit is the server's default.
+	}
+	n.start()
+	// The first start picked a port; restarts keep it so clients reconnect.
+	n.opts.Port = n.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(n.Shutdown)
+	return n
+}
+
+func (n *NATS) start() {
+	n.t.Helper()
+	opts := n.opts
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		n.t.Fatalf("testenv: nats-server: %v", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(startTimeout) {
+		n.t.Fatalf("testenv: nats-server not ready within %v", startTimeout)
+	}
+	n.mu.Lock()
+	n.srv = srv
+	n.mu.Unlock()
+}
+
+// URL is the client URL of the server.
+func (n *NATS) URL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port)
+}
+
+// Server returns the running server.
+func (n *NATS) Server() *server.Server {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.srv
+}
+
+// Connect returns a client connection that t.Cleanup closes. Extra options
+// are applied after the defaults.
+func (n *NATS) Connect(opts ...nats.Option) *nats.Conn {
+	n.t.Helper()
+	all := append([]nats.Option{nats.Name(n.t.Name()), nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
+	nc, err := nats.Connect(n.URL(), all...)
+	if err != nil {
+		n.t.Fatalf("testenv: connect to nats: %v", err)
+	}
+	n.t.Cleanup(nc.Close)
+	return nc
+}
+
+// Shutdown stops the server and waits until it has stopped.
+func (n *NATS) Shutdown() {
+	n.mu.Lock()
+	srv := n.srv
+	n.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}
+}
+
+// Restart stops the server and starts it again on the same port and store
+// directory, as after a crash and reboot of the host.
+func (n *NATS) Restart() {
+	n.t.Helper()
+	n.Shutdown()
+	n.start()
+}
+
+// Redis is a private redis-server, or the server named by REDIS_URL.
+type Redis struct {
+	URL  string
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// StartRedis starts a private redis-server on a random loopback port, with
+// no persistence, stopped by t.Cleanup. Without redis-server on PATH it uses
+// REDIS_URL (flushing that database first), and fails the test with install
+// instructions when neither is there.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		url := os.Getenv("REDIS_URL")
+		if url == "" {
+			t.Fatalf("testenv: redis-server is not on PATH and REDIS_URL is not set: install it (apt-get install redis-server) or point REDIS_URL at a Redis the tests may flush")
+		}
+		r := &Redis{URL: url}
+		c := r.Client(t)
+		if err := c.FlushDB(context.Background()).Err(); err != nil {
+			t.Fatalf("testenv: REDIS_URL %s: %v", url, err)
+		}
+		return r
+	}
+	var lastErr error
+	// A free port can be taken between probing and binding: try a few.
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		r, err := startRedisOn(t, bin, port)
+		if err == nil {
+			return r
+		}
+		lastErr = err
+	}
+	t.Fatalf("testenv: redis-server did not start: %v", lastErr)
+	return nil
+}
+
+func startRedisOn(t testing.TB, bin string, port int) (*Redis, error) {
+	dir := t.TempDir()
+	cmd := exec.Command(bin,
+		"--bind", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", dir,
+		"--logfile", filepath.Join(dir, "redis.log"),
+		"--daemonize", "no",
+	)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	r := &Redis{URL: "redis://" + addr + "/0", Addr: addr, cmd: cmd}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			return nil, fmt.Errorf("redis-server exited: %v: %s", err, tail(log))
+		default:
+		}
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		err := c.Ping(context.Background()).Err()
+		c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			return nil, fmt.Errorf("redis-server on %s not ready: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	return r, nil
+}
+
+// Client returns a client of the server that t.Cleanup closes.
+func (r *Redis) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(r.URL)
+	if err != nil {
+		t.Fatalf("testenv: redis url %q: %v", r.URL, err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(b []byte) string {
+	const keep = 500
+	if len(b) > keep {
+		b = b[len(b)-keep:]
+	}
+	return string(b)
+}
+
+// Eventually waits until cond holds, polling, and fails the test with msg
+// when it does not within timeout. Use it instead of sleeps.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: timed out after %v: %s", timeout, fmt.Sprintf(msg, args...))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,39 @@
+// Package streams is the event store of jetstream: aggregates' event streams
+// kept in one NATS JetStream stream, with optimistic concurrency, atomic
+// multi-event appends, snapshots and time travel.
+//
+// # Model
+//
+// Every aggregate is identified by a Ref, its type and id, and owns the
+// subject events.<type>.<id> of the stream (default EVENTS). Its events carry
+// versions 1, 2, 3 … with no gap or repeat. A Ref can only be made by NewRef,
+// which validates both parts, so a hostile id can never widen or redirect a
+// subject.
+//
+// The store never updates or deletes: the stream is created with DenyDelete
+// and DenyPurge, and Provision refuses an existing stream whose settings would
+// let events be removed.
+//
+// # Positions: versions and sequences
+//
+// A Position is where an aggregate stands: its Version (how many events it
+// has) and the stream Sequence of its last event. Append takes the Position
+// the caller decided on and sends Nats-Expected-Last-Subject-Sequence with
+// its Sequence, so the server itself refuses an append when another writer got
+// there first; the store reports that as a *ConflictError (JetStream errors
+// 10071 and 10164 alike). Versions are what people and clients talk about;
+// sequences are what the server checks. The two are different numbers, kept
+// apart in separate types.
+//
+// # Reading
+//
+// Read and the typed Repository load an aggregate with batched direct gets
+// (no consumer per load), starting after the latest snapshot when there is
+// one. LoadAt loads the state at a version or at a point in time.
+//
+// # Errors
+//
+// Callers branch with errors.Is on ErrConflict, ErrUnavailable, ErrInvalidRef,
+// ErrBatchTooLarge and ErrDuplicate, and get details with errors.As on
+// *ConflictError and *InvalidRefError.
+package streams

@@ -1,0 +1,26 @@
+package streams
+
+// Header names of an event message (DESIGN §1). They are the wire contract:
+// other services read them.
+const (
+	HeaderMsgID         = "Nats-Msg-Id"
+	HeaderType          = "Es-Type"
+	HeaderVersion       = "Es-Version"
+	HeaderSchema        = "Es-Schema"
+	HeaderTime          = "Es-Time"
+	HeaderCommandID     = "Es-Command-Id"
+	HeaderCorrelationID = "Es-Correlation-Id"
+	HeaderCausationID   = "Es-Causation-Id"
+
+	// headerExpectedLastSubjectSeq is the JetStream optimistic concurrency
+	// header.
+	headerExpectedLastSubjectSeq = "Nats-Expected-Last-Subject-Sequence"
+)
+
+// JetStream API error codes the store interprets.
+const (
+	errCodeWrongLastSequence         = 10071 // JSStreamWrongLastSequenceErrF
+	errCodeWrongLastSequenceConstant = 10164 // clustered streams and batches
+	errCodeAtomicDuplicate           = 10201 // JSAtomicPublishContainsDuplicateMessageErr
+	errCodeBatchTooLarge             = 10199 // JSAtomicPublishTooLargeBatchErrF
+)

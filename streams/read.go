@@ -1,0 +1,178 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Recorded is an event as stored.
+type Recorded struct {
+	Ref           Ref
+	Type          string
+	Version       Version
+	Sequence      Sequence
+	Schema        int
+	Time          time.Time
+	ID            string
+	CommandID     string
+	CorrelationID string
+	CausationID   string
+	Data          []byte
+}
+
+// Position is the aggregate's position right after this event.
+func (r Recorded) Position() Position { return Position{Version: r.Version, Sequence: r.Sequence} }
+
+// Decode parses a stored event message (as delivered to a consumer or read
+// with a direct get) into a Recorded.
+func Decode(subject string, seq Sequence, h nats.Header, data []byte) (Recorded, error) {
+	ref, err := ParseSubject(subject)
+	if err != nil {
+		return Recorded{}, fmt.Errorf("%w at sequence %d: %v", ErrCorruptEvent, seq, err)
+	}
+	r := Recorded{Ref: ref, Sequence: seq, Data: data}
+	r.Type = headerValue(h, HeaderType)
+	if r.Type == "" {
+		return Recorded{}, fmt.Errorf("%w at sequence %d (%s): no %s header", ErrCorruptEvent, seq, subject, HeaderType)
+	}
+	v, err := strconv.ParseUint(headerValue(h, HeaderVersion), 10, 64)
+	if err != nil || v == 0 {
+		return Recorded{}, fmt.Errorf("%w at sequence %d (%s): %s header %q is not a positive integer",
+			ErrCorruptEvent, seq, subject, HeaderVersion, headerValue(h, HeaderVersion))
+	}
+	r.Version = Version(v)
+	r.Schema = 1
+	if sv := headerValue(h, HeaderSchema); sv != "" {
+		if r.Schema, err = strconv.Atoi(sv); err != nil || r.Schema < 1 {
+			return Recorded{}, fmt.Errorf("%w at sequence %d (%s): %s header %q is not a positive integer",
+				ErrCorruptEvent, seq, subject, HeaderSchema, sv)
+		}
+	}
+	if tv := headerValue(h, HeaderTime); tv != "" {
+		if r.Time, err = time.Parse(time.RFC3339Nano, tv); err != nil {
+			return Recorded{}, fmt.Errorf("%w at sequence %d (%s): %s header %q is not RFC 3339",
+				ErrCorruptEvent, seq, subject, HeaderTime, tv)
+		}
+	}
+	r.ID = headerValue(h, HeaderMsgID)
+	r.CommandID = headerValue(h, HeaderCommandID)
+	r.CorrelationID = headerValue(h, HeaderCorrelationID)
+	r.CausationID = headerValue(h, HeaderCausationID)
+	return r, nil
+}
+
+// headerValue reads a header by its exact name: the store writes canonical
+// names and the lookup skips Header.Get's canonicalisation.
+func headerValue(h nats.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return h.Get(name)
+}
+
+// Head returns the aggregate's current position, read with one direct get of
+// its last event; the zero Position when it has none.
+func (s *Store) Head(ctx context.Context, ref Ref) (Position, error) {
+	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	msg, err := s.stream.GetLastMsgForSubject(ctx, ref.Subject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Position{}, nil
+	}
+	if err != nil {
+		return Position{}, fmt.Errorf("head %s: %w", ref, classify(err))
+	}
+	rec, err := Decode(msg.Subject, Sequence(msg.Sequence), msg.Header, msg.Data)
+	if err != nil {
+		return Position{}, fmt.Errorf("head %s: %w", ref, err)
+	}
+	return rec.Position(), nil
+}
+
+// Until bounds a read: the zero Until reads to the end.
+type Until struct {
+	// Version stops after this version (0: no bound).
+	Version Version
+	// Time stops before the first event recorded after it (zero: no bound).
+	Time time.Time
+}
+
+func (u Until) reached(r Recorded) bool {
+	return (u.Version != 0 && r.Version > u.Version) || (!u.Time.IsZero() && r.Time.After(u.Time))
+}
+
+// Read yields the events of ref after position from, in order, up to the
+// bound until, fetched with batched direct gets (no consumer). The sequence
+// yields an error as its last element when reading fails.
+func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) iter.Seq2[Recorded, error] {
+	return func(yield func(Recorded, error) bool) {
+		next := from.Sequence + 1
+		want := from.Version + 1
+		subject := ref.Subject()
+		for {
+			batch, done, err := s.readBatch(ctx, ref, subject, next)
+			if err != nil {
+				yield(Recorded{}, err)
+				return
+			}
+			for _, r := range batch {
+				if until.reached(r) {
+					return
+				}
+				if r.Version != want {
+					yield(Recorded{}, fmt.Errorf("read %s: %w: version %d at sequence %d, expected version %d",
+						ref, ErrCorruptEvent, r.Version, r.Sequence, want))
+					return
+				}
+				if !yield(r, nil) {
+					return
+				}
+				want++
+				next = r.Sequence + 1
+			}
+			if done {
+				return
+			}
+		}
+	}
+}
+
+// readBatch fetches up to ReadBatch events of subject from sequence start.
+// done reports that nothing follows them.
+func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence) ([]Recorded, bool, error) {
+	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, s.opts.ReadBatch,
+		jetstreamext.GetBatchSeq(uint64(start)), jetstreamext.GetBatchSubject(subject))
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", ref, classify(err))
+	}
+	out := make([]Recorded, 0, s.opts.ReadBatch)
+	pending := ""
+	for msg, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return out, true, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read %s: %w", ref, classify(err))
+		}
+		rec, err := Decode(msg.Subject, Sequence(msg.Sequence), msg.Header, msg.Data)
+		if err != nil {
+			return nil, false, fmt.Errorf("read %s: %w", ref, err)
+		}
+		out = append(out, rec)
+		pending = headerValue(msg.Header, "Nats-Num-Pending")
+	}
+	// The server counts what is left for the subject as it serves the batch;
+	// zero means this batch reached the end and no further request is needed.
+	done := len(out) == 0 || pending == "0" || (pending == "" && len(out) < s.opts.ReadBatch)
+	return out, done, nil
+}

@@ -1,0 +1,301 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of the store's settings, overridable with Options.
+const (
+	DefaultStream          = "EVENTS"
+	DefaultSnapshotBucket  = "SNAPSHOTS"
+	DefaultReplicas        = 1
+	DefaultDuplicateWindow = 10 * time.Minute
+	// DefaultMaxBatch is the server's default limit on an atomic batch.
+	DefaultMaxBatch = 1000
+	// DefaultReadBatch is how many events one direct-get request returns.
+	DefaultReadBatch = 1000
+	// DefaultSnapshotEvery is the snapshot rule of a Repository whose model
+	// does not set one.
+	DefaultSnapshotEvery = 100
+	// DefaultTimeout bounds a store call whose context has no deadline.
+	DefaultTimeout = 5 * time.Second
+)
+
+// minServerMajor and minServerMinor: atomic batch publish (ADR-50) arrived in
+// nats-server 2.12.
+const (
+	minServerMajor = 2
+	minServerMinor = 12
+)
+
+// Options configure a Store.
+type Options struct {
+	Stream          string
+	SnapshotBucket  string
+	Replicas        int
+	DuplicateWindow time.Duration
+	MaxBatch        int
+	ReadBatch       int
+	Timeout         time.Duration
+	Logger          *slog.Logger
+}
+
+// Option changes one setting of Options.
+type Option func(*Options)
+
+// WithStream sets the stream name (default EVENTS).
+func WithStream(name string) Option { return func(o *Options) { o.Stream = name } }
+
+// WithSnapshotBucket sets the snapshot key-value bucket (default SNAPSHOTS).
+func WithSnapshotBucket(name string) Option { return func(o *Options) { o.SnapshotBucket = name } }
+
+// WithReplicas sets the replicas of the stream and bucket (1 alone, 3 in a
+// cluster).
+func WithReplicas(n int) Option { return func(o *Options) { o.Replicas = n } }
+
+// WithDuplicateWindow sets the stream's duplicate window.
+func WithDuplicateWindow(d time.Duration) Option { return func(o *Options) { o.DuplicateWindow = d } }
+
+// WithMaxBatch sets the largest atomic append (the server's limit, 1000 by
+// default).
+func WithMaxBatch(n int) Option { return func(o *Options) { o.MaxBatch = n } }
+
+// WithReadBatch sets how many events one direct-get request fetches.
+func WithReadBatch(n int) Option { return func(o *Options) { o.ReadBatch = n } }
+
+// WithTimeout bounds calls whose context carries no deadline.
+func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
+
+// WithLogger sets the logger for warnings (corrupt snapshots and the like).
+func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+func defaultOptions() Options {
+	return Options{
+		Stream:          DefaultStream,
+		SnapshotBucket:  DefaultSnapshotBucket,
+		Replicas:        DefaultReplicas,
+		DuplicateWindow: DefaultDuplicateWindow,
+		MaxBatch:        DefaultMaxBatch,
+		ReadBatch:       DefaultReadBatch,
+		Timeout:         DefaultTimeout,
+		Logger:          slog.Default(),
+	}
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.Stream == "" || strings.ContainsAny(o.Stream, " .*>/\\\t\r\n") {
+		errs = append(errs, fmt.Errorf("streams: invalid stream name %q", o.Stream))
+	}
+	if o.SnapshotBucket == "" || strings.ContainsAny(o.SnapshotBucket, " .*>/\\\t\r\n") {
+		errs = append(errs, fmt.Errorf("streams: invalid snapshot bucket name %q", o.SnapshotBucket))
+	}
+	if o.Replicas < 1 || o.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("streams: replicas must be 1 to 5, got %d", o.Replicas))
+	}
+	if o.DuplicateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("streams: duplicate window must be positive, got %v", o.DuplicateWindow))
+	}
+	if o.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("streams: max batch must be positive, got %d", o.MaxBatch))
+	}
+	if o.ReadBatch < 1 {
+		errs = append(errs, fmt.Errorf("streams: read batch must be positive, got %d", o.ReadBatch))
+	}
+	if o.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("streams: timeout must be positive, got %v", o.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is the event store. It is safe for concurrent use.
+type Store struct {
+	js        jetstream.JetStream
+	stream    jetstream.Stream
+	snapshots jetstream.KeyValue
+	opts      Options
+	log       *slog.Logger
+}
+
+// Open provisions the stream and snapshot bucket (idempotently) and returns
+// the store. It fails with ErrServerTooOld on a server older than 2.12 and
+// with ErrIncompatibleStream when an existing stream's settings contradict
+// the store's.
+func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := checkServerVersion(nc.ConnectedServerVersion()); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(o.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("streams: %w", err)
+	}
+	ctx, cancel := withTimeout(ctx, o.Timeout)
+	defer cancel()
+	stream, err := provisionStream(ctx, js, o)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := provisionSnapshots(ctx, js, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{js: js, stream: stream, snapshots: kv, opts: o, log: o.Logger}, nil
+}
+
+// JetStream returns the store's JetStream context, for callers that need
+// other streams or buckets on the same connection.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// StreamName returns the name of the event stream.
+func (s *Store) StreamName() string { return s.opts.Stream }
+
+// checkServerVersion refuses servers older than 2.12, which lack atomic batch
+// publish.
+func checkServerVersion(v string) error {
+	var major, minor, patch int
+	core, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), "-")
+	if _, err := fmt.Sscanf(core, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return fmt.Errorf("streams: %w: cannot read server version %q; nats-server %d.%d or newer is required",
+			ErrServerTooOld, v, minServerMajor, minServerMinor)
+	}
+	if major < minServerMajor || (major == minServerMajor && minor < minServerMinor) {
+		return fmt.Errorf("streams: %w: connected server is %s; jetsource needs nats-server %d.%d or newer (atomic batch publish)",
+			ErrServerTooOld, v, minServerMajor, minServerMinor)
+	}
+	return nil
+}
+
+// StreamConfig returns the configuration the store gives its event stream.
+func StreamConfig(o Options) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               o.Stream,
+		Description:        "jetsource event store: events.<type>.<id>, append-only",
+		Subjects:           []string{SubjectPrefix + ".>"},
+		Retention:          jetstream.LimitsPolicy,
+		Storage:            jetstream.FileStorage,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		MaxMsgsPerSubject:  -1,
+		Discard:            jetstream.DiscardOld,
+		Replicas:           o.Replicas,
+		Duplicates:         o.DuplicateWindow,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowRollup:        false,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+	}
+}
+
+func provisionStream(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.Stream, error) {
+	want := StreamConfig(o)
+	stream, err := js.CreateStream(ctx, want)
+	if err == nil {
+		return stream, nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil, fmt.Errorf("streams: create stream %s: %w", o.Stream, classify(err))
+	}
+	stream, err = js.Stream(ctx, o.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("streams: open stream %s: %w", o.Stream, classify(err))
+	}
+	if problems := streamMismatches(stream.CachedInfo().Config, want); len(problems) > 0 {
+		return nil, fmt.Errorf("streams: %w %s: %s", ErrIncompatibleStream, o.Stream, strings.Join(problems, "; "))
+	}
+	return stream, nil
+}
+
+// streamMismatches lists the settings of an existing stream that contradict
+// the event store's: any that could lose, change or reorder events, or that
+// the store relies on.
+func streamMismatches(got, want jetstream.StreamConfig) []string {
+	var p []string
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			p = append(p, fmt.Sprintf(format, args...))
+		}
+	}
+	check(len(got.Subjects) == 1 && got.Subjects[0] == want.Subjects[0], "subjects are %v, want %v", got.Subjects, want.Subjects)
+	check(got.Retention == jetstream.LimitsPolicy, "retention is %v, want limits (other policies delete events)", got.Retention)
+	check(got.Storage == jetstream.FileStorage, "storage is %v, want file", got.Storage)
+	check(got.MaxMsgs <= 0 && got.MaxBytes <= 0 && got.MaxAge == 0, "limits remove old events (max_msgs %d, max_bytes %d, max_age %v)", got.MaxMsgs, got.MaxBytes, got.MaxAge)
+	check(got.MaxMsgsPerSubject <= 0, "max_msgs_per_subject is %d, want -1", got.MaxMsgsPerSubject)
+	check(got.DenyDelete, "deny_delete is off")
+	check(got.DenyPurge, "deny_purge is off")
+	check(!got.AllowRollup, "allow_rollup_hdrs is on (a rollup purges events)")
+	check(got.AllowDirect, "allow_direct is off")
+	check(got.AllowAtomicPublish, "allow_atomic is off")
+	check(!got.AllowMsgSchedules, "allow_msg_schedules is on")
+	check(got.SubjectDeleteMarkerTTL == 0, "subject_delete_marker_ttl is set")
+	check(got.PersistMode == jetstream.DefaultPersistMode, "persist_mode is %v, want default (async persist is incompatible with atomic batches)", got.PersistMode)
+	check(got.Replicas == want.Replicas, "replicas is %d, configured %d", got.Replicas, want.Replicas)
+	return p
+}
+
+func provisionSnapshots(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.KeyValue, error) {
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      o.SnapshotBucket,
+		Description: "jetsource snapshots: <type>.<id> -> state, version, sequence",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+	})
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketExists) {
+		return nil, fmt.Errorf("streams: create snapshot bucket %s: %w", o.SnapshotBucket, classify(err))
+	}
+	kv, err = js.KeyValue(ctx, o.SnapshotBucket)
+	if err != nil {
+		return nil, fmt.Errorf("streams: open snapshot bucket %s: %w", o.SnapshotBucket, classify(err))
+	}
+	return kv, nil
+}
+
+// withTimeout applies the store's timeout to a context without a deadline.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// classify wraps errors that mean the server could not be reached or did not
+// answer with ErrUnavailable, leaving others as they are.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrConnectionDraining),
+		errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, nats.ErrInvalidConnection),
+		errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
