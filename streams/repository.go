@@ -237,7 +237,7 @@ func (r *Repository[S]) snapshot(ctx context.Context, ref Ref) (snapshot[S], boo
 		return snapshot[S]{}, false
 	}
 	if rec.StateSchema != r.model.StateSchema || rec.Shape != r.shape {
-		r.store.log.Warn("snapshot has another state schema; replaying from the start", "aggregate", ref.String(),
+		r.store.log.Warn("snapshot has another state schema or shape; replaying from the start", "aggregate", ref.String(),
 			"snapshot_schema", rec.StateSchema, "schema", r.model.StateSchema)
 		return snapshot[S]{}, false
 	}

@@ -25,7 +25,7 @@ const (
 	// DefaultSnapshotEvery is the snapshot rule of a Repository whose model
 	// does not set one.
 	DefaultSnapshotEvery = 100
-	// DefaultTimeout bounds a store call whose context has no deadline.
+	// DefaultTimeout bounds one store call.
 	DefaultTimeout = 5 * time.Second
 )
 
@@ -71,7 +71,7 @@ func WithMaxBatch(n int) Option { return func(o *Options) { o.MaxBatch = n } }
 // WithReadBatch sets how many events one direct-get request fetches.
 func WithReadBatch(n int) Option { return func(o *Options) { o.ReadBatch = n } }
 
-// WithTimeout bounds calls whose context carries no deadline.
+// WithTimeout bounds every call (a shorter context deadline still wins).
 func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
 
 // WithLogger sets the logger for warnings (corrupt snapshots and the like).
@@ -270,11 +270,9 @@ func provisionSnapshots(ctx context.Context, js jetstream.JetStream, o Options) 
 	return kv, nil
 }
 
-// withTimeout applies the store's timeout to a context without a deadline.
+// withTimeout bounds one store call by the store's timeout; an earlier
+// deadline of the caller's context still wins.
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
 	return context.WithTimeout(ctx, d)
 }
 
@@ -293,6 +291,8 @@ func classify(err error) error {
 		errors.Is(err, nats.ErrConnectionReconnecting),
 		errors.Is(err, nats.ErrDisconnected),
 		errors.Is(err, nats.ErrInvalidConnection),
+		errors.Is(err, nats.ErrReconnectBufExceeded),
+		errors.Is(err, nats.ErrStaleConnection),
 		errors.Is(err, jetstream.ErrNoStreamResponse),
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

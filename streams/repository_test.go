@@ -1,0 +1,191 @@
+package streams_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetsource/jetsource/streams"
+)
+
+// seed appends count events to a fresh aggregate through repo, in appends of
+// varying size so snapshot boundaries fall inside batches too.
+func seed(t *testing.T, repo *streams.Repository[tally], id string, count int) streams.Aggregate[tally] {
+	t.Helper()
+	a, err := repo.Load(testCtx(t), id)
+	require.NoError(t, err)
+	n := int64(1)
+	for int(a.Position.Version) < count {
+		size := min(int64(1+n%4), int64(count)-int64(a.Position.Version))
+		a, _, err = repo.Append(testCtx(t), a, addedEvents(n, size))
+		require.NoError(t, err)
+		n += size
+	}
+	return a
+}
+
+func TestLoadWithAndWithoutSnapshotsIsIdentical(t *testing.T) {
+	f := newFixture(t)
+	snapped, err := streams.NewRepository(f.store, tallyModel(7))
+	require.NoError(t, err)
+	plain, err := streams.NewRepository(f.store, tallyModel(-1))
+	require.NoError(t, err)
+
+	written := seed(t, snapped, "s1", 53)
+	kv, err := f.store.JetStream().KeyValue(testCtx(t), "SNAPSHOTS")
+	require.NoError(t, err)
+	entry, err := kv.Get(testCtx(t), "tally.s1")
+	require.NoError(t, err, "a snapshot was taken")
+	var snap struct{ Version int }
+	require.NoError(t, json.Unmarshal(entry.Value(), &snap))
+	assert.True(t, snap.Version >= 49 && snap.Version <= 53, "latest snapshot covers the last multiple of 7, got %d", snap.Version)
+
+	withSnap, err := snapped.Load(testCtx(t), "s1")
+	require.NoError(t, err)
+	without, err := plain.Load(testCtx(t), "s1")
+	require.NoError(t, err)
+	assert.Equal(t, without.State, withSnap.State)
+	assert.Equal(t, without.Position, withSnap.Position)
+	assert.Equal(t, written.State, without.State)
+	assert.Equal(t, 53, without.State.Count)
+
+	corruptions := map[string][]byte{
+		"not json":         []byte("{garbage"),
+		"state wrong type": []byte(`{"version":49,"sequence":49,"state_schema":0,"state":{"count":"many"}}`),
+		"no position":      []byte(`{"version":0,"sequence":0,"state":{}}`),
+		"other shape":      []byte(`{"version":49,"sequence":49,"state_schema":0,"shape":"x","state":{"count":1000}}`),
+		"other schema":     []byte(`{"version":49,"sequence":49,"state_schema":7,"state":{"count":1000}}`),
+	}
+	for name, value := range corruptions {
+		t.Run(name, func(t *testing.T) {
+			_, err := kv.Put(testCtx(t), "tally.s1", value)
+			require.NoError(t, err)
+			got, err := snapped.Load(testCtx(t), "s1")
+			require.NoError(t, err)
+			assert.Equal(t, without.State, got.State)
+			assert.Equal(t, without.Position, got.Position)
+		})
+	}
+
+	// Deleting every snapshot changes no result either.
+	require.NoError(t, kv.Delete(testCtx(t), "tally.s1"))
+	got, err := snapped.Load(testCtx(t), "s1")
+	require.NoError(t, err)
+	assert.Equal(t, without.State, got.State)
+}
+
+func TestSnapshotOfChangedStateShapeIsIgnored(t *testing.T) {
+	type tallyV2 struct {
+		Count int   `json:"count"`
+		Sum   int64 `json:"sum"`
+		// Max is new: old snapshots lack it, so they must not be used.
+		Max int64 `json:"max"`
+	}
+	f := newFixture(t)
+	v1, err := streams.NewRepository(f.store, tallyModel(5))
+	require.NoError(t, err)
+	seed(t, v1, "shape", 12)
+
+	v2, err := streams.NewRepository(f.store, streams.Model[tallyV2]{Type: "tally", SnapshotEvery: 5,
+		Apply: func(s tallyV2, r streams.Recorded) (tallyV2, error) {
+			t1, err := applyTally(tally{}, r)
+			s.Count++
+			s.Sum += t1.Sum
+			s.Max = max(s.Max, t1.Sum)
+			return s, err
+		}})
+	require.NoError(t, err)
+	got, err := v2.Load(testCtx(t), "shape")
+	require.NoError(t, err)
+	assert.Equal(t, 12, got.State.Count)
+	assert.Positive(t, got.State.Max, "replayed from the start, not from the v1 snapshot")
+}
+
+func TestLoadAtVersionEqualsReplayOfExactlyKEvents(t *testing.T) {
+	f := newFixture(t)
+	repo, err := streams.NewRepository(f.store, tallyModel(10))
+	require.NoError(t, err)
+	seed(t, repo, "tt", 37)
+	all := readAll(t, f.store, mustRef(t, "tally", "tt"))
+
+	for _, k := range []int{1, 2, 9, 10, 11, 20, 36, 37} {
+		var want tally
+		for _, r := range all[:k] {
+			want, err = applyTally(want, r)
+			require.NoError(t, err)
+		}
+		got, err := repo.LoadAt(testCtx(t), "tt", streams.Until{Version: streams.Version(k)})
+		require.NoError(t, err)
+		assert.Equal(t, want, got.State, "state at version %d", k)
+		assert.Equal(t, all[k-1].Position(), got.Position)
+	}
+	// A bound past the end loads everything.
+	got, err := repo.LoadAt(testCtx(t), "tt", streams.Until{Version: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, streams.Version(37), got.Position.Version)
+}
+
+func TestLoadAtTimeStopsAtThatMoment(t *testing.T) {
+	f := newFixture(t)
+	repo, err := streams.NewRepository(f.store, tallyModel(2))
+	require.NoError(t, err)
+	a := seed(t, repo, "when", 5)
+	// The clock must move on between the two groups of events.
+	mark := time.Now().UTC()
+	time.Sleep(2 * time.Millisecond)
+	_, _, err = repo.Append(testCtx(t), a, addedEvents(100, 5))
+	require.NoError(t, err)
+
+	got, err := repo.LoadAt(testCtx(t), "when", streams.Until{Time: mark})
+	require.NoError(t, err)
+	assert.Equal(t, streams.Version(5), got.Position.Version)
+	assert.Equal(t, a.State, got.State)
+}
+
+func TestLoadOfUnknownAggregateDoesNotExist(t *testing.T) {
+	f := newFixture(t)
+	repo, err := streams.NewRepository(f.store, tallyModel(0))
+	require.NoError(t, err)
+	a, err := repo.Load(testCtx(t), "nobody")
+	require.NoError(t, err)
+	assert.False(t, a.Exists())
+	assert.Equal(t, streams.Position{}, a.Position)
+
+	_, err = repo.Load(testCtx(t), "bad.id")
+	require.ErrorIs(t, err, streams.ErrInvalidRef)
+}
+
+func TestLoadCreatesNoConsumer(t *testing.T) {
+	f := newFixture(t)
+	repo, err := streams.NewRepository(f.store, tallyModel(-1))
+	require.NoError(t, err)
+	seed(t, repo, "nc", 2500)
+	for range 3 {
+		a, err := repo.Load(testCtx(t), "nc")
+		require.NoError(t, err)
+		require.Equal(t, 2500, a.State.Count)
+	}
+	stream, err := f.store.JetStream().Stream(testCtx(t), "EVENTS")
+	require.NoError(t, err)
+	info, err := stream.Info(testCtx(t))
+	require.NoError(t, err)
+	assert.Zero(t, info.State.Consumers)
+}
+
+func TestReadRefusesCorruptEvents(t *testing.T) {
+	f := newFixture(t)
+	ref := mustRef(t, "tally", "corrupt")
+	js := f.store.JetStream()
+	// A foreign publisher writes to the subject without the event headers.
+	_, err := js.Publish(testCtx(t), ref.Subject(), []byte(`{"n":1}`))
+	require.NoError(t, err)
+	var gotErr error
+	for _, err := range f.store.Read(testCtx(t), ref, streams.Position{}, streams.Until{}) {
+		gotErr = err
+	}
+	require.ErrorIs(t, gotErr, streams.ErrCorruptEvent)
+	assert.Contains(t, gotErr.Error(), "no Es-Type header")
+}
