@@ -1,0 +1,15 @@
+# One image for every jetsource service: static binaries on a distroless,
+# non-root base. Pick the service with the container's command, e.g.
+#   docker run jetsource /usr/local/bin/writer
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ENV CGO_ENABLED=0
+RUN mkdir /out && go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/ /usr/local/bin/
+USER nonroot:nonroot
+ENTRYPOINT []
