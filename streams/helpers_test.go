@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -103,3 +104,7 @@ func requireContiguous(t *testing.T, events []streams.Recorded, n int) {
 		}
 	}
 }
+
+// testenvHuge reports whether the long benchmarks should use their full
+// size (JETSOURCE_BENCH_HUGE=1).
+func testenvHuge() bool { return os.Getenv("JETSOURCE_BENCH_HUGE") == "1" }

@@ -1,0 +1,311 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/streams"
+)
+
+// Every benchmark here measures the raw JetStream operation it builds on,
+// against the same embedded server with the same payload, in the same run,
+// and reports store/raw as "ratio" (1.0 = no overhead).
+
+const benchPayload = `{"amount":100,"note":"benchmark payload of about one hundred bytes, like a small domain event"}`
+
+type benchEnv struct {
+	nats  *testenv.NATS
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	store *streams.Store
+}
+
+func newBenchEnv(b *testing.B, opts ...streams.Option) benchEnv {
+	b.Helper()
+	n := testenv.StartNATS(b)
+	nc := n.Connect()
+	store, err := streams.Open(context.Background(), nc, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The raw baseline publishes to its own stream with the same settings.
+	cfg := streams.StreamConfig(streams.Options{Stream: "RAW", Replicas: 1, DuplicateWindow: streams.DefaultDuplicateWindow})
+	cfg.Subjects = []string{"raw.>"}
+	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	return benchEnv{nats: n, nc: nc, js: js, store: store}
+}
+
+// rawMsg is what a plain publisher sends: same subject depth, payload and
+// header count as an event.
+func rawMsg(subject string, i int) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = []byte(benchPayload)
+	m.Header.Set(streams.HeaderType, "MoneyDeposited")
+	m.Header.Set(streams.HeaderVersion, fmt.Sprint(i))
+	m.Header.Set(streams.HeaderSchema, "1")
+	m.Header.Set(streams.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
+	return m
+}
+
+func benchEvent() streams.Event { return streams.Event{Type: "MoneyDeposited", Data: []byte(benchPayload)} }
+
+func report(b *testing.B, ops int, raw, store time.Duration) {
+	rawRate := float64(ops) / raw.Seconds()
+	storeRate := float64(ops) / store.Seconds()
+	b.ReportMetric(rawRate, "raw_ops/s")
+	b.ReportMetric(storeRate, "store_ops/s")
+	b.ReportMetric(storeRate/rawRate, "ratio")
+}
+
+// BenchmarkAppendSequential: single-event appends to one aggregate, each
+// expecting the position the previous one returned, vs synchronous
+// js.PublishMsg. Interleaved in chunks so noise hits both alike.
+func BenchmarkAppendSequential(b *testing.B) {
+	env := newBenchEnv(b)
+	ctx := context.Background()
+	ref, _ := streams.NewRef("account", "bench-seq")
+	events := []streams.Event{benchEvent()}
+	var pos streams.Position
+	var rawTime, storeTime time.Duration
+	const chunk = 100
+	b.ResetTimer()
+	for done := 0; done < b.N; done += chunk {
+		n := min(chunk, b.N-done)
+		start := time.Now()
+		for i := range n {
+			if _, err := env.js.PublishMsg(ctx, rawMsg("raw.account.bench-seq", done+i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rawTime += time.Since(start)
+		start = time.Now()
+		for range n {
+			res, err := env.store.Append(ctx, ref, pos, events)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pos = res.Position
+		}
+		storeTime += time.Since(start)
+	}
+	b.StopTimer()
+	report(b, b.N, rawTime, storeTime)
+}
+
+// BenchmarkAppendConcurrent: appends spread over 1,000 aggregates by 64
+// goroutines (each owning its aggregates) vs PublishAsync with 256 in flight.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	const aggregates, workers = 1000, 64
+	env := newBenchEnv(b)
+	ctx := context.Background()
+	refs := make([]streams.Ref, aggregates)
+	for i := range refs {
+		refs[i], _ = streams.NewRef("account", fmt.Sprintf("acc-%d", i))
+	}
+	positions := make([]streams.Position, aggregates)
+	jsAsync, err := jetstream.New(env.nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+
+	start := time.Now()
+	for i := range b.N {
+		if _, err := jsAsync.PublishMsgAsync(rawMsg(fmt.Sprintf("raw.account.acc-%d", i%aggregates), i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-jsAsync.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("async publishes not acknowledged")
+	}
+	rawTime := time.Since(start)
+
+	start = time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Worker w owns aggregates w, w+workers, …: no two workers share one.
+			k := 0
+			for next.Add(1) <= int64(b.N) {
+				a := w + (k%(aggregates/workers))*workers
+				k++
+				res, err := env.store.Append(ctx, refs[a], positions[a], []streams.Event{benchEvent()})
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				positions[a] = res.Position
+			}
+		}()
+	}
+	wg.Wait()
+	storeTime := time.Since(start)
+	b.StopTimer()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	report(b, b.N, rawTime, storeTime)
+}
+
+type counter struct{ N int }
+
+func countModel(typ string, every int) streams.Model[counter] {
+	return streams.Model[counter]{Type: typ, SnapshotEvery: every,
+		Apply: func(c counter, _ streams.Recorded) (counter, error) { c.N++; return c, nil }}
+}
+
+// seedEvents appends count events to ref in atomic batches of 1000.
+func seedEvents(b *testing.B, store *streams.Store, ref streams.Ref, count int) streams.Position {
+	b.Helper()
+	batch := make([]streams.Event, streams.DefaultMaxBatch)
+	for i := range batch {
+		batch[i] = benchEvent()
+	}
+	var pos streams.Position
+	for int(pos.Version) < count {
+		n := min(len(batch), count-int(pos.Version))
+		res, err := store.Append(context.Background(), ref, pos, batch[:n])
+		if err != nil {
+			b.Fatal(err)
+		}
+		pos = res.Position
+	}
+	return pos
+}
+
+// BenchmarkLoad10k: a 10,000-event aggregate loaded without snapshot vs raw
+// batched direct get of the same subject with the same batch size.
+func BenchmarkLoad10k(b *testing.B) {
+	const events = 10_000
+	env := newBenchEnv(b)
+	ctx := context.Background()
+	ref, _ := streams.NewRef("account", "load10k")
+	seedEvents(b, env.store, ref, events)
+	repo, err := streams.NewRepository(env.store, countModel("account", -1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawLoad := func() int {
+		n, next := 0, uint64(1)
+		for {
+			msgs, err := jetstreamext.GetBatch(ctx, env.js, "EVENTS", streams.DefaultReadBatch,
+				jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchSubject(ref.Subject()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := 0
+			for m, err := range msgs {
+				if errors.Is(err, jetstreamext.ErrNoMessages) {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				got++
+				next = m.Sequence + 1
+			}
+			n += got
+			if got < streams.DefaultReadBatch {
+				return n
+			}
+		}
+	}
+	var rawTime, storeTime time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if n := rawLoad(); n != events {
+			b.Fatalf("raw read %d events", n)
+		}
+		rawTime += time.Since(start)
+		start = time.Now()
+		a, err := repo.Load(ctx, "load10k")
+		if err != nil || a.State.N != events {
+			b.Fatalf("load: %v, %d events", err, a.State.N)
+		}
+		storeTime += time.Since(start)
+	}
+	b.StopTimer()
+	report(b, b.N, rawTime, storeTime)
+}
+
+// BenchmarkLoadSnapshotted: an aggregate with a long history and snapshots
+// every 100 events vs an aggregate of 100 events: the cost follows the tail
+// since the last snapshot, not the history. The long history is 1,000,000
+// events with JETSOURCE_BENCH_HUGE=1, else 100,000 (seeding a million takes
+// a while on a small machine).
+func BenchmarkLoadSnapshotted(b *testing.B) {
+	long := 100_000
+	if testenvHuge() {
+		long = 1_000_000
+	}
+	env := newBenchEnv(b)
+	ctx := context.Background()
+	repo, err := streams.NewRepository(env.store, countModel("account", 100))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bigRef, _ := streams.NewRef("account", "big")
+	smallRef, _ := streams.NewRef("account", "small")
+	// Seed in batches, then leave the tail since the last snapshot as it
+	// would be in production: the history ends 50 events past a snapshot.
+	seedEvents(b, env.store, bigRef, long-50)
+	big, err := repo.LoadAt(ctx, "big", streams.Until{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := repo.SaveSnapshot(ctx, big); err != nil {
+		b.Fatal(err)
+	}
+	for range 50 {
+		if big, _, err = repo.Append(ctx, big, []streams.Event{benchEvent()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	seedEvents(b, env.store, smallRef, 100)
+	plain, _ := streams.NewRepository(env.store, countModel("account", -1))
+
+	var smallTime, bigTime time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		a, err := plain.Load(ctx, "small")
+		if err != nil || a.State.N != 100 {
+			b.Fatalf("small: %v %d", err, a.State.N)
+		}
+		smallTime += time.Since(start)
+		start = time.Now()
+		a, err = repo.Load(ctx, "big")
+		if err != nil || a.State.N != long {
+			b.Fatalf("big: %v %d", err, a.State.N)
+		}
+		bigTime += time.Since(start)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(smallTime.Microseconds())/float64(b.N), "small_us/load")
+	b.ReportMetric(float64(bigTime.Microseconds())/float64(b.N), "big_us/load")
+	b.ReportMetric(float64(long), "big_events")
+	b.ReportMetric(bigTime.Seconds()/smallTime.Seconds(), "big/small")
+}
