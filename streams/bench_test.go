@@ -63,7 +63,9 @@ func rawMsg(subject string, i int) *nats.Msg {
 	return m
 }
 
-func benchEvent() streams.Event { return streams.Event{Type: "MoneyDeposited", Data: []byte(benchPayload)} }
+func benchEvent() streams.Event {
+	return streams.Event{Type: "MoneyDeposited", Data: []byte(benchPayload)}
+}
 
 func report(b *testing.B, ops int, raw, store time.Duration) {
 	rawRate := float64(ops) / raw.Seconds()
