@@ -176,3 +176,48 @@ func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Se
 	done := len(out) == 0 || pending == "0" || (pending == "" && len(out) < s.opts.ReadBatch)
 	return out, done, nil
 }
+
+// commandLookback widens the duplicate window when looking for a command's
+// events, for clock skew between writers and the server.
+const commandLookback = time.Minute
+
+// CommandEvents returns the events of ref that command commandID appended
+// within the stream's duplicate window: after an append refused as a
+// duplicate, they are what the first attempt stored.
+func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([]Recorded, error) {
+	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	since := time.Now().Add(-s.opts.DuplicateWindow - commandLookback)
+	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, 1,
+		jetstreamext.GetBatchStartTime(since), jetstreamext.GetBatchSubject(ref.Subject()))
+	if err != nil {
+		return nil, fmt.Errorf("command events %s: %w", ref, classify(err))
+	}
+	var start Sequence
+	for msg, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("command events %s: %w", ref, classify(err))
+		}
+		start = Sequence(msg.Sequence)
+	}
+	var out []Recorded
+	for start > 0 {
+		batch, done, err := s.readBatch(ctx, ref, ref.Subject(), start)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range batch {
+			if r.CommandID == commandID {
+				out = append(out, r)
+			}
+			start = r.Sequence + 1
+		}
+		if done {
+			break
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,103 @@
+// Package service wires the jetsource services from their settings, so the
+// separate binaries and the single-process mode start them the same way.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jetsource/jetsource/aggregate"
+	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/order"
+	"github.com/jetsource/jetsource/domain/product"
+	"github.com/jetsource/jetsource/domain/user"
+	"github.com/jetsource/jetsource/ops"
+	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/writer"
+)
+
+// OpenStore opens the event store with the configured settings.
+func OpenStore(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logger) (*streams.Store, error) {
+	return streams.Open(ctx, nc,
+		streams.WithStream(cfg.Store.Stream),
+		streams.WithSnapshotBucket(cfg.Store.SnapshotBucket),
+		streams.WithReplicas(cfg.Store.Replicas),
+		streams.WithDuplicateWindow(cfg.Store.DuplicateWindow),
+		streams.WithMaxBatch(cfg.Store.MaxBatch),
+		streams.WithTimeout(cfg.NATS.RequestTimeout),
+		streams.WithLogger(log))
+}
+
+// NewWriter builds a writer with the sample aggregates registered.
+func NewWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, store *streams.Store, health *ops.Server, log *slog.Logger) (*writer.Writer, error) {
+	opts := []writer.Option{
+		writer.WithQueueGroup(cfg.Writer.QueueGroup),
+		writer.WithWorkers(cfg.Writer.Workers),
+		writer.WithMaxRetries(cfg.Writer.MaxRetries),
+		writer.WithTimeout(cfg.NATS.RequestTimeout),
+		writer.WithLogger(log),
+	}
+	if health != nil {
+		opts = append(opts, writer.WithMetrics(health.Registry))
+	}
+	w, err := writer.New(ctx, nc, store, opts...)
+	if err != nil {
+		return nil, err
+	}
+	every := cfg.Writer.SnapshotEvery
+	errs := []error{
+		writer.Register(w, withSnapshots(account.Definition(), every)),
+		writer.Register(w, withSnapshots(order.Definition(), every)),
+		writer.Register(w, withSnapshots(product.Definition(), every)),
+		writer.Register(w, withSnapshots(user.Definition(), every)),
+	}
+	return w, errors.Join(errs...)
+}
+
+func withSnapshots[S any](d aggregate.Definition[S], every int) aggregate.Definition[S] {
+	d.SnapshotEvery = every
+	return d
+}
+
+// RunWriter provisions the store and serves commands until ctx is done; with
+// cfg.HTTP.Listen set it serves health and metrics beside.
+func RunWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger) error {
+	store, err := OpenStore(ctx, cfg, nc, log)
+	if err != nil {
+		return err
+	}
+	w, err := NewWriter(ctx, cfg, nc, store, health, log)
+	if err != nil {
+		return err
+	}
+	health.AddCheck("nats", NATSCheck(nc))
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return w.Serve(ctx) })
+	ServeOps(ctx, g, cfg, health)
+	return g.Wait()
+}
+
+// ServeOps serves /healthz, /readyz and /metrics on cfg.HTTP.Listen, if set.
+func ServeOps(ctx context.Context, g *errgroup.Group, cfg config.Config, health *ops.Server) {
+	if cfg.HTTP.Listen == "" {
+		return
+	}
+	g.Go(func() error { return health.Serve(ctx, cfg.HTTP.Listen, func(net.Addr) {}) })
+}
+
+// NATSCheck is ready while the connection is connected.
+func NATSCheck(nc *nats.Conn) ops.Check {
+	return func(context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats: %s", nc.Status())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,67 @@
+package writer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/jetsource/jetsource/aggregate"
+	"github.com/jetsource/jetsource/streams"
+)
+
+// Wire error codes (DESIGN §2).
+const (
+	CodeBadRequest  = "bad_request"
+	CodeNotFound    = "not_found"
+	CodeConflict    = "conflict"
+	CodeRejected    = "rejected"
+	CodeUnavailable = "unavailable"
+	CodeInternal    = "internal"
+)
+
+// RequestError is an error with its wire code and HTTP-like status.
+type RequestError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Code + ": " + e.Message }
+
+func badRequest(format string, args ...any) *RequestError {
+	return &RequestError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+func conflict(format string, args ...any) *RequestError {
+	return &RequestError{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the JSON body of an error reply.
+func errorBody(e *RequestError) []byte {
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+	return b
+}
+
+// classify maps an error of the command's flow to its wire error. internal
+// reports whether it is a bug (logged with details, answered vaguely).
+func classify(err error) (e *RequestError, internal bool) {
+	var re *RequestError
+	switch {
+	case errors.As(err, &re):
+		return re, false
+	case errors.Is(err, aggregate.ErrInvalid), errors.Is(err, streams.ErrInvalidRef),
+		errors.Is(err, aggregate.ErrUnknownCommand), errors.Is(err, streams.ErrBatchTooLarge):
+		return &RequestError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}, false
+	case errors.Is(err, aggregate.ErrNotFound):
+		return &RequestError{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}, false
+	case errors.Is(err, aggregate.ErrExists), errors.Is(err, streams.ErrConflict):
+		return &RequestError{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error()}, false
+	case errors.Is(err, aggregate.ErrRejected):
+		return &RequestError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Message: err.Error()}, false
+	case errors.Is(err, streams.ErrUnavailable):
+		return &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "the event store cannot be reached or timed out; if the command was sent with a command_id, sending it again is safe"}, false
+	}
+	return &RequestError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; it has been logged"}, true
+}
