@@ -37,6 +37,11 @@ func conflict(format string, args ...any) *RequestError {
 	return &RequestError{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf(format, args...)}
 }
 
+// errShuttingDown answers a request that reached a writer after it stopped
+// taking work: nothing was done, and another writer will take a retry.
+var errShuttingDown = &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+	Message: "the writer is shutting down; nothing was done, send the command again"}
+
 // errorBody is the JSON body of an error reply.
 func errorBody(e *RequestError) []byte {
 	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})

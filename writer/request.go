@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 
 	"github.com/jetsource/jetsource/streams"
 )
@@ -41,7 +42,7 @@ var commandIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 type wireRequest struct {
 	AggregateID     *string         `json:"aggregate_id"`
 	CommandID       *string         `json:"command_id"`
-	ExpectedVersion *json.Number    `json:"expected_version"`
+	ExpectedVersion json.RawMessage `json:"expected_version"`
 	Data            json.RawMessage `json:"data"`
 }
 
@@ -57,7 +58,6 @@ func DecodeRequest(body []byte) (Request, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	var w wireRequest
 	if err := dec.Decode(&w); err != nil {
 		return Request{}, badRequest("malformed request: %s", describe(err))
@@ -79,8 +79,8 @@ func DecodeRequest(body []byte) (Request, error) {
 		}
 		r.CommandID = *w.CommandID
 	}
-	if w.ExpectedVersion != nil {
-		v, err := parseVersion(*w.ExpectedVersion)
+	if len(w.ExpectedVersion) > 0 && string(w.ExpectedVersion) != "null" {
+		v, err := parseVersion(w.ExpectedVersion)
 		if err != nil {
 			return Request{}, err
 		}
@@ -95,12 +95,23 @@ func DecodeRequest(body []byte) (Request, error) {
 	return r, nil
 }
 
-func parseVersion(n json.Number) (streams.Version, error) {
-	i, err := n.Int64()
-	if err != nil || i < 0 {
-		return 0, badRequest("expected_version must be a non-negative integer, got %s", n.String())
+// parseVersion accepts a JSON integer only: not a string, a fraction or an
+// exponent.
+func parseVersion(raw json.RawMessage) (streams.Version, error) {
+	v, err := strconv.ParseUint(string(raw), 10, 64)
+	if err != nil {
+		return 0, badRequest("expected_version must be a non-negative integer, got %s", truncate(string(raw)))
 	}
-	return streams.Version(i), nil
+	return streams.Version(v), nil
+}
+
+// truncate keeps echoed input short.
+func truncate(s string) string {
+	const maxEcho = 64
+	if len(s) > maxEcho {
+		return s[:maxEcho] + "…"
+	}
+	return s
 }
 
 func describe(err error) string {

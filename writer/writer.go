@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -161,6 +162,11 @@ func (w *Writer) Serve(ctx context.Context) error {
 	}
 	var lastHandled sync.Mutex
 	last := time.Now()
+	// enqueue guards the queues: handlers hold it for reading while they
+	// hand a job over, Serve takes it to close them, so no job is ever sent
+	// on a closed queue. A request that arrives after that is answered 503.
+	var enqueue sync.RWMutex
+	closing := false
 	svc, err := micro.AddService(w.nc, micro.Config{
 		Name: ServiceName, Version: ServiceVersion, QueueGroup: w.opts.QueueGroup,
 		Description: "jetsource command side: cmd.<type>.<command>",
@@ -183,6 +189,12 @@ func (w *Writer) Serve(ctx context.Context) error {
 				r, err := DecodeRequest(req.Data())
 				if err != nil {
 					w.respondError(req, typ, command, start, err)
+					return
+				}
+				enqueue.RLock()
+				defer enqueue.RUnlock()
+				if closing {
+					w.respondError(req, typ, command, start, errShuttingDown)
 					return
 				}
 				queues[shard(typ, r.AggregateID, len(queues))] <- job{req: req, route: rt, typ: typ, command: command, request: r, start: start}
@@ -210,9 +222,12 @@ func (w *Writer) Serve(ctx context.Context) error {
 		}
 		time.Sleep(drainQuiet - idle)
 	}
+	enqueue.Lock()
+	closing = true
 	for _, q := range queues {
 		close(q)
 	}
+	enqueue.Unlock()
 	workers.Wait()
 	w.log.Info("writer stopped")
 	if stopErr != nil && !errors.Is(stopErr, nats.ErrConnectionClosed) {
@@ -243,7 +258,11 @@ func (w *Writer) work(queue <-chan job) {
 			w.respondError(j.req, j.typ, j.command, j.start, err)
 			continue
 		}
-		if err := j.req.RespondJSON(reply); err != nil {
+		body, err := json.Marshal(reply)
+		if err == nil {
+			err = w.respond(j.req, body, nil)
+		}
+		if err != nil {
 			w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", err)
 		}
 		w.metrics.observe(j.typ, j.command, "ok", time.Since(j.start))
@@ -258,10 +277,25 @@ func (w *Writer) respondError(req micro.Request, typ, command string, start time
 	} else {
 		w.log.Debug("command refused", "command", typ+"."+command, "code", re.Code, "message", re.Message)
 	}
-	if rerr := req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
+	h := nats.Header{}
+	h.Set(micro.ErrorCodeHeader, strconv.Itoa(re.Status))
+	h.Set(micro.ErrorHeader, re.Message)
+	if rerr := w.respond(req, errorBody(re), h); rerr != nil {
 		w.log.Warn("error reply not sent", "command", typ+"."+command, "error", rerr)
 	}
 	w.metrics.observe(typ, command, re.Code, time.Since(start))
+}
+
+// respond publishes a reply to req directly on the connection. Workers
+// answer long after the micro handler returned, and micro.Request's own
+// Respond methods update the service's statistics unsynchronised, so they may
+// only be called from the handler itself. The wire form is the same: micro's
+// error headers and the body.
+func (w *Writer) respond(req micro.Request, body []byte, h nats.Header) error {
+	if req.Reply() == "" {
+		return errors.New("request has no reply subject")
+	}
+	return w.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: h, Data: body})
 }
 
 // backoff sleeps before conflict retry attempt (1-based), with full jitter.

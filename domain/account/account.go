@@ -1,10 +1,3 @@
-// Package account is the sample bank account aggregate of the seed talk.
-//
-// Commands: open {owner}, deposit {amount}, withdraw {amount}, freeze,
-// unfreeze. Events: AccountOpened, MoneyDeposited, MoneyWithdrawn,
-// AccountFrozen, AccountUnfrozen. Invariants: amounts are positive integers,
-// a withdrawal never overdraws, a frozen account refuses deposits and
-// withdrawals, and the balance never overflows.
 package account
 
 import (
@@ -12,130 +5,80 @@ import (
 	"math"
 
 	"github.com/jetsource/jetsource/aggregate"
-	"github.com/jetsource/jetsource/codec"
-	"github.com/jetsource/jetsource/domain/text"
 )
 
-// Type is the aggregate type.
+// Type is the aggregate type, the <type> of events.account.<id> and
+// cmd.account.<command>.
 const Type = "account"
 
-// MaxOwnerLength is the longest owner name accepted, in characters.
-const MaxOwnerLength = 200
-
-// State is an account's state.
+// State is an account as its events left it.
 type State struct {
 	Owner   string `json:"owner"`
 	Balance int64  `json:"balance"`
 	Frozen  bool   `json:"frozen"`
 }
 
-// AccountOpened records that an account was opened for its owner.
-type AccountOpened struct {
-	Owner string `json:"owner"`
+// String describes the state for logs and examples.
+func (s State) String() string {
+	return fmt.Sprintf("owner=%s balance=%d frozen=%t", s.Owner, s.Balance, s.Frozen)
 }
 
-// MoneyDeposited records a deposit.
-type MoneyDeposited struct {
-	Amount int64 `json:"amount"`
-}
-
-// MoneyWithdrawn records a withdrawal.
-type MoneyWithdrawn struct {
-	Amount int64 `json:"amount"`
-}
-
-// AccountFrozen records that the account was frozen.
-type AccountFrozen struct{}
-
-// AccountUnfrozen records that the account was unfrozen.
-type AccountUnfrozen struct{}
-
-// Open is the open command.
-type Open struct {
-	Owner string `json:"owner"`
-}
-
-// Validate checks the owner.
-func (c Open) Validate() error { return text.CheckName("owner", c.Owner, MaxOwnerLength) }
-
-// Deposit is the deposit command.
-type Deposit struct {
-	Amount int64 `json:"amount"`
-}
-
-// Validate checks the amount.
-func (c Deposit) Validate() error { return text.CheckPositive("amount", c.Amount) }
-
-// Withdraw is the withdraw command.
-type Withdraw struct {
-	Amount int64 `json:"amount"`
-}
-
-// Validate checks the amount.
-func (c Withdraw) Validate() error { return text.CheckPositive("amount", c.Amount) }
-
-// Freeze is the freeze command; it has no fields.
-type Freeze struct{}
-
-// Unfreeze is the unfreeze command; it has no fields.
-type Unfreeze struct{}
-
-// Events returns a registry of the account's event types.
-func Events() *codec.Registry {
-	r := codec.NewRegistry()
-	codec.Register[AccountOpened](r, "AccountOpened")
-	codec.Register[MoneyDeposited](r, "MoneyDeposited")
-	codec.Register[MoneyWithdrawn](r, "MoneyWithdrawn")
-	codec.Register[AccountFrozen](r, "AccountFrozen")
-	codec.Register[AccountUnfrozen](r, "AccountUnfrozen")
-	return r
-}
-
-// Definition returns the account aggregate.
+// Definition returns the account aggregate with a registry of its own.
 func Definition() aggregate.Definition[State] {
 	return aggregate.Definition[State]{
 		Type:   Type,
 		Events: Events(),
 		Evolve: Evolve,
 		Commands: map[string]aggregate.Command[State]{
-			"open": aggregate.Create[State](func(c Open) ([]any, error) {
-				return []any{AccountOpened(c)}, nil
-			}),
-			"deposit": aggregate.Handle(func(s State, c Deposit) ([]any, error) {
-				if s.Frozen {
-					return nil, aggregate.Rejected("account is frozen: deposits are refused")
-				}
-				if s.Balance > math.MaxInt64-c.Amount {
-					return nil, aggregate.Rejected("deposit of %d would overflow the balance %d", c.Amount, s.Balance)
-				}
-				return []any{MoneyDeposited(c)}, nil
-			}),
-			"withdraw": aggregate.Handle(func(s State, c Withdraw) ([]any, error) {
-				if s.Frozen {
-					return nil, aggregate.Rejected("account is frozen: withdrawals are refused")
-				}
-				if c.Amount > s.Balance {
-					return nil, aggregate.Rejected("insufficient funds: balance %d, withdrawal %d", s.Balance, c.Amount)
-				}
-				return []any{MoneyWithdrawn(c)}, nil
-			}),
-			"freeze": aggregate.Handle(func(s State, _ Freeze) ([]any, error) {
-				if s.Frozen {
-					return nil, aggregate.Rejected("account is already frozen")
-				}
-				return []any{AccountFrozen{}}, nil
-			}),
-			"unfreeze": aggregate.Handle(func(s State, _ Unfreeze) ([]any, error) {
-				if !s.Frozen {
-					return nil, aggregate.Rejected("account is not frozen")
-				}
-				return []any{AccountUnfrozen{}}, nil
-			}),
+			"open":     aggregate.Create[State](open),
+			"deposit":  aggregate.Handle(deposit),
+			"withdraw": aggregate.Handle(withdraw),
+			"freeze":   aggregate.Handle(freeze),
+			"unfreeze": aggregate.Handle(unfreeze),
 		},
 	}
 }
 
-// Evolve folds one event into the state.
+func open(c Open) ([]any, error) {
+	return []any{AccountOpened(c)}, nil
+}
+
+func deposit(s State, c Deposit) ([]any, error) {
+	if s.Frozen {
+		return nil, aggregate.Rejected("account is frozen: deposits are refused until it is unfrozen")
+	}
+	if s.Balance > math.MaxInt64-c.Amount {
+		return nil, aggregate.Rejected("deposit of %d would overflow the balance %d (at most %d)", c.Amount, s.Balance, int64(math.MaxInt64))
+	}
+	return []any{MoneyDeposited(c)}, nil
+}
+
+func withdraw(s State, c Withdraw) ([]any, error) {
+	if s.Frozen {
+		return nil, aggregate.Rejected("account is frozen: withdrawals are refused until it is unfrozen")
+	}
+	if c.Amount > s.Balance {
+		return nil, aggregate.Rejected("insufficient funds: balance %d, withdrawal %d", s.Balance, c.Amount)
+	}
+	return []any{MoneyWithdrawn(c)}, nil
+}
+
+func freeze(s State, _ Freeze) ([]any, error) {
+	if s.Frozen {
+		return nil, aggregate.Rejected("account is already frozen")
+	}
+	return []any{AccountFrozen{}}, nil
+}
+
+func unfreeze(s State, _ Unfreeze) ([]any, error) {
+	if !s.Frozen {
+		return nil, aggregate.Rejected("account is not frozen: there is nothing to unfreeze")
+	}
+	return []any{AccountUnfrozen{}}, nil
+}
+
+// Evolve folds one event into the state. It is pure and total: events of
+// other types leave the state as it was.
 func Evolve(s State, event any) State {
 	switch e := event.(type) {
 	case AccountOpened:
@@ -150,9 +93,4 @@ func Evolve(s State, event any) State {
 		s.Frozen = false
 	}
 	return s
-}
-
-// String describes the state for logs and examples.
-func (s State) String() string {
-	return fmt.Sprintf("owner=%s balance=%d frozen=%t", s.Owner, s.Balance, s.Frozen)
 }

@@ -1,0 +1,527 @@
+package writer_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/jetsource/jetsource/aggregate"
+	"github.com/jetsource/jetsource/codec"
+	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/order"
+	"github.com/jetsource/jetsource/domain/product"
+	"github.com/jetsource/jetsource/domain/user"
+	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/writer"
+)
+
+const requestTimeout = 10 * time.Second
+
+type running struct {
+	store  *streams.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    *error
+}
+
+// stop drains the writer and waits for Serve to return.
+func (r running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		require.NoError(t, *r.err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("writer did not stop")
+	}
+}
+
+// buggy is a test aggregate whose command fails with a plain error: a bug.
+func buggy() aggregate.Definition[struct{}] {
+	reg := codec.NewRegistry()
+	type Happened struct{}
+	codec.Register[Happened](reg, "Happened")
+	return aggregate.Definition[struct{}]{Type: "buggy", Events: reg,
+		Evolve: func(s struct{}, _ any) struct{} { return s },
+		Commands: map[string]aggregate.Command[struct{}]{
+			"explode": aggregate.Create[struct{}](func(struct{}) ([]any, error) { return nil, errors.New("secret internal detail") }),
+		}}
+}
+
+func startWriter(t *testing.T, n *testenv.NATS, opts ...writer.Option) running {
+	t.Helper()
+	nc := n.Connect(nats.ReconnectBufSize(-1))
+	ctx := context.Background()
+	store, err := streams.Open(ctx, nc, streams.WithTimeout(2*time.Second))
+	require.NoError(t, err)
+	w, err := writer.New(ctx, nc, store, append([]writer.Option{writer.WithWorkers(8), writer.WithTimeout(5 * time.Second)}, opts...)...)
+	require.NoError(t, err)
+	require.NoError(t, writer.Register(w, account.Definition()))
+	require.NoError(t, writer.Register(w, order.Definition()))
+	require.NoError(t, writer.Register(w, product.Definition()))
+	require.NoError(t, writer.Register(w, user.DefinitionWithCost(bcrypt.MinCost)))
+	require.NoError(t, writer.Register(w, buggy()))
+	sctx, cancel := context.WithCancel(ctx)
+	r := running{store: store, cancel: cancel, done: make(chan struct{}), err: new(error)}
+	go func() {
+		*r.err = w.Serve(sctx)
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	// Ready once the endpoints answer.
+	client := n.Connect()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, err := client.Request("cmd.account.open", []byte(`{}`), time.Second)
+		return err == nil
+	}, "writer endpoints")
+	return r
+}
+
+type result struct {
+	status int
+	reply  writer.Reply
+	code   string
+	msg    string
+	header nats.Header
+	raw    string
+}
+
+func send(t *testing.T, nc *nats.Conn, subject string, body string) result {
+	t.Helper()
+	msg, err := nc.Request(subject, []byte(body), requestTimeout)
+	require.NoError(t, err, "request %s", subject)
+	r := result{status: 200, header: msg.Header, raw: string(msg.Data)}
+	if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
+		fmt.Sscan(code, &r.status)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		require.NoError(t, json.Unmarshal(msg.Data, &e), "error body %s", msg.Data)
+		r.code, r.msg = e.Error.Code, e.Error.Message
+		assert.Equal(t, r.msg, msg.Header.Get("Nats-Service-Error"), "header and body say the same")
+		return r
+	}
+	require.NoError(t, json.Unmarshal(msg.Data, &r.reply), "reply %s", msg.Data)
+	return r
+}
+
+func ok(t *testing.T, nc *nats.Conn, subject, body string) writer.Reply {
+	t.Helper()
+	r := send(t, nc, subject, body)
+	require.Equal(t, 200, r.status, "%s %s: %s %s", subject, body, r.code, r.msg)
+	return r.reply
+}
+
+func streamMsgs(t *testing.T, store *streams.Store) uint64 {
+	t.Helper()
+	s, err := store.JetStream().Stream(context.Background(), "EVENTS")
+	require.NoError(t, err)
+	info, err := s.Info(context.Background())
+	require.NoError(t, err)
+	return info.State.Msgs
+}
+
+func events(t *testing.T, store *streams.Store, typ, id string) []streams.Recorded {
+	t.Helper()
+	ref, err := streams.NewRef(typ, id)
+	require.NoError(t, err)
+	var out []streams.Recorded
+	for r, err := range store.Read(context.Background(), ref, streams.Position{}, streams.Until{}) {
+		require.NoError(t, err)
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestSuccessReplyFollowsTheContract(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	r := ok(t, nc, "cmd.account.open", `{"aggregate_id":"acc-52","data":{"owner":"ada"}}`)
+	assert.Equal(t, writer.Reply{AggregateID: "acc-52", Version: 1, Sequence: r.Sequence,
+		Events: []writer.ReplyEvent{{Type: "AccountOpened", Version: 1, Sequence: r.Sequence}}}, r)
+	r = ok(t, nc, "cmd.account.deposit", `{"aggregate_id":"acc-52","expected_version":1,"data":{"amount":100}}`)
+	assert.Equal(t, uint64(2), r.Version)
+	evs := events(t, w.store, "account", "acc-52")
+	require.Len(t, evs, 2)
+	assert.Equal(t, r.Sequence, uint64(evs[1].Sequence))
+	assert.Equal(t, "MoneyDeposited", evs[1].Type)
+	assert.JSONEq(t, `{"amount":100}`, string(evs[1].Data))
+}
+
+func TestEveryErrorRowAndMalformedInput(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"acc-1","data":{"owner":"ada"}}`)
+	ok(t, nc, "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":30}}`)
+	before := streamMsgs(t, w.store)
+
+	long := strings.Repeat("a", 129)
+	cases := []struct {
+		name, subject, body string
+		status              int
+		code, msg           string
+	}{
+		{"not json", "cmd.account.deposit", `hello`, 400, "bad_request", "JSON object"},
+		{"json array", "cmd.account.deposit", `[{"aggregate_id":"acc-1"}]`, 400, "bad_request", "JSON object"},
+		{"empty body", "cmd.account.deposit", ``, 400, "bad_request", "empty body"},
+		{"truncated json", "cmd.account.deposit", `{"aggregate_id":"acc-1"`, 400, "bad_request", "malformed request"},
+		{"missing aggregate_id", "cmd.account.deposit", `{"data":{"amount":1}}`, 400, "bad_request", "aggregate_id is required"},
+		{"aggregate_id number", "cmd.account.deposit", `{"aggregate_id":5}`, 400, "bad_request", `field "aggregate_id"`},
+		{"unknown field", "cmd.account.deposit", `{"aggregate_id":"acc-1","amount":1}`, 400, "bad_request", `unknown field "amount"`},
+		{"data not object", "cmd.account.deposit", `{"aggregate_id":"acc-1","data":[1]}`, 400, "bad_request", "data must be a JSON object"},
+		{"expected_version negative", "cmd.account.deposit", `{"aggregate_id":"acc-1","expected_version":-1,"data":{"amount":1}}`, 400, "bad_request", "expected_version must be a non-negative integer"},
+		{"expected_version string", "cmd.account.deposit", `{"aggregate_id":"acc-1","expected_version":"2","data":{"amount":1}}`, 400, "bad_request", "expected_version"},
+		{"bad command_id", "cmd.account.deposit", `{"aggregate_id":"acc-1","command_id":"a b","data":{"amount":1}}`, 400, "bad_request", "command_id must match"},
+		{"id with dot", "cmd.account.deposit", `{"aggregate_id":"a.b","data":{"amount":1}}`, 400, "bad_request", `invalid aggregate id "a.b"`},
+		{"id star", "cmd.account.deposit", `{"aggregate_id":"*","data":{"amount":1}}`, 400, "bad_request", "invalid aggregate id"},
+		{"id gt", "cmd.account.deposit", `{"aggregate_id":">","data":{"amount":1}}`, 400, "bad_request", "invalid aggregate id"},
+		{"id space", "cmd.account.deposit", `{"aggregate_id":"a b","data":{"amount":1}}`, 400, "bad_request", "invalid aggregate id"},
+		{"id empty", "cmd.account.deposit", `{"aggregate_id":"","data":{"amount":1}}`, 400, "bad_request", "must not be empty"},
+		{"id too long", "cmd.account.deposit", `{"aggregate_id":"` + long + `","data":{"amount":1}}`, 400, "bad_request", "at most 128"},
+		{"id non-ascii", "cmd.account.deposit", `{"aggregate_id":"계좌","data":{"amount":1}}`, 400, "bad_request", "invalid aggregate id"},
+		{"amount negative", "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":-5}}`, 400, "bad_request", "amount must be a positive integer, got -5"},
+		{"amount zero", "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":0}}`, 400, "bad_request", "got 0"},
+		{"amount fraction", "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":1.5}}`, 400, "bad_request", `field "amount"`},
+		{"amount string", "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":"100"}}`, 400, "bad_request", `field "amount"`},
+		{"amount 1e30", "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":1e30}}`, 400, "bad_request", `field "amount"`},
+		{"amount huge", "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":99999999999999999999}}`, 400, "bad_request", `field "amount"`},
+		{"not found", "cmd.account.deposit", `{"aggregate_id":"nobody","data":{"amount":1}}`, 404, "not_found", "not found"},
+		{"expected_version mismatch", "cmd.account.deposit", `{"aggregate_id":"acc-1","expected_version":1,"data":{"amount":1}}`, 409, "conflict", "is at version 2, expected_version was 1"},
+		{"create existing", "cmd.account.open", `{"aggregate_id":"acc-1","data":{"owner":"bob"}}`, 409, "conflict", "already exists"},
+		{"rejected", "cmd.account.withdraw", `{"aggregate_id":"acc-1","data":{"amount":50}}`, 422, "rejected", "insufficient funds: balance 30, withdrawal 50"},
+		{"internal", "cmd.buggy.explode", `{"aggregate_id":"b1"}`, 500, "internal", "internal error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := send(t, nc, c.subject, c.body)
+			assert.Equal(t, c.status, r.status, r.raw)
+			assert.Equal(t, c.code, r.code)
+			assert.Contains(t, r.msg, c.msg)
+			assert.NotContains(t, r.raw, "secret internal detail", "a bug's details stay in the log")
+		})
+	}
+	assert.Equal(t, before, streamMsgs(t, w.store), "nothing was appended")
+	// Still serving.
+	r := ok(t, nc, "cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":1}}`)
+	assert.Equal(t, uint64(3), r.Version)
+}
+
+func TestUnavailableEventStoreIs503AndNothingIsClaimed(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"acc-1","data":{"owner":"ada"}}`)
+	// JetStream goes away while core NATS keeps serving requests.
+	require.NoError(t, n.Server().DisableJetStream())
+	r := send(t, nc, "cmd.account.deposit", `{"aggregate_id":"acc-2","data":{"amount":1}}`)
+	assert.Equal(t, 503, r.status, r.raw)
+	assert.Equal(t, "unavailable", r.code)
+	assert.Contains(t, r.msg, "cannot be reached")
+	// With JetStream back (a restart on the same store), nothing is there.
+	w.stop(t)
+	n.Restart()
+	store, err := streams.Open(context.Background(), n.Connect())
+	require.NoError(t, err)
+	assert.Empty(t, events(t, store, "account", "acc-2"), "nothing was appended")
+	assert.Len(t, events(t, store, "account", "acc-1"), 1)
+}
+
+func TestConcurrentDepositsThroughTwoWriters(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"hot","data":{"owner":"ada"}}`)
+	const clients, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan string, clients*each)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := n.Connect()
+			for i := range each {
+				body := fmt.Sprintf(`{"aggregate_id":"hot","data":{"amount":%d}}`, c*100+i+1)
+				msg, err := client.Request("cmd.account.deposit", []byte(body), requestTimeout)
+				if err != nil {
+					errs <- err.Error()
+				} else if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
+					errs <- string(msg.Data)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	evs := events(t, w.store, "account", "hot")
+	require.Len(t, evs, 1+clients*each)
+	var balance int64
+	for i, e := range evs {
+		require.Equal(t, streams.Version(i+1), e.Version)
+		if e.Type == "MoneyDeposited" {
+			var d account.MoneyDeposited
+			require.NoError(t, json.Unmarshal(e.Data, &d))
+			balance += d.Amount
+		}
+	}
+	var want int64
+	for c := range clients {
+		for i := range each {
+			want += int64(c*100 + i + 1)
+		}
+	}
+	assert.Equal(t, want, balance)
+}
+
+func TestCommandIDIsIdempotent(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"idem","command_id":"c-open","data":{"owner":"ada"}}`)
+	body := `{"aggregate_id":"idem","command_id":"c-dep-1","data":{"amount":10}}`
+	first := send(t, nc, "cmd.account.deposit", body)
+	require.Equal(t, 200, first.status)
+
+	again := send(t, nc, "cmd.account.deposit", body)
+	assert.Equal(t, first.raw, again.raw, "the first reply, byte for byte")
+	ok(t, nc, "cmd.account.deposit", `{"aggregate_id":"idem","data":{"amount":5}}`)
+	later := send(t, nc, "cmd.account.deposit", body)
+	assert.Equal(t, first.reply, later.reply, "also after later commands")
+
+	w.stop(t)
+	startWriter(t, n)
+	restarted := send(t, nc, "cmd.account.deposit", body)
+	assert.Equal(t, first.reply, restarted.reply, "also after a writer restart")
+	assert.Len(t, events(t, w.store, "account", "idem"), 3, "open, deposit 10, deposit 5: nothing appended twice")
+
+	reused := send(t, nc, "cmd.account.withdraw", `{"aggregate_id":"idem","command_id":"c-dep-1","data":{"amount":1}}`)
+	assert.Equal(t, 409, reused.status)
+	assert.Contains(t, reused.msg, "already used for account.deposit")
+}
+
+func TestCommandIDRacingTwinsAppendOnce(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"twins","data":{"owner":"ada"}}`)
+	const twins = 8
+	replies := make([]result, twins)
+	var wg sync.WaitGroup
+	for i := range twins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := n.Connect()
+			msg, err := client.Request("cmd.account.deposit", []byte(`{"aggregate_id":"twins","command_id":"same","data":{"amount":7}}`), requestTimeout)
+			if assert.NoError(t, err) {
+				replies[i] = result{raw: string(msg.Data), status: 200}
+				if msg.Header.Get("Nats-Service-Error-Code") != "" {
+					replies[i].status = 0
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range replies {
+		assert.Equal(t, 200, r.status, r.raw)
+		assert.JSONEq(t, replies[0].raw, r.raw)
+	}
+	assert.Len(t, events(t, w.store, "account", "twins"), 2)
+}
+
+func TestSeedOrderExampleYieldsSixEvents(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	for _, c := range [][2]string{
+		{"place", `{"aggregate_id":"7dd8"}`},
+		{"add_item", `{"aggregate_id":"7dd8","data":{"item_id":"9a37","quantity":3}}`},
+		{"add_item", `{"aggregate_id":"7dd8","data":{"item_id":"c52a","quantity":1}}`},
+		{"remove_item", `{"aggregate_id":"7dd8","data":{"item_id":"c52a"}}`},
+		{"add_item", `{"aggregate_id":"7dd8","data":{"item_id":"a974","quantity":10}}`},
+		{"change_quantity", `{"aggregate_id":"7dd8","data":{"item_id":"9a37","quantity":5}}`},
+	} {
+		ok(t, nc, "cmd.order."+c[0], c[1])
+	}
+	var types []string
+	for _, e := range events(t, w.store, "order", "7dd8") {
+		types = append(types, e.Type)
+	}
+	assert.Equal(t, []string{"OrderPlaced", "OrderItemAdded", "OrderItemAdded", "OrderItemRemoved", "OrderItemAdded", "OrderItemQuantityChanged"}, types)
+}
+
+func TestUserPasswordNeverStoredOrReplied(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	const password = "very-secret-password-123"
+	r := send(t, nc, "cmd.user.register", `{"aggregate_id":"u1","data":{"username":"Ada","password":"`+password+`"}}`)
+	require.Equal(t, 200, r.status, r.raw)
+	assert.NotContains(t, r.raw, password)
+	for _, e := range events(t, w.store, "user", "u1") {
+		assert.NotContains(t, string(e.Data), password)
+		assert.Contains(t, string(e.Data), "password_hash")
+	}
+	taken := send(t, nc, "cmd.user.register", `{"aggregate_id":"u2","data":{"username":"ada","password":"`+password+`"}}`)
+	assert.Equal(t, 409, taken.status)
+	assert.Contains(t, taken.msg, `"ada" is already taken`)
+	assert.NotContains(t, taken.raw, password)
+}
+
+func TestConcurrentRegistrationsOfOneUsernameOneWins(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	startWriter(t, n)
+	const ids = 8
+	statuses := make([]int, ids)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := send(t, n.Connect(), "cmd.user.register", fmt.Sprintf(`{"aggregate_id":"user-%d","data":{"username":"grace","password":"password-%d"}}`, i, i))
+			statuses[i] = r.status
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for i, s := range statuses {
+		if s == 200 {
+			wins++
+			continue
+		}
+		assert.Equal(t, 409, s, "user-%d", i)
+	}
+	assert.Equal(t, 1, wins)
+	total := 0
+	for i := range ids {
+		total += len(events(t, w.store, "user", fmt.Sprintf("user-%d", i)))
+	}
+	assert.Equal(t, 1, total)
+}
+
+// A writer that loses its connection never claims success for events that
+// were not stored.
+func TestLostConnectionNeverClaimsUnstoredSuccess(t *testing.T) {
+	n := testenv.StartNATS(t)
+	startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"flaky","data":{"owner":"ada"}}`)
+
+	type outcome struct {
+		cid string
+		ok  bool
+	}
+	outcomes := make(chan outcome, 1000)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := n.Connect()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cid := fmt.Sprintf("c%d-%d", c, i)
+				msg, err := client.Request("cmd.account.deposit", []byte(`{"aggregate_id":"flaky","command_id":"`+cid+`","data":{"amount":1}}`), 2*time.Second)
+				outcomes <- outcome{cid: cid, ok: err == nil && msg.Header.Get("Nats-Service-Error-Code") == ""}
+				if i >= 200 {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // let traffic flow before the crash
+	n.Restart()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(outcomes)
+
+	store, err := streams.Open(context.Background(), n.Connect())
+	require.NoError(t, err)
+	stored := map[string]bool{}
+	for _, e := range events(t, store, "account", "flaky") {
+		stored[e.CommandID] = true
+	}
+	successes := 0
+	for o := range outcomes {
+		if o.ok {
+			successes++
+			assert.True(t, stored[o.cid], "command %s was answered with success but its event is not stored", o.cid)
+		}
+	}
+	assert.Positive(t, successes)
+}
+
+func TestDrainAnswersInFlightCommands(t *testing.T) {
+	n := testenv.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"drain","data":{"owner":"ada"}}`)
+	const inflight = 50
+	replies := make(chan *nats.Msg, inflight)
+	for i := range inflight {
+		go func() {
+			msg, err := nc.Request("cmd.account.deposit", []byte(fmt.Sprintf(`{"aggregate_id":"drain","data":{"amount":%d}}`, i+1)), requestTimeout)
+			if err == nil {
+				replies <- msg
+			} else {
+				replies <- nil
+			}
+		}()
+	}
+	// Stop while the requests are in flight; each one that reached the
+	// writer must be answered.
+	w.stop(t)
+	answered := 0
+	for range inflight {
+		if m := <-replies; m != nil {
+			answered++
+			assert.Empty(t, m.Header.Get("Nats-Service-Error-Code"), string(m.Data))
+		}
+	}
+	evs := events(t, w.store, "account", "drain")
+	assert.Equal(t, answered, len(evs)-1, "every stored deposit was answered, every answered one stored")
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	for _, s := range []string{`{"aggregate_id":"a"}`, `[]`, ``, `{"aggregate_id":"a.b"}`, `{"aggregate_id":"a","expected_version":1e99}`, `{"aggregate_id":"a","data":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := writer.DecodeRequest(body)
+		if err != nil {
+			var re *writer.RequestError
+			require.True(t, errors.As(err, &re))
+			require.Equal(t, writer.CodeBadRequest, re.Code)
+			return
+		}
+		_, err = streams.NewRef("account", r.AggregateID)
+		require.NoError(t, err, "a decoded id is always a valid subject token")
+	})
+}
