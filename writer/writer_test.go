@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -525,3 +527,38 @@ func FuzzDecodeRequest(f *testing.F) {
 		require.NoError(t, err, "a decoded id is always a valid subject token")
 	})
 }
+
+// startBenchWriter starts a writer for a benchmark.
+func startBenchWriter(b *testing.B, n *testenv.NATS, opts ...writer.Option) {
+	b.Helper()
+	nc := n.Connect(nats.ReconnectBufSize(-1))
+	ctx, cancel := context.WithCancel(context.Background())
+	store, err := streams.Open(ctx, nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := writer.New(ctx, nc, store, append([]writer.Option{writer.WithLogger(discardLogger())}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, err := range []error{writer.Register(w, account.Definition()), writer.Register(w, order.Definition())} {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { _ = w.Serve(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	client := n.Connect()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := client.Request("cmd.account.open", []byte(`{}`), time.Second); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("writer not ready")
+		}
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,155 @@
+package writer_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/writer"
+)
+
+// load sends n requests from clients goroutines (each with its own
+// connection) and returns the elapsed time and every latency.
+func load(b *testing.B, n *testenv.NATS, clients, total int, subject string, body func(i int) []byte) (time.Duration, []time.Duration) {
+	b.Helper()
+	conns := make([]*nats.Conn, clients)
+	for i := range conns {
+		conns[i] = n.Connect()
+	}
+	var next atomic.Int64
+	lat := make([][]time.Duration, clients)
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				t0 := time.Now()
+				msg, err := conns[c].Request(subject, body(i), requestTimeout)
+				if err != nil || msg.Header.Get(micro.ErrorCodeHeader) != "" {
+					failures.Add(1)
+					continue
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if f := failures.Load(); f > 0 {
+		b.Fatalf("%d requests failed", f)
+	}
+	return elapsed, slices.Concat(lat...)
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	slices.Sort(d)
+	return d[int(float64(len(d)-1)*p)]
+}
+
+// BenchmarkWriterDeposits: 32 clients send deposits to 1,000 accounts through
+// the writer, vs a baseline responder doing one js.Publish per request.
+func BenchmarkWriterDeposits(b *testing.B) {
+	const clients, accounts = 32, 1000
+	n := testenv.StartNATS(b)
+	startBenchWriter(b, n)
+	setup := n.Connect()
+	for a := range accounts {
+		if _, err := setup.Request("cmd.account.open", fmt.Appendf(nil, `{"aggregate_id":"acc-%d","data":{"owner":"o"}}`, a), requestTimeout); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Baseline: a responder that publishes one event and replies.
+	bnc := n.Connect()
+	js, _ := jetstream.New(bnc)
+	svc, err := micro.AddService(bnc, micro.Config{Name: "baseline", Version: "0.0.1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer svc.Stop()
+	if err := svc.AddEndpoint("publish", micro.HandlerFunc(func(r micro.Request) {
+		ack, err := js.Publish(context.Background(), "events.baseline.x", r.Data())
+		if err != nil {
+			_ = r.Error("503", err.Error(), nil)
+			return
+		}
+		_ = r.Respond(fmt.Appendf(nil, `{"sequence":%d}`, ack.Sequence))
+	}), micro.WithEndpointSubject("bench.baseline")); err != nil {
+		b.Fatal(err)
+	}
+	body := func(i int) []byte {
+		return fmt.Appendf(nil, `{"aggregate_id":"acc-%d","data":{"amount":1}}`, i%accounts)
+	}
+	total := max(b.N, 2000)
+	b.ResetTimer()
+	rawTime, rawLat := load(b, n, clients, total, "bench.baseline", body)
+	wTime, wLat := load(b, n, clients, total, "cmd.account.deposit", body)
+	b.StopTimer()
+	rawRate, wRate := float64(total)/rawTime.Seconds(), float64(total)/wTime.Seconds()
+	b.ReportMetric(rawRate, "raw_req/s")
+	b.ReportMetric(wRate, "writer_req/s")
+	b.ReportMetric(wRate/rawRate, "ratio")
+	b.ReportMetric(float64(percentile(rawLat, 0.5).Microseconds()), "raw_p50_us")
+	b.ReportMetric(float64(percentile(rawLat, 0.99).Microseconds()), "raw_p99_us")
+	b.ReportMetric(float64(percentile(wLat, 0.5).Microseconds()), "writer_p50_us")
+	b.ReportMetric(float64(percentile(wLat, 0.99).Microseconds()), "writer_p99_us")
+}
+
+// BenchmarkWriterHotAccount: 8 clients on one account through two writers:
+// throughput and conflict retries per command.
+func BenchmarkWriterHotAccount(b *testing.B) {
+	const clients = 8
+	n := testenv.StartNATS(b)
+	reg := prometheus.NewRegistry()
+	startBenchWriter(b, n, writer.WithMetrics(reg))
+	startBenchWriter(b, n, writer.WithMetrics(prometheus.NewRegistry()))
+	setup := n.Connect()
+	if _, err := setup.Request("cmd.account.open", []byte(`{"aggregate_id":"hot","data":{"owner":"o"}}`), requestTimeout); err != nil {
+		b.Fatal(err)
+	}
+	total := max(b.N, 500)
+	b.ResetTimer()
+	elapsed, lat := load(b, n, clients, total, "cmd.account.deposit", func(int) []byte {
+		return []byte(`{"aggregate_id":"hot","data":{"amount":1}}`)
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds()), "p50_us")
+	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds()), "p99_us")
+	b.ReportMetric(counterValue(b, reg, "jetsource_writer_conflict_retries_total")*2/float64(total), "retries/cmd")
+}
+
+// counterValue sums a counter family of one writer's registry (the other
+// writer sees the same load, so retries per command are estimated as twice
+// one writer's).
+func counterValue(b *testing.B, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
