@@ -1,0 +1,64 @@
+// Package projections keeps Redis read models up to date from the event
+// store: the query side of jetsource.
+//
+// # Model
+//
+// A Projection is a name, the subjects it follows (e.g. events.account.>)
+// and a handler that turns one event into Redis writes. A Runner owns one
+// durable JetStream consumer per projection and applies events in batches:
+// each batch's writes and the projection's checkpoint (the last applied
+// stream sequence) go to Redis in one MULTI/EXEC, guarded by WATCH on the
+// checkpoint and the runner's lease, so a crash, a redelivery, a restart or a
+// second runner never applies an event twice. Events at or below the
+// checkpoint are skipped. At start the runner positions its consumer after
+// the checkpoint kept in Redis, not where the consumer was; without a
+// checkpoint (Redis flushed or replaced) it rebuilds from the start of the
+// stream by itself.
+//
+// # One active runner
+//
+// Several projector processes may run the same projections: a lease key in
+// Redis (SET NX PX, renewed while the runner works) makes one of them active
+// per projection, and the others take over within the lease time when it
+// dies. The WATCH fence makes a runner that lost its lease unable to write.
+//
+// # Generations and rebuilds
+//
+// A projection's keys live under a generation:
+//
+//	jetsource:proj:<name>:gen                  current generation number
+//	jetsource:proj:<name>:lease                id of the active runner
+//	jetsource:proj:<name>:status               hash: state, sequence, subject, type, error
+//	jetsource:proj:<name>:g<N>:checkpoint      last applied stream sequence
+//	jetsource:proj:<name>:g<N>:reached         stream sequence the model is known to reflect
+//	jetsource:proj:<name>:g<N>:<model keys>    the read model
+//
+// Rebuild builds generation N+1 from the start of the stream while N keeps
+// answering queries, switches the pointer in one SET once N+1 has caught up,
+// and deletes N's keys. Queries read the pointer and the model in one Lua
+// script, so a switch never shows them half a model.
+//
+// # Read models of the sample domains
+//
+//	accounts  g<N>:account:<id>       hash id, owner, balance, frozen (0/1), version
+//	          g<N>:accounts           sorted set of ids (score 0, listed by id)
+//	orders    g<N>:order:<id>         hash id, version
+//	          g<N>:order:<id>:items   hash item_id -> quantity
+//	          g<N>:order:<id>:seq     sorted set item_id by the version that added it
+//	products  g<N>:product:<id>       hash id, name, stock, version
+//	          g<N>:stock              sorted set id by stock (low_stock without a scan)
+//	users     g<N>:user:<username>    hash id, username (never the password hash)
+//
+// # Reached
+//
+// The reader's read-your-writes waits on reached: the checkpoint after each
+// batch and, when the consumer has nothing pending, the stream's last
+// sequence read just before, so a projection whose filter skips the events
+// around a sequence still counts as having reached it.
+//
+// # Failures
+//
+// A handler error is retried with backoff; if it keeps failing, that
+// projection stops at the event, records it in its status hash and the log,
+// and the others carry on. It never skips an event.
+package projections
