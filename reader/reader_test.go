@@ -1,0 +1,230 @@
+package reader_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/order"
+	"github.com/jetsource/jetsource/domain/product"
+	"github.com/jetsource/jetsource/domain/user"
+	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/reader"
+	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/writer"
+)
+
+// platform starts a writer, a projection runner and a reader on one embedded
+// server and a private Redis.
+func platform(t *testing.T) *nats.Conn {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 3)
+	t.Cleanup(func() {
+		cancel()
+		for range 3 {
+			<-done
+		}
+	})
+	wnc := n.Connect(nats.ReconnectBufSize(-1))
+	store, err := streams.Open(ctx, wnc)
+	require.NoError(t, err)
+	w, err := writer.New(ctx, wnc, store)
+	require.NoError(t, err)
+	require.NoError(t, writer.Register(w, account.Definition()))
+	require.NoError(t, writer.Register(w, order.Definition()))
+	require.NoError(t, writer.Register(w, product.Definition()))
+	require.NoError(t, writer.Register(w, user.DefinitionWithCost(bcrypt.MinCost)))
+	go func() { _ = w.Serve(ctx); done <- struct{}{} }()
+
+	r, err := projections.NewRunner(store.JetStream(), rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond})
+	require.NoError(t, err)
+	go func() { _ = r.Run(ctx); done <- struct{}{} }()
+
+	rd := reader.New(n.Connect(), rdb, reader.Options{})
+	go func() { _ = rd.Serve(ctx); done <- struct{}{} }()
+
+	nc := n.Connect()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, e1 := nc.Request("cmd.account.open", []byte(`{}`), time.Second)
+		_, e2 := nc.Request("query.account.get", []byte(`{}`), time.Second)
+		return e1 == nil && e2 == nil
+	}, "services up")
+	return nc
+}
+
+type answer struct {
+	status   int
+	code     string
+	message  string
+	data     json.RawMessage
+	sequence uint64
+}
+
+func ask(t *testing.T, nc *nats.Conn, subject string, body string) answer {
+	t.Helper()
+	msg, err := nc.Request(subject, []byte(body), 10*time.Second)
+	require.NoError(t, err)
+	a := answer{status: 200}
+	if c := msg.Header.Get(micro.ErrorCodeHeader); c != "" {
+		fmt.Sscan(c, &a.status)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		require.NoError(t, json.Unmarshal(msg.Data, &e), string(msg.Data))
+		a.code, a.message = e.Error.Code, e.Error.Message
+		return a
+	}
+	var ok struct {
+		Data     json.RawMessage `json:"data"`
+		Sequence *uint64         `json:"sequence"`
+	}
+	require.NoError(t, json.Unmarshal(msg.Data, &ok), string(msg.Data))
+	require.NotNil(t, ok.Sequence, "reply has a sequence: %s", msg.Data)
+	a.data, a.sequence = ok.Data, *ok.Sequence
+	return a
+}
+
+func command(t *testing.T, nc *nats.Conn, subject, body string) writer.Reply {
+	t.Helper()
+	msg, err := nc.Request(subject, []byte(body), 10*time.Second)
+	require.NoError(t, err)
+	require.Empty(t, msg.Header.Get(micro.ErrorCodeHeader), string(msg.Data))
+	var r writer.Reply
+	require.NoError(t, json.Unmarshal(msg.Data, &r))
+	return r
+}
+
+func TestReadYourWrites(t *testing.T) {
+	nc := platform(t)
+	command(t, nc, "cmd.account.open", `{"aggregate_id":"ryw","data":{"owner":"ada"}}`)
+	var balance int64
+	for i := 1; i <= 30; i++ {
+		r := command(t, nc, "cmd.account.deposit", fmt.Sprintf(`{"aggregate_id":"ryw","data":{"amount":%d}}`, i))
+		balance += int64(i)
+		a := ask(t, nc, "query.account.get", fmt.Sprintf(`{"id":"ryw","min_sequence":%d}`, r.Sequence))
+		require.Equal(t, 200, a.status, a.message)
+		var acc projections.Account
+		require.NoError(t, json.Unmarshal(a.data, &acc))
+		require.Equal(t, balance, acc.Balance, "write %d is visible", i)
+		require.Equal(t, r.Version, acc.Version)
+		require.GreaterOrEqual(t, a.sequence, r.Sequence)
+	}
+	// The account JSON uses numbers for numbers.
+	a := ask(t, nc, "query.account.get", `{"id":"ryw"}`)
+	assert.JSONEq(t, fmt.Sprintf(`{"id":"ryw","owner":"ada","balance":%d,"frozen":false,"version":31}`, balance), string(a.data))
+}
+
+func TestUnreachableMinSequenceIsStaleWithinWait(t *testing.T) {
+	nc := platform(t)
+	command(t, nc, "cmd.account.open", `{"aggregate_id":"s1","data":{"owner":"ada"}}`)
+	a := ask(t, nc, "query.account.get", `{"id":"s1","min_sequence":1000000,"wait_ms":150}`)
+	assert.Equal(t, 503, a.status)
+	assert.Equal(t, "stale", a.code)
+	assert.Contains(t, a.message, "not 1000000")
+}
+
+func TestQueriesOfTheSampleDomains(t *testing.T) {
+	nc := platform(t)
+	var last uint64
+	for _, c := range [][2]string{
+		{"cmd.order.place", `{"aggregate_id":"7dd8"}`},
+		{"cmd.order.add_item", `{"aggregate_id":"7dd8","data":{"item_id":"9a37","quantity":3}}`},
+		{"cmd.order.add_item", `{"aggregate_id":"7dd8","data":{"item_id":"c52a","quantity":1}}`},
+		{"cmd.order.remove_item", `{"aggregate_id":"7dd8","data":{"item_id":"c52a"}}`},
+		{"cmd.order.add_item", `{"aggregate_id":"7dd8","data":{"item_id":"a974","quantity":10}}`},
+		{"cmd.order.change_quantity", `{"aggregate_id":"7dd8","data":{"item_id":"9a37","quantity":5}}`},
+		{"cmd.product.register", `{"aggregate_id":"pen","data":{"name":"Pen"}}`},
+		{"cmd.product.receive_stock", `{"aggregate_id":"pen","data":{"quantity":4}}`},
+		{"cmd.product.register", `{"aggregate_id":"ink","data":{"name":"Ink"}}`},
+		{"cmd.product.register", `{"aggregate_id":"pad","data":{"name":"Pad"}}`},
+		{"cmd.product.receive_stock", `{"aggregate_id":"pad","data":{"quantity":40}}`},
+		{"cmd.user.register", `{"aggregate_id":"u1","data":{"username":"Ada","password":"correct horse"}}`},
+		{"cmd.account.open", `{"aggregate_id":"a1","data":{"owner":"x"}}`},
+		{"cmd.account.open", `{"aggregate_id":"a2","data":{"owner":"y"}}`},
+		{"cmd.account.open", `{"aggregate_id":"a3","data":{"owner":"z"}}`},
+	} {
+		last = command(t, nc, c[0], c[1]).Sequence
+	}
+	wait := fmt.Sprintf(`"min_sequence":%d`, last)
+
+	a := ask(t, nc, "query.order.get", `{"id":"7dd8",`+wait+`}`)
+	require.Equal(t, 200, a.status, a.message)
+	assert.JSONEq(t, `{"id":"7dd8","items":[{"item_id":"9a37","quantity":5},{"item_id":"a974","quantity":10}],"version":6}`, string(a.data))
+
+	a = ask(t, nc, "query.product.low_stock", `{"below":10,`+wait+`}`)
+	require.Equal(t, 200, a.status, a.message)
+	assert.JSONEq(t, `[{"id":"ink","name":"Ink","stock":0,"version":1},{"id":"pen","name":"Pen","stock":4,"version":2}]`, string(a.data))
+
+	a = ask(t, nc, "query.user.get", `{"username":"ada",`+wait+`}`)
+	require.Equal(t, 200, a.status, a.message)
+	assert.JSONEq(t, `{"id":"u1","username":"ada"}`, string(a.data))
+
+	a = ask(t, nc, "query.account.list", `{"limit":2,`+wait+`}`)
+	require.Equal(t, 200, a.status, a.message)
+	var page []projections.Account
+	require.NoError(t, json.Unmarshal(a.data, &page))
+	require.Len(t, page, 2)
+	assert.Equal(t, []string{"a1", "a2"}, []string{page[0].ID, page[1].ID})
+	a = ask(t, nc, "query.account.list", `{"limit":2,"after":"a2"}`)
+	require.NoError(t, json.Unmarshal(a.data, &page))
+	require.Len(t, page, 1)
+	assert.Equal(t, "a3", page[0].ID)
+}
+
+func TestBadQueriesAreRefused(t *testing.T) {
+	nc := platform(t)
+	cases := []struct {
+		subject, body string
+		status        int
+		code, msg     string
+	}{
+		{"query.account.get", `nope`, 400, "bad_request", "JSON object"},
+		{"query.account.get", `{}`, 400, "bad_request", "id is required"},
+		{"query.account.get", `{"id":"a.b"}`, 400, "bad_request", "invalid aggregate id"},
+		{"query.account.get", `{"id":5}`, 400, "bad_request", `parameter "id"`},
+		{"query.account.get", `{"id":"a","colour":"red"}`, 400, "bad_request", `unknown field "colour"`},
+		{"query.account.get", `{"id":"a","min_sequence":-1}`, 400, "bad_request", "min_sequence"},
+		{"query.account.get", `{"id":"a","wait_ms":99999999}`, 400, "bad_request", "wait_ms"},
+		{"query.account.get", `{"id":"nobody"}`, 404, "not_found", `account "nobody"`},
+		{"query.account.list", `{"limit":0}`, 400, "bad_request", "limit must be between 1 and 1000"},
+		{"query.account.list", `{"after":"*"}`, 400, "bad_request", "after"},
+		{"query.product.low_stock", `{}`, 400, "bad_request", "below is required"},
+		{"query.user.get", `{}`, 400, "bad_request", "username is required"},
+	}
+	for _, c := range cases {
+		t.Run(c.subject+" "+c.body, func(t *testing.T) {
+			a := ask(t, nc, c.subject, c.body)
+			assert.Equal(t, c.status, a.status)
+			assert.Equal(t, c.code, a.code)
+			assert.Contains(t, a.message, c.msg)
+		})
+	}
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, s := range []string{`{"id":"a","min_sequence":5}`, `[]`, ``, `{"wait_ms":1e3}`, `{"min_sequence":"5"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		env, err := reader.DecodeEnvelope(body, time.Second, time.Minute)
+		if err == nil {
+			require.LessOrEqual(t, env.Wait, time.Minute)
+			var m map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(env.Params, &m))
+			require.NotContains(t, m, "min_sequence")
+		}
+	})
+}
