@@ -281,12 +281,13 @@ func (c Config) Redacted() Config {
 			v.SetString("[redacted]")
 		}
 	})
-	c.NATS.URL = redactURL(c.NATS.URL)
-	c.Redis.URL = redactURL(c.Redis.URL)
+	c.NATS.URL = RedactURL(c.NATS.URL)
+	c.Redis.URL = RedactURL(c.Redis.URL)
 	return c
 }
 
-func redactURL(raw string) string {
+// RedactURL hides the password of a URL.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

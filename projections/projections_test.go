@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	store, err := streams.Open(context.Background(), nc)
 	require.NoError(t, err)
 	return &env{t: t, nats: n, store: store, js: store.JetStream(), rdb: testenv.StartRedis(t).Client(t),
-		pos: map[streams.Ref]streams.Position{},
+		pos:  map[streams.Ref]streams.Position{},
 		regs: map[string]*codec.Registry{"account": account.Events(), "order": order.Events(), "product": product.Events(), "user": user.Events()}}
 }
 

@@ -145,4 +145,6 @@ var ModelProjections = map[string][]string{
 }
 
 // errUnknownProjection is returned for a name no projection has.
-func errUnknownProjection(name string) error { return fmt.Errorf("projections: no projection %q", name) }
+func errUnknownProjection(name string) error {
+	return fmt.Errorf("projections: no projection %q", name)
+}

@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsource/jetsource/aggregate"
@@ -18,7 +22,10 @@ import (
 	"github.com/jetsource/jetsource/domain/order"
 	"github.com/jetsource/jetsource/domain/product"
 	"github.com/jetsource/jetsource/domain/user"
+	"github.com/jetsource/jetsource/gateway"
 	"github.com/jetsource/jetsource/ops"
+	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/reader"
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/writer"
 )
@@ -100,4 +107,98 @@ func NATSCheck(nc *nats.Conn) ops.Check {
 		}
 		return nil
 	}
+}
+
+// OpenRedis connects to Redis with the configured settings.
+func OpenRedis(cfg config.Config) (*redis.Client, error) {
+	opts, err := cfg.Redis.Options()
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opts), nil
+}
+
+// RedisCheck is ready while Redis answers PING.
+func RedisCheck(rdb redis.UniversalClient) ops.Check {
+	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+}
+
+// NewRunner builds the projection runner of the sample read models.
+func NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) (*projections.Runner, error) {
+	opts := projections.Options{
+		Stream:       cfg.Store.Stream,
+		BatchSize:    cfg.Projector.BatchSize,
+		MaxRetries:   cfg.Projector.MaxRetries,
+		RetryBackoff: cfg.Projector.RetryBackoff,
+		Logger:       log,
+	}
+	if health != nil {
+		opts.Registerer = health.Registry
+	}
+	return projections.NewRunner(js, rdb, projections.Samples(), opts)
+}
+
+// RunProjector runs the sample projections until ctx is done; it serves
+// jetsource.projector.rebuild.<name> to rebuild one on demand.
+func RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.NATS.RequestTimeout))
+	if err != nil {
+		return err
+	}
+	r, err := NewRunner(cfg, js, rdb, health, log)
+	if err != nil {
+		return err
+	}
+	health.AddCheck("nats", NATSCheck(nc))
+	health.AddCheck("redis", RedisCheck(rdb))
+	sub, err := nc.Subscribe(RebuildSubject+".*", func(m *nats.Msg) {
+		name := strings.TrimPrefix(m.Subject, RebuildSubject+".")
+		// A rebuild takes a while: answer when it is done.
+		go func() {
+			if err := r.Rebuild(ctx, name); err != nil {
+				_ = m.Respond([]byte(`{"error":{"code":"internal","message":` + strconv.Quote(err.Error()) + `}}`))
+				return
+			}
+			_ = m.Respond([]byte(`{"rebuilt":` + strconv.Quote(name) + `}`))
+		}()
+	})
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.Run(ctx) })
+	ServeOps(ctx, g, cfg, health)
+	return g.Wait()
+}
+
+// RebuildSubject is the prefix of the projector's rebuild requests.
+const RebuildSubject = "jetsource.projector.rebuild"
+
+// RunReader serves queries until ctx is done.
+func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
+	rd := reader.New(nc, rdb, reader.Options{DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
+		Logger: log, Registerer: health.Registry})
+	health.AddCheck("nats", NATSCheck(nc))
+	health.AddCheck("redis", RedisCheck(rdb))
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rd.Serve(ctx) })
+	ServeOps(ctx, g, cfg, health)
+	return g.Wait()
+}
+
+// RunGateway serves the HTTP gateway on cfg.HTTP.GatewayListen until ctx is
+// done. ready, when set, receives the bound address.
+func RunGateway(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger, ready func(net.Addr)) error {
+	gw := gateway.New(nc, gateway.Options{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Timeout: cfg.NATS.RequestTimeout + cfg.Reader.MaxWait, Logger: log})
+	health.AddCheck("nats", NATSCheck(nc))
+	// The gateway shares a listener with its health and metrics.
+	srv := ops.New(log)
+	srv.Registry = health.Registry
+	srv.AddCheck("nats", NATSCheck(nc))
+	srv.Handle("/v1/", gw)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(ctx, cfg.HTTP.GatewayListen, ready) })
+	ServeOps(ctx, g, cfg, health)
+	return g.Wait()
 }

@@ -1,0 +1,19 @@
+// Command gateway is jetsource's HTTP front door: POST
+// /v1/commands/{type}/{command} and GET /v1/queries/{model}/{name}, forwarded
+// over NATS request-reply to the writer and the reader, with /healthz,
+// /readyz and /metrics on the same listener.
+//
+//	gateway [-config file] [-nats-url url] [-gateway-listen addr] …
+package main
+
+import (
+	"context"
+
+	"github.com/jetsource/jetsource/service"
+)
+
+func main() {
+	service.Main("gateway", service.Needs{}, func(ctx context.Context, d service.Deps) error {
+		return service.RunGateway(ctx, d.Config, d.NATS, d.Health, d.Log, nil)
+	})
+}

@@ -1,0 +1,21 @@
+// Command projector keeps the Redis read models of the sample domains up to
+// date from the event stream, and rebuilds one on request on
+// jetsource.projector.rebuild.<name>. Several projectors may run: one is
+// active per projection, the others take over when it dies. It stops
+// cleanly on SIGINT or SIGTERM; a SIGKILL at any moment leaves correct read
+// models (each batch and its checkpoint are one Redis transaction).
+//
+//	projector [-config file] [-nats-url url] [-redis-url url] [-batch-size n] …
+package main
+
+import (
+	"context"
+
+	"github.com/jetsource/jetsource/service"
+)
+
+func main() {
+	service.Main("projector", service.Needs{Redis: true}, func(ctx context.Context, d service.Deps) error {
+		return service.RunProjector(ctx, d.Config, d.NATS, d.Redis, d.Health, d.Log)
+	})
+}

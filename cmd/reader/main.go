@@ -1,0 +1,18 @@
+// Command reader answers jetsource queries (query.<model>.<name>) from the
+// Redis read models: the jetsource-reader NATS micro service. It stops
+// cleanly on SIGINT or SIGTERM.
+//
+//	reader [-config file] [-nats-url url] [-redis-url url] …
+package main
+
+import (
+	"context"
+
+	"github.com/jetsource/jetsource/service"
+)
+
+func main() {
+	service.Main("reader", service.Needs{Redis: true}, func(ctx context.Context, d service.Deps) error {
+		return service.RunReader(ctx, d.Config, d.NATS, d.Redis, d.Health, d.Log)
+	})
+}

@@ -1,0 +1,95 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/ops"
+)
+
+// Deps are what a service process is handed: its settings, connections,
+// logger and ops server.
+type Deps struct {
+	Config config.Config
+	NATS   *nats.Conn
+	// Redis is nil for a process that does not need it.
+	Redis  *redis.Client
+	Log    *slog.Logger
+	Health *ops.Server
+}
+
+// Needs says which connections a process makes.
+type Needs struct {
+	// Embedded processes start their own NATS server: no connection is
+	// made for them.
+	Embedded bool
+	Redis    bool
+	// Writer connections keep no reconnect buffer: a publish while
+	// disconnected fails at once instead of being sent after its command was
+	// answered 503.
+	Writer bool
+}
+
+// Main is the whole main function of a service binary: settings from args
+// and the environment, connections, run until SIGINT or SIGTERM, exit code.
+func Main(name string, needs Needs, run func(ctx context.Context, d Deps) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := Start(ctx, name, os.Args[1:], os.Getenv, os.Stderr, needs, run)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// Start loads settings, connects and runs until ctx is done.
+func Start(ctx context.Context, name string, args []string, getenv func(string) string, logTo io.Writer, needs Needs, run func(ctx context.Context, d Deps) error) error {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := cfg.Log.Logger(logTo).With("service", name)
+	log.Info("starting", "config", cfg)
+	d := Deps{Config: cfg, Log: log, Health: ops.New(log)}
+	if !needs.Embedded {
+		opts, err := cfg.NATS.Options()
+		if err != nil {
+			return err
+		}
+		if needs.Writer {
+			opts = append(opts, nats.ReconnectBufSize(-1))
+		}
+		nc, err := nats.Connect(cfg.NATS.URL, append(opts, nats.Name("jetsource-"+name))...)
+		if err != nil {
+			return fmt.Errorf("connect to NATS at %s: %w", config.RedactURL(cfg.NATS.URL), err)
+		}
+		defer nc.Close()
+		d.NATS = nc
+	}
+	if needs.Redis {
+		if d.Redis, err = OpenRedis(cfg); err != nil {
+			return err
+		}
+		defer d.Redis.Close()
+	}
+	err = run(ctx, d)
+	if err == nil || errors.Is(err, context.Canceled) {
+		log.Info("stopped")
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,110 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jetsource/jetsource/config"
+)
+
+// natsReadyTimeout bounds the embedded server's start.
+const natsReadyTimeout = 10 * time.Second
+
+// Standalone runs the whole platform in one process: an embedded nats-server
+// with JetStream (file store under cfg.Standalone.DataDir, so events survive
+// restarts), the writer, the projector, the reader and the HTTP gateway.
+// Read models go to cfg.Redis.URL when it was configured; otherwise to an
+// in-process Redis, and are rebuilt from the event store at each start.
+// ready, when set, receives the gateway's address once everything serves.
+func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(gateway net.Addr)) error {
+	cfg, log := d.Config, d.Log
+	host, portStr, err := net.SplitHostPort(cfg.Standalone.NATSListen)
+	if err != nil {
+		return fmt.Errorf("standalone.nats_listen: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("standalone.nats_listen: %w", err)
+	}
+	storeDir := filepath.Join(cfg.Standalone.DataDir, "nats")
+	if err := os.MkdirAll(storeDir, 0o750); err != nil {
+		return err
+	}
+	ns, err := server.NewServer(&server.Options{ServerName: "jetsource-standalone", Host: host, Port: port,
+		JetStream: true, StoreDir: storeDir, NoSigs: true, NoLog: true})
+	if err != nil {
+		return fmt.Errorf("embedded nats-server: %w", err)
+	}
+	ns.Start()
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	if !ns.ReadyForConnections(natsReadyTimeout) {
+		return fmt.Errorf("embedded nats-server not ready within %v", natsReadyTimeout)
+	}
+	natsURL := ns.ClientURL()
+	log.Info("embedded NATS with JetStream", "url", natsURL, "store", storeDir)
+
+	var rdb *redis.Client
+	if redisConfigured {
+		if rdb, err = OpenRedis(cfg); err != nil {
+			return err
+		}
+		log.Info("read models in Redis", "url", config.RedactURL(cfg.Redis.URL))
+	} else {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("in-process redis: %w", err)
+		}
+		defer mr.Close()
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		log.Warn("no REDIS_URL given: read models live in memory (an in-process Redis) and are rebuilt from the event store at each start",
+			"redis", mr.Addr())
+	}
+	defer rdb.Close()
+
+	connect := func(name string, writer bool) (*nats.Conn, error) {
+		opts := []nats.Option{nats.Name("jetsource-" + name), nats.MaxReconnects(-1)}
+		if writer {
+			opts = append(opts, nats.ReconnectBufSize(-1))
+		}
+		return nats.Connect(natsURL, opts...)
+	}
+	wnc, err := connect("writer", true)
+	if err != nil {
+		return err
+	}
+	defer wnc.Close()
+	nc, err := connect("standalone", false)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return RunWriter(ctx, cfg, wnc, d.Health, log.With("service", "writer")) })
+	g.Go(func() error { return RunProjector(ctx, cfg, nc, rdb, d.Health, log.With("service", "projector")) })
+	g.Go(func() error { return RunReader(ctx, cfg, nc, rdb, d.Health, log.With("service", "reader")) })
+	g.Go(func() error {
+		return RunGateway(ctx, cfg, nc, d.Health, log.With("service", "gateway"), func(a net.Addr) {
+			log.Info("jetsource is running", "http", "http://"+a.String(), "nats", natsURL,
+				"try", "curl -X POST http://"+a.String()+"/v1/commands/account/open -d '{\"aggregate_id\":\"acc-1\",\"data\":{\"owner\":\"ada\"}}'")
+			if ready != nil {
+				ready(a)
+			}
+		})
+	})
+	return g.Wait()
+}
