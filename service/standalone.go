@@ -18,8 +18,12 @@ import (
 	"github.com/jetsource/jetsource/config"
 )
 
-// natsReadyTimeout bounds the embedded server's start.
-const natsReadyTimeout = 10 * time.Second
+const (
+	// natsReadyTimeout bounds the embedded server's start.
+	natsReadyTimeout = 10 * time.Second
+	// servicePoll is how often start-up checks whether a service answers.
+	servicePoll = 50 * time.Millisecond
+)
 
 // Standalone runs the whole platform in one process: an embedded nats-server
 // with JetStream (file store under cfg.Standalone.DataDir, so events survive
@@ -36,6 +40,9 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return fmt.Errorf("standalone.nats_listen: %w", err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // ":0" means any free port, as for the HTTP listeners
 	}
 	storeDir := filepath.Join(cfg.Standalone.DataDir, "nats")
 	if err := os.MkdirAll(storeDir, 0o750); err != nil {
@@ -97,14 +104,36 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 	g.Go(func() error { return RunWriter(ctx, cfg, wnc, d.Health, log.With("service", "writer")) })
 	g.Go(func() error { return RunProjector(ctx, cfg, nc, rdb, d.Health, log.With("service", "projector")) })
 	g.Go(func() error { return RunReader(ctx, cfg, nc, rdb, d.Health, log.With("service", "reader")) })
+	addrs := make(chan net.Addr, 1)
 	g.Go(func() error {
-		return RunGateway(ctx, cfg, nc, d.Health, log.With("service", "gateway"), func(a net.Addr) {
-			log.Info("jetsource is running", "http", "http://"+a.String(), "nats", natsURL,
-				"try", "curl -X POST http://"+a.String()+"/v1/commands/account/open -d '{\"aggregate_id\":\"acc-1\",\"data\":{\"owner\":\"ada\"}}'")
-			if ready != nil {
-				ready(a)
+		return RunGateway(ctx, cfg, nc, d.Health, log.With("service", "gateway"), func(a net.Addr) { addrs <- a })
+	})
+	g.Go(func() error {
+		var a net.Addr
+		select {
+		case a = <-addrs:
+		case <-ctx.Done():
+			return nil
+		}
+		// Say it runs once the writer and the reader answer.
+		for _, svc := range []string{"jetsource-writer", "jetsource-reader"} {
+			for {
+				if _, err := nc.Request("$SRV.PING."+svc, nil, time.Second); err == nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(servicePoll):
+				}
 			}
-		})
+		}
+		log.Info("jetsource is running", "http", "http://"+a.String(), "nats", natsURL,
+			"try", "curl -X POST http://"+a.String()+"/v1/commands/account/open -d '{\"aggregate_id\":\"acc-1\",\"data\":{\"owner\":\"ada\"}}'")
+		if ready != nil {
+			ready(a)
+		}
+		return nil
 	})
 	return g.Wait()
 }
