@@ -216,6 +216,19 @@ func loadFile(path string, cfg *Config) error {
 	return nil
 }
 
+// EnvNames lists every environment variable Load reads.
+func EnvNames() []string {
+	names := []string{"JETSOURCE_CONFIG"}
+	cfg := Default()
+	walk(&cfg, func(path string, f reflect.StructField, _ reflect.Value) {
+		names = append(names, EnvName(path))
+		if e := f.Tag.Get("env"); e != "" {
+			names = append(names, e)
+		}
+	})
+	return names
+}
+
 // EnvName is the JETSOURCE_ variable of a setting's YAML path, e.g.
 // writer.workers -> JETSOURCE_WRITER_WORKERS.
 func EnvName(path string) string {
