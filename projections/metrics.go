@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"context"
-
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,5 +39,4 @@ func (m *metrics) lagOf(name string, s jetstream.Stream, cp streams.Sequence) {
 		last = cp
 	}
 	m.lag.WithLabelValues(name).Set(float64(last - cp))
-	_ = context.Background
 }

@@ -230,12 +230,10 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 		if current != gen {
 			return fmt.Errorf("%w: lease or generation (now %d, was %d)", errRestart, current, gen)
 		}
-		n, err := r.step(ctx, p, cons, stream, t)
-		if err != nil {
+		if _, err := r.step(ctx, p, cons, stream, t); err != nil {
 			return err
 		}
 		r.metrics.lagOf(p.Name, stream, t.checkpoint)
-		_ = n
 	}
 }
 
@@ -258,12 +256,6 @@ type fetcher interface {
 // step fetches one batch and applies it; on an empty fetch it records how
 // far the model is known to reach. It returns how many events it applied.
 func (r *Runner) step(ctx context.Context, p Projection, cons fetcher, stream jetstream.Stream, t *target) (int, error) {
-	// The stream's last sequence is read before the consumer's pending
-	// count, so "nothing pending" covers every event up to it.
-	var last uint64
-	if info, err := stream.Info(ctx); err == nil {
-		last = info.State.LastSeq
-	}
 	batch, err := cons.Fetch(r.opts.BatchSize, jetstream.FetchMaxWait(r.opts.FetchWait))
 	if err != nil {
 		return 0, err
@@ -300,7 +292,13 @@ func (r *Runner) step(ctx context.Context, p Projection, cons fetcher, stream je
 		}
 		return len(events), nil
 	}
-	// Idle: nothing pending means every event up to last is applied.
+	// Idle. The stream's last sequence is read before the consumer's
+	// pending count, so "nothing pending" covers every event up to it.
+	sinfo, err := stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	last := sinfo.State.LastSeq
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return 0, err
