@@ -249,10 +249,17 @@ func TestFlushAllRebuildsByItself(t *testing.T) {
 	for i := range 30 {
 		e.add("account", fmt.Sprintf("a%d", i), account.AccountOpened{Owner: "o"}, account.MoneyDeposited{Amount: int64(i + 1)})
 	}
-	start(t, e.runner(projections.Options{}))
+	stop := start(t, e.runner(projections.Options{}))
 	e.caughtUp()
 	before := e.dump(projections.Accounts)
+	// Flushed under a running projector: it notices and rebuilds.
 	require.NoError(t, e.rdb.FlushAll(context.Background()).Err())
+	e.caughtUp()
+	assert.Equal(t, before, e.dump(projections.Accounts))
+	// Flushed while no projector runs, then one starts.
+	stop()
+	require.NoError(t, e.rdb.FlushAll(context.Background()).Err())
+	start(t, e.runner(projections.Options{}))
 	e.caughtUp()
 	assert.Equal(t, before, e.dump(projections.Accounts))
 }
