@@ -3,9 +3,6 @@ package reader_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,36 +64,11 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 	total := max(b.N, 20000)
 
 	run := func(do func(c, i int) error) (time.Duration, []time.Duration) {
-		var next atomic.Int64
-		lat := make([][]time.Duration, clients)
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		start := time.Now()
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= total {
-						return
-					}
-					t0 := time.Now()
-					if err := do(c, i); err != nil {
-						failed.Store(err)
-						return
-					}
-					lat[c] = append(lat[c], time.Since(t0))
-				}
-			}()
-		}
-		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
+		elapsed, lat, err := testenv.Load(clients, total, do)
+		if err != nil {
 			b.Fatal(err)
 		}
-		all := slices.Concat(lat...)
-		slices.Sort(all)
-		return time.Since(start), all
+		return elapsed, lat
 	}
 	rclients := make([]*redis.Client, clients)
 	conns := make([]*nats.Conn, clients)
@@ -121,7 +93,7 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		return err
 	})
 	b.StopTimer()
-	p := func(d []time.Duration, q float64) float64 { return float64(d[int(float64(len(d)-1)*q)].Microseconds()) }
+	p := testenv.Percentile
 	b.ReportMetric(p(rawLat, 0.5), "raw_p50_us")
 	b.ReportMetric(p(rawLat, 0.99), "raw_p99_us")
 	b.ReportMetric(p(qLat, 0.5), "query_p50_us")
