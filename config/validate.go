@@ -5,41 +5,69 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Bounds of the settings Validate checks.
 const (
-	maxWorkers   = 4096
-	maxBatchSize = 10_000
-	maxRetries   = 100
+	maxWorkers     = 4096
+	maxBatchSize   = 10_000
+	maxRetries     = 100
+	maxNameLen     = 255      // JetStream's longest stream name
+	maxBodyBytes   = 64 << 20 // the NATS server's largest max_payload
+	kvStreamPrefix = "KV_"    // the stream behind a key-value bucket
 )
 
-// Validate checks every setting and names each bad one with its value.
+var (
+	natsSchemes  = []string{"nats", "tls", "ws", "wss"}
+	redisSchemes = []string{"redis", "rediss", "unix"}
+	logLevels    = []string{"debug", "info", "warn", "error"}
+	logFormats   = []string{"text", "json"}
+	replicas     = []int{1, 3, 5}
+	// bucketName is the key-value bucket rule of nats.go.
+	bucketName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// Validate checks every setting and reports each bad one at once, naming it
+// by its YAML path with the value it has, e.g.
+//
+//	config: writer.workers must be between 1 and 4096, got 0
+//
+// Secrets are never part of a message.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: "+format, args...))
+	}
 
-	checkURL := func(name, raw string, schemes ...string) {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" && u.Scheme != "unix" {
-			bad("%s %q is not a URL", name, raw)
-			return
-		}
-		for _, s := range schemes {
-			if u.Scheme == s {
-				return
-			}
-		}
-		bad("%s %q must use one of the schemes %s", name, raw, strings.Join(schemes, ", "))
+	// NATS
+	for u := range strings.SplitSeq(c.NATS.URL, ",") {
+		checkURL(bad, "nats.url", strings.TrimSpace(u), natsSchemes)
 	}
-	for _, u := range strings.Split(c.NATS.URL, ",") {
-		checkURL("nats.url", strings.TrimSpace(u), "nats", "tls", "ws", "wss")
+	auth := []string{}
+	for _, a := range []struct{ name, value string }{
+		{"nats.creds_file", c.NATS.CredsFile},
+		{"nats.nkey_seed_file", c.NATS.NKeySeedFile},
+		{"nats.user", c.NATS.User},
+		{"nats.token", c.NATS.Token},
+	} {
+		if a.value != "" {
+			auth = append(auth, a.name)
+		}
 	}
-	checkURL("redis.url", c.Redis.URL, "redis", "rediss", "unix")
+	if len(auth) > 1 {
+		bad("set one way to authenticate to NATS, got %s", strings.Join(auth, ", "))
+	}
+	if c.NATS.Password != "" && c.NATS.User == "" {
+		bad("nats.password is set without nats.user")
+	}
 	if (c.NATS.TLSCert == "") != (c.NATS.TLSKey == "") {
-		bad("nats.tls_cert and nats.tls_key must be set together")
+		bad("nats.tls_cert and nats.tls_key must be set together, got tls_cert %q and tls_key %q", c.NATS.TLSCert, c.NATS.TLSKey)
 	}
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {
@@ -48,67 +76,132 @@ func (c Config) Validate() error {
 	}
 	positive("nats.connect_timeout", c.NATS.ConnectTimeout)
 	positive("nats.request_timeout", c.NATS.RequestTimeout)
+
+	// Redis
+	if checkURL(bad, "redis.url", c.Redis.URL, redisSchemes) {
+		// go-redis knows the rest: the database number, the query options.
+		if _, err := c.Redis.Options(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	positive("redis.dial_timeout", c.Redis.DialTimeout)
 	positive("redis.read_timeout", c.Redis.ReadTimeout)
 	positive("redis.write_timeout", c.Redis.WriteTimeout)
+
+	// Store
+	if err := streamName(c.Store.Stream); err != "" {
+		bad("store.stream %q %s", c.Store.Stream, err)
+	}
+	if b := c.Store.SnapshotBucket; !bucketName.MatchString(b) || len(b) > maxNameLen-len(kvStreamPrefix) {
+		bad("store.snapshot_bucket %q must be 1 to %d letters, digits, '-' or '_'", b, maxNameLen-len(kvStreamPrefix))
+	}
+	if c.Store.Stream == kvStreamPrefix+c.Store.SnapshotBucket {
+		bad("store.stream %q is the stream of store.snapshot_bucket %q", c.Store.Stream, c.Store.SnapshotBucket)
+	}
+	if !slices.Contains(replicas, c.Store.Replicas) {
+		bad("store.replicas must be 1, 3 or 5, got %d", c.Store.Replicas)
+	}
 	positive("store.duplicate_window", c.Store.DuplicateWindow)
+	between := func(name string, v, lo, hi int64) {
+		if v < lo || v > hi {
+			bad("%s must be between %d and %d, got %d", name, lo, hi, v)
+		}
+	}
+	between("store.max_batch", int64(c.Store.MaxBatch), 1, maxBatchSize)
+
+	// Writer
+	between("writer.workers", int64(c.Writer.Workers), 1, maxWorkers)
+	between("writer.max_retries", int64(c.Writer.MaxRetries), 0, maxRetries)
+	if q := c.Writer.QueueGroup; q == "" || strings.ContainsAny(q, "*>") || strings.ContainsFunc(q, invisible) {
+		bad("writer.queue_group %q must be a non-empty name without spaces, '*' or '>'", q)
+	}
+	if c.Writer.SnapshotEvery == 0 {
+		bad("writer.snapshot_every must be positive, or negative to turn snapshots off, got 0")
+	}
+
+	// Projector
+	between("projector.batch_size", int64(c.Projector.BatchSize), 1, maxBatchSize)
+	between("projector.max_retries", int64(c.Projector.MaxRetries), 0, maxRetries)
 	positive("projector.retry_backoff", c.Projector.RetryBackoff)
+
+	// Reader
 	positive("reader.default_wait", c.Reader.DefaultWait)
 	positive("reader.max_wait", c.Reader.MaxWait)
 	if c.Reader.DefaultWait > c.Reader.MaxWait {
 		bad("reader.default_wait %v must not exceed reader.max_wait %v", c.Reader.DefaultWait, c.Reader.MaxWait)
 	}
 
-	name := func(field, v string) {
-		if v == "" || strings.ContainsAny(v, " .*>/\\\t\r\n") {
-			bad("%s %q must be a non-empty name without spaces, '.', '*', '>' or path separators", field, v)
-		}
+	// HTTP
+	checkAddress(bad, "http.listen", c.HTTP.Listen, true)
+	checkAddress(bad, "http.gateway_listen", c.HTTP.GatewayListen, true)
+	if l := c.HTTP.Listen; l != "" && l == c.HTTP.GatewayListen && !strings.HasSuffix(l, ":0") {
+		bad("http.listen and http.gateway_listen must differ, both are %q", l)
 	}
-	name("store.stream", c.Store.Stream)
-	name("store.snapshot_bucket", c.Store.SnapshotBucket)
-	name("writer.queue_group", c.Writer.QueueGroup)
-	if r := c.Store.Replicas; r != 1 && r != 3 && r != 5 {
-		bad("store.replicas must be 1, 3 or 5, got %d", r)
+	between("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1, maxBodyBytes)
+
+	// Log
+	if !slices.Contains(logLevels, c.Log.Level) {
+		bad("log.level must be one of %s, got %q", strings.Join(logLevels, ", "), c.Log.Level)
 	}
-	between := func(field string, v, lo, hi int) {
-		if v < lo || v > hi {
-			bad("%s must be between %d and %d, got %d", field, lo, hi, v)
-		}
+	if !slices.Contains(logFormats, c.Log.Format) {
+		bad("log.format must be one of %s, got %q", strings.Join(logFormats, ", "), c.Log.Format)
 	}
-	between("store.max_batch", c.Store.MaxBatch, 1, maxBatchSize)
-	between("writer.workers", c.Writer.Workers, 1, maxWorkers)
-	between("writer.max_retries", c.Writer.MaxRetries, 0, maxRetries)
-	between("projector.batch_size", c.Projector.BatchSize, 1, maxBatchSize)
-	between("projector.max_retries", c.Projector.MaxRetries, 0, maxRetries)
-	if c.Writer.SnapshotEvery == 0 {
-		bad("writer.snapshot_every must be positive, or negative to turn snapshots off, got 0")
-	}
-	if c.HTTP.MaxBodyBytes < 1 {
-		bad("http.max_body_bytes must be positive, got %d", c.HTTP.MaxBodyBytes)
-	}
-	address := func(field, v string, optional bool) {
-		if v == "" && optional {
-			return
-		}
-		if _, _, err := net.SplitHostPort(v); err != nil {
-			bad("%s %q must be host:port", field, v)
-		}
-	}
-	address("http.listen", c.HTTP.Listen, true)
-	address("http.gateway_listen", c.HTTP.GatewayListen, true)
-	address("standalone.nats_listen", c.Standalone.NATSListen, false)
+
+	// Standalone
 	if c.Standalone.DataDir == "" {
 		bad("standalone.data_dir must not be empty")
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format must be text or json, got %q", c.Log.Format)
-	}
+	checkAddress(bad, "standalone.nats_listen", c.Standalone.NATSListen, false)
+
 	return errors.Join(errs...)
 }
+
+// checkURL reports a URL that does not parse, lacks a host (a socket path
+// for unix) or has a scheme other than those given; true when it is fine.
+// The message shows the URL without its credentials.
+func checkURL(bad func(string, ...any), name, raw string, schemes []string) bool {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "":
+		bad("%s %q is not a URL like %s://host:port", name, RedactURL(raw), schemes[0])
+	case !slices.Contains(schemes, u.Scheme):
+		bad("%s %q must use one of the schemes %s", name, RedactURL(raw), strings.Join(schemes, ", "))
+	case u.Scheme == "unix" && u.Path == "":
+		bad("%s %q must name a socket path, e.g. unix:///run/redis.sock", name, RedactURL(raw))
+	case u.Scheme != "unix" && u.Host == "":
+		bad("%s %q must name a host, e.g. %s://host:port", name, RedactURL(raw), u.Scheme)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkAddress reports a listen address that is not host:port with a
+// numeric port; empty is allowed when optional (the listener is off).
+func checkAddress(bad func(string, ...any), name, addr string, optional bool) {
+	if addr == "" && optional {
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		bad("%s %q must be host:port with a numeric port, e.g. 127.0.0.1:8080", name, addr)
+	}
+}
+
+// streamName returns why name is not a valid JetStream stream name, or "".
+func streamName(name string) string {
+	switch {
+	case name == "":
+		return "must not be empty"
+	case len(name) > maxNameLen:
+		return fmt.Sprintf("is longer than %d bytes", maxNameLen)
+	case strings.ContainsAny(name, ".*>/\\") || strings.ContainsFunc(name, invisible):
+		return `must not contain spaces, '.', '*', '>', '/' or '\'`
+	}
+	return ""
+}
+
+func invisible(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
