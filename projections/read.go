@@ -120,8 +120,11 @@ func productOf(h map[string]string) Product {
 // GetAccount reads one account and the checkpoint it reflects.
 func GetAccount(ctx context.Context, rdb redis.Scripter, id string) (Account, uint64, error) {
 	h, cp, err := readHash(ctx, rdb, Accounts, "account:"+id)
-	if err != nil || len(h) == 0 {
-		return Account{}, cp, errors.Join(err, notFound(err, "account", id))
+	if err == nil && len(h) == 0 {
+		err = notFound("account", id)
+	}
+	if err != nil {
+		return Account{}, cp, err
 	}
 	return accountOf(h), cp, nil
 }
@@ -129,8 +132,11 @@ func GetAccount(ctx context.Context, rdb redis.Scripter, id string) (Account, ui
 // GetProduct reads one product.
 func GetProduct(ctx context.Context, rdb redis.Scripter, id string) (Product, uint64, error) {
 	h, cp, err := readHash(ctx, rdb, Products, "product:"+id)
-	if err != nil || len(h) == 0 {
-		return Product{}, cp, errors.Join(err, notFound(err, "product", id))
+	if err == nil && len(h) == 0 {
+		err = notFound("product", id)
+	}
+	if err != nil {
+		return Product{}, cp, err
 	}
 	return productOf(h), cp, nil
 }
@@ -138,8 +144,11 @@ func GetProduct(ctx context.Context, rdb redis.Scripter, id string) (Product, ui
 // GetUser reads one user by username.
 func GetUser(ctx context.Context, rdb redis.Scripter, username string) (User, uint64, error) {
 	h, cp, err := readHash(ctx, rdb, Users, "user:"+username)
-	if err != nil || len(h) == 0 {
-		return User{}, cp, errors.Join(err, notFound(err, "user", username))
+	if err == nil && len(h) == 0 {
+		err = notFound("user", username)
+	}
+	if err != nil {
+		return User{}, cp, err
 	}
 	return User{ID: h["id"], Username: h["username"]}, cp, nil
 }
@@ -153,7 +162,7 @@ func GetOrder(ctx context.Context, rdb redis.Scripter, id string) (Order, uint64
 	cp, _ := res[0].(int64)
 	h := pairs(res[1])
 	if len(h) == 0 {
-		return Order{}, uint64(cp), notFound(nil, "order", id)
+		return Order{}, uint64(cp), notFound("order", id)
 	}
 	o := Order{ID: h["id"], Version: uint64(atoi(h["version"])), Items: []Item{}}
 	ids, _ := res[2].([]any)
@@ -220,9 +229,4 @@ func Status(ctx context.Context, rdb redis.Cmdable, name string) (map[string]str
 	return rdb.HGetAll(ctx, KeysOf(name).Status()).Result()
 }
 
-func notFound(err error, what, id string) error {
-	if err != nil {
-		return nil
-	}
-	return fmt.Errorf("%w: %s %q", ErrNotFound, what, id)
-}
+func notFound(what, id string) error { return fmt.Errorf("%w: %s %q", ErrNotFound, what, id) }
