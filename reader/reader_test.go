@@ -41,7 +41,7 @@ func platform(t *testing.T) *nats.Conn {
 	wnc := n.Connect(nats.ReconnectBufSize(-1))
 	store, err := streams.Open(ctx, wnc)
 	require.NoError(t, err)
-	w, err := writer.New(ctx, wnc, store)
+	w, err := writer.New(wnc, store)
 	require.NoError(t, err)
 	require.NoError(t, writer.Register(w, account.Definition()))
 	require.NoError(t, writer.Register(w, order.Definition()))

@@ -54,7 +54,7 @@ func NewWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, store *str
 	if health != nil {
 		opts = append(opts, writer.WithMetrics(health.Registry))
 	}
-	w, err := writer.New(ctx, nc, store, opts...)
+	w, err := writer.New(nc, store, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,9 @@ func newAggCache(max int) *aggCache {
 }
 
 func (c *aggCache) get(key string) (any, bool) {
+	if c.max <= 0 {
+		return nil, false
+	}
 	e, ok := c.items[key]
 	if !ok {
 		return nil, false
@@ -31,6 +34,9 @@ func (c *aggCache) get(key string) (any, bool) {
 }
 
 func (c *aggCache) put(key string, v any) {
+	if c.max <= 0 {
+		return
+	}
 	if e, ok := c.items[key]; ok {
 		e.Value.(*cacheEntry).value = v
 		c.order.MoveToFront(e)

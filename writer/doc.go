@@ -1,48 +1,83 @@
 // Package writer is the command side of jetsource: a NATS micro service,
-// jetsource-writer, with one endpoint per command on cmd.<type>.<command>.
+// jetsource-writer, with one endpoint per command on cmd.<type>.<command>,
+// served in a queue group so that several writers share the load.
+//
+// # The model
 //
 // A command arrives as a request (DESIGN §2):
 //
 //	{"aggregate_id": "acc-52", "command_id": "…", "expected_version": 3, "data": {"amount": 100}}
 //
-// and flows: decode strictly -> load the aggregate (a per-worker cache of
-// recently used aggregates, kept honest by the store's concurrency check) ->
-// decide the events with the aggregate's Definition -> append them with the
-// position the decision was made on -> reply with the new version and the
-// stream sequence. When another writer got there first the append is refused;
-// without expected_version the writer reloads and decides again (bounded,
-// jittered retries), with it the reply is 409.
+// and flows: decode strictly (DecodeRequest; the id is checked before any
+// subject is built) -> load the aggregate -> decide its events with the
+// aggregate's Definition -> append them at the position the decision was
+// made on -> reply with the new version and the stream sequence of the last
+// event. The append carries the expected position, so when another writer
+// got there first the store refuses it: without expected_version the writer
+// reloads and decides again (bounded, jittered retries, then 409); with it
+// the reply is 409. A command that decides no events is a success with the
+// current version and sequence and no events.
+//
+//	w, err := writer.New(nc, store)
+//	err = writer.Register(w, account.Definition())
+//	err = w.Serve(ctx) // until ctx is done, then drains
 //
 // # Concurrency
 //
-// A micro endpoint hands over one message at a time, so the handler only
-// decodes and routes: each request goes to one of a fixed number of workers
-// chosen by a hash of its aggregate, so commands of one aggregate run in
-// order while others run in parallel, and the bounded queues push back
-// rather than grow. Several writers share the load through the queue group.
+// A micro endpoint hands over one message at a time, so its handler only
+// decodes and routes: each command goes to one of a fixed pool of workers
+// chosen by a hash of its aggregate type and id. Commands of one aggregate
+// run in order while others run in parallel, and the bounded queues push
+// back rather than grow. Each worker keeps a small LRU cache of the
+// aggregates it loaded; a stale entry costs one conflict and a reload, never
+// a wrong result, since the store's concurrency check keeps it honest.
 //
 // # Idempotency
 //
-// With a command_id, the reply is kept in the COMMANDS key-value bucket and a
-// command sent again gets the first reply back, appending nothing, also after
-// a writer restart. The event ids (Nats-Msg-Id) are derived from the
-// command_id, so a retry that races the first attempt, or follows a crash
-// between the append and the reply being kept, is dropped by JetStream's
-// duplicate window and its reply rebuilt from the stored events.
+// With a command_id, the first reply is kept in the COMMANDS key-value
+// bucket (DefaultCommandsTTL) and a command sent again gets that reply back
+// and appends nothing, also after later commands and writer restarts. The
+// event ids (Nats-Msg-Id) are derived from the command_id ("<id>-<index>"),
+// so a resend that races the first attempt, or follows a crash between the
+// append and keeping the reply, is dropped by JetStream's duplicate window
+// and its reply rebuilt from the stored events carrying the command_id. A
+// command_id used for another command or aggregate is answered 409.
 //
 // # Unique keys
 //
 // A command declared with aggregate.Unique (user registration's username)
 // reserves its key in the UNIQUE bucket with create-only semantics before
-// appending, so two registrations of one username cannot both succeed.
+// appending, so that of two aggregates racing for one key exactly one wins;
+// an append that stores nothing gives the key back.
 //
-// # Errors
+// # Errors and the truth of replies
 //
 // Errors set the micro headers Nats-Service-Error-Code and Nats-Service-Error
 // and the body {"error": {"code": …, "message": …}}: 400 bad_request,
-// 404 not_found, 409 conflict, 422 rejected, 503 unavailable, 500 internal.
+// 404 not_found, 409 conflict, 422 rejected, 503 unavailable, 500 internal
+// (logged with its details; the reply says little). A success is sent only
+// for events the store acknowledged, and a 503 only when nothing was stored.
+// When the store does not confirm an append (a timeout), the writer sends the
+// same events again, with the same ids and expected position, to learn what
+// happened; if it still cannot tell, it does not answer at all and the
+// client's request times out: an outcome it cannot know it does not claim.
+// Resending with the same command_id is then safe.
 //
 // Give the writer a NATS connection made with nats.ReconnectBufSize(-1): a
-// publish while disconnected then fails at once instead of being sent later,
-// after its request was already answered with 503.
+// publish while disconnected then fails at once instead of being buffered
+// and sent after the reconnect, behind the back of a request that was
+// answered meanwhile.
+//
+// # Shutdown
+//
+// When Serve's context is done the service stops taking requests (its
+// subscriptions are drained), the requests already received are handed to
+// the workers, every command taken is finished and answered, and Serve
+// returns nil.
+//
+// Command data is never logged (it may hold a password); each command is
+// logged at debug level with its type, aggregate, outcome and duration.
+// WithMetrics registers Prometheus counters of commands by type, command and
+// outcome, a latency histogram, and counters of appended events and conflict
+// retries.
 package writer

@@ -29,6 +29,14 @@ type RequestError struct {
 
 func (e *RequestError) Error() string { return e.Code + ": " + e.Message }
 
+// Is makes errors.Is(err, ErrBadRequest) true for a bad_request.
+func (e *RequestError) Is(target error) bool {
+	return target == ErrBadRequest && e.Code == CodeBadRequest
+}
+
+// ErrBadRequest matches (errors.Is) every *RequestError of code bad_request.
+var ErrBadRequest = errors.New("bad request")
+
 func badRequest(format string, args ...any) *RequestError {
 	return &RequestError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf(format, args...)}
 }
@@ -41,6 +49,11 @@ func conflict(format string, args ...any) *RequestError {
 // taking work: nothing was done, and another writer will take a retry.
 var errShuttingDown = &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
 	Message: "the writer is shutting down; nothing was done, send the command again"}
+
+// errOutcomeUnknown marks an append whose outcome the event store never
+// confirmed, even after retrying it with the same event ids: the command is
+// not answered, since neither success nor 503 would be sure to be true.
+var errOutcomeUnknown = errors.New("append outcome unknown")
 
 // errorBody is the JSON body of an error reply.
 func errorBody(e *RequestError) []byte {
@@ -60,6 +73,9 @@ func classify(err error) (e *RequestError, internal bool) {
 		return &RequestError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}, false
 	case errors.Is(err, aggregate.ErrNotFound):
 		return &RequestError{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}, false
+	case errors.Is(err, errOutcomeUnknown):
+		// Never sent (the worker does not answer), listed for completeness.
+		return &RequestError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "outcome unknown"}, true
 	case errors.Is(err, aggregate.ErrExists), errors.Is(err, streams.ErrConflict):
 		return &RequestError{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error()}, false
 	case errors.Is(err, aggregate.ErrRejected):

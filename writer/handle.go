@@ -2,119 +2,58 @@ package writer
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/streams"
 )
 
-// commandRecord is what the COMMANDS bucket keeps per command_id.
-type commandRecord struct {
-	Type        string `json:"type"`
-	Command     string `json:"command"`
-	AggregateID string `json:"aggregate_id"`
-	Reply       Reply  `json:"reply"`
-}
+// unsureRetries bounds how often an append whose outcome is unknown (the
+// store timed out) is sent again with the same event ids to learn it.
+const unsureRetries = 3
 
-// handle runs one command: idempotency first, then the aggregate's route.
-func (w *Writer) handle(ctx context.Context, cache *aggCache, j job) (Reply, error) {
+// handle runs one command: a command_id already answered gets its first
+// reply; otherwise the aggregate's route decides and appends.
+func (w *Writer) handle(ctx context.Context, cache *aggCache, j *job) (Reply, error) {
 	cid := j.request.CommandID
 	if cid != "" {
-		if reply, found, err := w.recorded(ctx, j, cid); err != nil || found {
+		if reply, found, err := w.recorded(ctx, j); err != nil || found {
 			return reply, err
 		}
 	}
-	reply, err := j.route.execute(ctx, w, cache, j.command, j.request)
-	if errors.Is(err, streams.ErrDuplicate) && cid != "" {
-		// The events of this command_id were stored before (a concurrent
-		// twin, or a crash before the reply was kept): answer as the first
-		// attempt did.
-		reply, err = w.replyFromStore(ctx, j, cid)
+	reply, err := j.route.execute(ctx, cache, j)
+	if cid != "" && errors.Is(err, streams.ErrDuplicate) {
+		// The events of this command_id are stored already: a twin sent at
+		// the same time got there first, or an earlier attempt stored them
+		// but its reply was never kept. Answer as that first attempt did.
+		reply, err = w.replyFromStore(ctx, j)
 	}
 	if err != nil {
 		return Reply{}, err
 	}
 	if cid != "" {
-		w.keep(ctx, j, cid, reply)
+		w.keep(ctx, j, reply)
 	}
 	return reply, nil
 }
 
-// recorded returns the kept reply of command_id, if any.
-func (w *Writer) recorded(ctx context.Context, j job, cid string) (Reply, bool, error) {
-	entry, err := w.commands.Get(ctx, cid)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Reply{}, false, nil
-	}
-	if err != nil {
-		return Reply{}, false, fmt.Errorf("look up command_id: %w: %w", streams.ErrUnavailable, err)
-	}
-	var rec commandRecord
-	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
-		return Reply{}, false, fmt.Errorf("command_id %s: kept reply is corrupt: %w", cid, err)
-	}
-	if rec.Type != j.typ || rec.Command != j.command || rec.AggregateID != j.request.AggregateID {
-		return Reply{}, false, conflict("command_id %s was already used for %s.%s on %s/%s; use a new command_id for a new command",
-			cid, rec.Type, rec.Command, rec.Type, rec.AggregateID)
-	}
-	return rec.Reply, true, nil
-}
-
-// keep stores the reply of command_id. A failure is logged, not returned:
-// the events are stored, and a retry is still deduplicated by the event ids
-// within the duplicate window.
-func (w *Writer) keep(ctx context.Context, j job, cid string, reply Reply) {
-	b, err := json.Marshal(commandRecord{Type: j.typ, Command: j.command, AggregateID: j.request.AggregateID, Reply: reply})
-	if err == nil {
-		_, err = w.commands.Put(ctx, cid, b)
-	}
-	if err != nil {
-		w.log.Warn("command reply not kept", "command_id", cid, "error", err)
-	}
-}
-
-// replyFromStore rebuilds the first reply of command_id from its stored
-// events.
-func (w *Writer) replyFromStore(ctx context.Context, j job, cid string) (Reply, error) {
-	ref, err := streams.NewRef(j.typ, j.request.AggregateID)
-	if err != nil {
-		return Reply{}, err
-	}
-	events, err := w.store.CommandEvents(ctx, ref, cid)
-	if err != nil {
-		return Reply{}, err
-	}
-	if len(events) == 0 {
-		return Reply{}, fmt.Errorf("command_id %s: events refused as duplicates but not found on %s", cid, ref)
-	}
-	return replyOf(j.request.AggregateID, events[len(events)-1].Position(), events), nil
-}
-
-func replyOf(id string, pos streams.Position, events []streams.Recorded) Reply {
-	r := Reply{AggregateID: id, Version: uint64(pos.Version), Sequence: uint64(pos.Sequence), Events: make([]ReplyEvent, len(events))}
-	for i, e := range events {
-		r.Events[i] = ReplyEvent{Type: e.Type, Version: uint64(e.Version), Sequence: uint64(e.Sequence)}
-	}
-	return r
-}
-
-// typedRoute is the route of an aggregate with state S.
-type typedRoute[S any] struct {
-	def  aggregate.Definition[S]
-	repo *streams.Repository[S]
-}
-
-// Register adds an aggregate type and its commands to the writer.
+// Register adds an aggregate type and its commands to the writer: each
+// command becomes the endpoint cmd.<type>.<command>. Register before Serve.
 func Register[S any](w *Writer, def aggregate.Definition[S]) error {
 	if err := def.Validate(); err != nil {
 		return fmt.Errorf("writer: %w", err)
+	}
+	if w.serving.Load() {
+		return fmt.Errorf("writer: register %s: the writer is already serving", def.Type)
 	}
 	if _, dup := w.routes[def.Type]; dup {
 		return fmt.Errorf("writer: aggregate type %s registered twice", def.Type)
@@ -123,8 +62,15 @@ func Register[S any](w *Writer, def aggregate.Definition[S]) error {
 	if err != nil {
 		return fmt.Errorf("writer: %w", err)
 	}
-	w.routes[def.Type] = &typedRoute[S]{def: def, repo: repo}
+	w.routes[def.Type] = &typedRoute[S]{w: w, def: def, repo: repo}
 	return nil
+}
+
+// typedRoute is the route of an aggregate with state S.
+type typedRoute[S any] struct {
+	w    *Writer
+	def  aggregate.Definition[S]
+	repo *streams.Repository[S]
 }
 
 func (r *typedRoute[S]) commandNames() []string {
@@ -136,50 +82,59 @@ func (r *typedRoute[S]) commandNames() []string {
 	return names
 }
 
-func (r *typedRoute[S]) load(ctx context.Context, cache *aggCache, id string, fresh bool) (streams.Aggregate[S], error) {
-	key := r.def.Type + "/" + id
+// load returns the aggregate from the worker's cache, or from the store when
+// fresh is set or it is not cached.
+func (r *typedRoute[S]) load(ctx context.Context, cache *aggCache, key, id string, fresh bool) (streams.Aggregate[S], bool, error) {
 	if !fresh {
 		if a, ok := cache.get(key); ok {
-			return a.(streams.Aggregate[S]), nil
+			return a.(streams.Aggregate[S]), true, nil
 		}
 	}
 	a, err := r.repo.Load(ctx, id)
 	if err != nil {
-		return a, err
+		return a, false, err
 	}
 	cache.put(key, a)
-	return a, nil
+	return a, false, nil
 }
 
-func (r *typedRoute[S]) execute(ctx context.Context, w *Writer, cache *aggCache, command string, req Request) (Reply, error) {
-	key := r.def.Type + "/" + req.AggregateID
+// execute loads, decides and appends, retrying on concurrency conflicts when
+// the client gave no expected_version.
+func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (reply Reply, err error) {
+	w, req, typ := r.w, j.request, r.def.Type
+	key := typ + "." + req.AggregateID
+	var held *reservation
+	defer func() {
+		// A unique key reserved for an append that surely stored nothing
+		// is given back.
+		if held != nil && err != nil && !errors.Is(err, streams.ErrDuplicate) && !errors.Is(err, errOutcomeUnknown) {
+			w.release(ctx, held)
+		}
+	}()
 	fresh := false
-	for attempt := 0; ; attempt++ {
-		agg, err := r.load(ctx, cache, req.AggregateID, fresh)
+	for attempt := 0; ; {
+		agg, cached, err := r.load(ctx, cache, key, req.AggregateID, fresh)
 		if err != nil {
 			return Reply{}, err
 		}
 		if req.ExpectedVersion != nil && *req.ExpectedVersion != agg.Position.Version {
-			if !fresh {
-				// The cache may lag behind another writer: check the store.
+			if cached {
+				// The cache may lag behind another writer: ask the store.
 				fresh = true
-				attempt--
 				continue
 			}
-			return Reply{}, conflict("%s/%s is at version %d, expected_version was %d",
-				r.def.Type, req.AggregateID, agg.Position.Version, *req.ExpectedVersion)
+			return Reply{}, conflict("%s %s is at version %d, expected_version was %d",
+				typ, req.AggregateID, agg.Position.Version, *req.ExpectedVersion)
 		}
-		decision, err := r.def.Decide(command, agg.State, agg.Exists(), req.Data)
+		decision, err := r.def.Decide(j.command, agg.State, agg.Exists(), req.Data)
 		if err != nil {
-			if !fresh && (errors.Is(err, aggregate.ErrNotFound) || errors.Is(err, aggregate.ErrExists) || errors.Is(err, aggregate.ErrRejected)) {
-				// A refusal decided on a cached state is checked on a fresh one.
-				if _, cached := cache.get(key); cached {
-					fresh = true
-					attempt--
-					continue
-				}
+			if cached && !errors.Is(err, aggregate.ErrInvalid) {
+				// A refusal decided on a cached state is checked on a
+				// fresh one before it is answered.
+				fresh = true
+				continue
 			}
-			return Reply{}, err
+			return Reply{}, decideError(typ, req.AggregateID, err)
 		}
 		if len(decision.Events) == 0 {
 			return replyOf(req.AggregateID, agg.Position, nil), nil
@@ -188,87 +143,182 @@ func (r *typedRoute[S]) execute(ctx context.Context, w *Writer, cache *aggCache,
 		if err != nil {
 			return Reply{}, err
 		}
-		var release func()
-		if decision.Unique != "" {
-			if release, err = w.reserve(ctx, r.def.Type, decision.Unique, req.AggregateID); err != nil {
+		if decision.Unique != "" && held == nil {
+			if held, err = w.reserve(ctx, typ, decision.Unique, req.AggregateID); err != nil {
 				return Reply{}, err
 			}
 		}
-		next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(req.CommandID))
+		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID)
 		if err == nil {
 			cache.put(key, next)
-			w.metrics.events.WithLabelValues(r.def.Type).Add(float64(len(appended.Events)))
+			w.metrics.events.WithLabelValues(typ).Add(float64(len(appended.Events)))
 			return replyOf(req.AggregateID, appended.Position, appended.Events), nil
 		}
 		cache.drop(key)
-		if release != nil && !errors.Is(err, streams.ErrDuplicate) {
-			release()
-		}
 		if !errors.Is(err, streams.ErrConflict) {
 			return Reply{}, err
 		}
 		if req.ExpectedVersion != nil {
-			return Reply{}, conflict("%s/%s changed while the command ran: expected_version was %d",
-				r.def.Type, req.AggregateID, *req.ExpectedVersion)
+			if req.CommandID != "" {
+				// A twin of this command may be what moved the aggregate.
+				if first, found, ferr := w.firstReply(ctx, j); ferr != nil || found {
+					return first, ferr
+				}
+			}
+			var ce *streams.ConflictError
+			actual := "another version"
+			if errors.As(err, &ce) && ce.Actual.Version != 0 {
+				actual = "version " + strconv.FormatUint(uint64(ce.Actual.Version), 10)
+			}
+			return Reply{}, conflict("%s %s changed while the command ran: expected_version was %d, it is now at %s",
+				typ, req.AggregateID, *req.ExpectedVersion, actual)
 		}
 		if attempt >= w.opts.MaxRetries {
-			return Reply{}, conflict("%s/%s is being changed by other writers: gave up after %d retries", r.def.Type, req.AggregateID, attempt)
+			return Reply{}, conflict("%s %s is being changed by other writers: gave up after %d retries; send the command again",
+				typ, req.AggregateID, attempt)
 		}
-		w.metrics.conflicts.WithLabelValues(r.def.Type).Inc()
+		attempt++
+		w.metrics.conflicts.WithLabelValues(typ).Inc()
 		fresh = true
-		if err := backoff(ctx, attempt+1); err != nil {
+		if err := backoff(ctx, attempt); err != nil {
 			return Reply{}, fmt.Errorf("%w: %w", streams.ErrUnavailable, err)
 		}
 	}
 }
 
+// appendSure appends events at agg and, when the store does not confirm the
+// outcome (a timeout), sends the same events again, with the same ids and
+// expected position, until it learns what happened: stored once (a
+// duplicate, or our ids found after agg's position), refused (a conflict
+// without our ids), or stored now. When it cannot learn it, the error is
+// errOutcomeUnknown if an attempt may have reached the server, and
+// streams.ErrUnavailable only when none can have.
+func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string) (streams.Aggregate[S], streams.Appended, error) {
+	next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(cid))
+	if err == nil || !errors.Is(err, streams.ErrUnavailable) {
+		return next, appended, err
+	}
+	maybeSent := mayHaveReached(err)
+	// The first attempt may have used up the command's time: learning the
+	// outcome gets its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.opts.Timeout)
+	defer cancel()
+	for range unsureRetries {
+		if err := backoff(ctx, 1); err != nil {
+			break
+		}
+		next, appended, err = r.repo.Append(ctx, agg, events, streams.WithCommandID(cid))
+		switch {
+		case err == nil:
+			return next, appended, nil
+		case errors.Is(err, streams.ErrDuplicate), errors.Is(err, streams.ErrConflict):
+			mine, rerr := r.storedAfter(ctx, agg.Ref, agg.Position, events)
+			if rerr != nil {
+				maybeSent = true
+				continue
+			}
+			if len(mine) == len(events) {
+				pos := mine[len(mine)-1].Position()
+				next, rerr := r.repo.Replay(ctx, agg, streams.Until{Version: pos.Version})
+				if rerr != nil {
+					next = agg // the caller drops it from the cache anyway
+				}
+				return next, streams.Appended{Position: pos, Events: mine}, nil
+			}
+			if errors.Is(err, streams.ErrConflict) {
+				// Another writer moved the aggregate and our events are not
+				// there: they can never be stored now (their expected
+				// position is gone). A plain conflict.
+				return agg, streams.Appended{}, err
+			}
+			return agg, streams.Appended{}, fmt.Errorf("%w: events refused as duplicates but not found after %s version %d",
+				errOutcomeUnknown, agg.Ref, agg.Position.Version)
+		case errors.Is(err, streams.ErrUnavailable):
+			maybeSent = maybeSent || mayHaveReached(err)
+		default:
+			return agg, streams.Appended{}, err
+		}
+	}
+	if maybeSent {
+		return agg, streams.Appended{}, fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+	}
+	return agg, streams.Appended{}, err
+}
+
+// mayHaveReached reports whether a failed publish may have reached the
+// server and been stored: every error but those raised before anything was
+// sent, or by a server that had no JetStream to store it.
+func mayHaveReached(err error) bool {
+	for _, sure := range []error{nats.ErrConnectionReconnecting, nats.ErrDisconnected, nats.ErrReconnectBufExceeded,
+		nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrInvalidConnection, nats.ErrNoResponders,
+		jetstream.ErrNoStreamResponse, jetstream.ErrJetStreamNotEnabled} {
+		if errors.Is(err, sure) {
+			return false
+		}
+	}
+	return true
+}
+
+// storedAfter returns the events of ref after position from whose ids are
+// those of events.
+func (r *typedRoute[S]) storedAfter(ctx context.Context, ref streams.Ref, from streams.Position, events []streams.Event) ([]streams.Recorded, error) {
+	ids := make(map[string]bool, len(events))
+	for _, e := range events {
+		ids[e.ID] = true
+	}
+	var mine []streams.Recorded
+	for rec, err := range r.w.store.Read(ctx, ref, from, streams.Until{}) {
+		if err != nil {
+			return nil, err
+		}
+		if ids[rec.ID] {
+			mine = append(mine, rec)
+		}
+	}
+	return mine, nil
+}
+
+// encode encodes the decided events with the aggregate's registry. Their ids
+// are derived from the command_id, so that JetStream drops a resend within
+// its duplicate window; without one, from a fresh id, so that an append
+// whose outcome is unknown can be resent safely.
 func (r *typedRoute[S]) encode(decided []any, commandID string) ([]streams.Event, error) {
+	prefix := commandID
+	if prefix == "" {
+		prefix = "w" + nuid.Next()
+	}
 	events := make([]streams.Event, len(decided))
 	for i, e := range decided {
 		enc, err := r.def.Events.Encode(e)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("encode %T: %w", e, err)
 		}
-		events[i] = streams.Event{Type: enc.Type, Schema: enc.Schema, Data: enc.Data}
-		if commandID != "" {
-			events[i].ID = commandID + "-" + strconv.Itoa(i)
-		}
+		events[i] = streams.Event{Type: enc.Type, Schema: enc.Schema, Data: enc.Data, ID: prefix + "-" + strconv.Itoa(i)}
 	}
 	return events, nil
 }
 
-// reserve claims key for aggregate id of typ, race-free (create-only). It
-// returns a release function for when the append then fails.
-func (w *Writer) reserve(ctx context.Context, typ, key, id string) (func(), error) {
-	name := typ + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
-	rev, err := w.unique.Create(ctx, name, []byte(id))
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		entry, gerr := w.unique.Get(ctx, name)
-		if gerr != nil {
-			return nil, fmt.Errorf("%w: unique key: %w", streams.ErrUnavailable, gerr)
-		}
-		if string(entry.Value()) != id {
-			return nil, conflict("%q is already taken by another %s", key, typ)
-		}
-		// Reserved by an earlier attempt for this very aggregate.
-		return nil, nil
+// decideError words a domain refusal for a person.
+func decideError(typ, id string, err error) error {
+	switch {
+	case errors.Is(err, aggregate.ErrNotFound):
+		return &RequestError{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: fmt.Sprintf("%s %s does not exist", typ, id)}
+	case errors.Is(err, aggregate.ErrExists):
+		return conflict("%s %s already exists", typ, id)
+	case errors.Is(err, aggregate.ErrRejected):
+		return &RequestError{Status: http.StatusUnprocessableEntity, Code: CodeRejected,
+			Message: "rejected: " + strings.TrimPrefix(err.Error(), aggregate.ErrRejected.Error()+": ")}
+	case errors.Is(err, aggregate.ErrInvalid):
+		return badRequest("%s", strings.TrimPrefix(err.Error(), aggregate.ErrInvalid.Error()+": "))
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: unique key: %w", streams.ErrUnavailable, err)
+	return err
+}
+
+func replyOf(id string, pos streams.Position, events []streams.Recorded) Reply {
+	r := Reply{AggregateID: id, Version: uint64(pos.Version), Sequence: uint64(pos.Sequence), Events: make([]ReplyEvent, len(events))}
+	for i, e := range events {
+		r.Events[i] = ReplyEvent{Type: e.Type, Version: uint64(e.Version), Sequence: uint64(e.Sequence)}
 	}
-	return func() {
-		// Release only if the aggregate was not created after all (a twin
-		// attempt for the same id may have succeeded).
-		ref, rerr := streams.NewRef(typ, id)
-		if rerr != nil {
-			return
-		}
-		head, herr := w.store.Head(ctx, ref)
-		if herr != nil || head.Version > 0 {
-			return
-		}
-		if derr := w.unique.Delete(ctx, name, jetstream.LastRevision(rev)); derr != nil {
-			w.log.Warn("unique key not released", "type", typ, "error", derr)
-		}
-	}, nil
+	return r
 }

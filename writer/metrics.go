@@ -1,11 +1,14 @@
 package writer
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// metrics are the writer's Prometheus collectors.
 type metrics struct {
 	commands  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
@@ -13,23 +16,41 @@ type metrics struct {
 	conflicts *prometheus.CounterVec
 }
 
-// newMetrics builds the writer's metrics and registers them on r (nil: kept
-// unregistered, which costs next to nothing).
-func newMetrics(r prometheus.Registerer) *metrics {
+// newMetrics builds the writer's metrics and registers them on r; with a nil
+// r they stay unregistered, which costs next to nothing.
+func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_writer_commands_total",
-			Help: "Commands handled, by aggregate type, command and outcome (ok or the error code)."}, []string{"type", "command", "outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jetsource_writer_command_seconds",
-			Help: "Time from receiving a command to replying.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"type", "command"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_writer_events_appended_total",
-			Help: "Events appended to the event store, by aggregate type."}, []string{"type"}),
-		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_writer_conflict_retries_total",
-			Help: "Commands decided again after a concurrency conflict, by aggregate type."}, []string{"type"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetsource_writer_commands_total",
+			Help: "Commands handled, by aggregate type, command and outcome (ok, unknown or the error code).",
+		}, []string{"type", "command", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "jetsource_writer_command_seconds",
+			Help:    "Time from receiving a command to answering it.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"type", "command"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetsource_writer_events_appended_total",
+			Help: "Events appended to the event store, by aggregate type.",
+		}, []string{"type"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetsource_writer_conflict_retries_total",
+			Help: "Commands decided again after a concurrency conflict, by aggregate type.",
+		}, []string{"type"}),
 	}
-	if r != nil {
-		r.MustRegister(m.commands, m.latency, m.events, m.conflicts)
+	if r == nil {
+		return m, nil
 	}
-	return m
+	var errs []error
+	for _, c := range []prometheus.Collector{m.commands, m.latency, m.events, m.conflicts} {
+		if err := r.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("writer: register metrics: %w", err)
+	}
+	return m, nil
 }
 
 func (m *metrics) observe(typ, command, outcome string, d time.Duration) {

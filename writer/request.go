@@ -7,26 +7,35 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jetsource/jetsource/streams"
 )
 
-// Request is a command request (DESIGN §2).
+// Request is a decoded command request (DESIGN §2).
 type Request struct {
+	// AggregateID is valid for a subject token ([A-Za-z0-9_-]{1,128}).
 	AggregateID string
-	CommandID   string
+	// CommandID is empty when the client gave none.
+	CommandID string
 	// ExpectedVersion is nil when the client gave none.
 	ExpectedVersion *streams.Version
-	Data            json.RawMessage
+	// Data is the command's JSON object, or nil when absent or null.
+	Data json.RawMessage
 }
 
 // Reply is a successful command's reply.
 type Reply struct {
-	AggregateID string       `json:"aggregate_id"`
-	Version     uint64       `json:"version"`
-	Sequence    uint64       `json:"sequence"`
-	Events      []ReplyEvent `json:"events"`
+	AggregateID string `json:"aggregate_id"`
+	// Version is the aggregate's version after the command.
+	Version uint64 `json:"version"`
+	// Sequence is the stream sequence of the last event appended (of the
+	// aggregate's last event when the command appended none): pass it to
+	// queries as min_sequence to read your own writes.
+	Sequence uint64       `json:"sequence"`
+	Events   []ReplyEvent `json:"events"`
 }
 
 // ReplyEvent is one appended event in a Reply.
@@ -36,73 +45,107 @@ type ReplyEvent struct {
 	Sequence uint64 `json:"sequence"`
 }
 
+// MaxCommandIDLength is the longest command_id accepted.
+const MaxCommandIDLength = 128
+
 var commandIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
-// wireRequest is the JSON shape; pointers tell absent fields from zero ones.
-type wireRequest struct {
-	AggregateID     *string         `json:"aggregate_id"`
-	CommandID       *string         `json:"command_id"`
-	ExpectedVersion json.RawMessage `json:"expected_version"`
-	Data            json.RawMessage `json:"data"`
-}
+// requestFields are the top-level fields of a request, matched exactly
+// (encoding/json alone would also take "AGGREGATE_ID").
+var requestFields = []string{"aggregate_id", "command_id", "expected_version", "data"}
 
 // DecodeRequest strictly decodes a command request body. Every error is a
-// *RequestError saying what was wrong.
+// *RequestError of code bad_request whose message names the problem.
 func DecodeRequest(body []byte) (Request, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return Request{}, badRequest("empty body: send a JSON object with aggregate_id")
+		return Request{}, badRequest(`empty body: send a JSON object such as {"aggregate_id": "acc-52", "data": {…}}`)
 	}
 	if trimmed[0] != '{' {
-		return Request{}, badRequest("body must be a JSON object")
+		return Request{}, badRequest("the body must be a JSON object, got %s", describeStart(trimmed[0]))
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	var w wireRequest
-	if err := dec.Decode(&w); err != nil {
-		return Request{}, badRequest("malformed request: %s", describe(err))
+	var fields map[string]json.RawMessage
+	if err := dec.Decode(&fields); err != nil {
+		return Request{}, badRequest("malformed JSON: %s", describe(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Request{}, badRequest("unexpected content after the JSON object")
 	}
+	for name := range fields {
+		if !slices.Contains(requestFields, name) {
+			return Request{}, badRequest("unknown field %q: a request has only %s", truncate(name), strings.Join(requestFields, ", "))
+		}
+	}
 	var r Request
-	if w.AggregateID == nil {
+	raw, ok := fields["aggregate_id"]
+	if !ok || isNull(raw) {
 		return Request{}, badRequest("aggregate_id is required")
 	}
-	if err := streams.ValidateID(*w.AggregateID); err != nil {
-		return Request{}, badRequest("%v", err)
+	id, err := stringField("aggregate_id", raw)
+	if err != nil {
+		return Request{}, err
 	}
-	r.AggregateID = *w.AggregateID
-	if w.CommandID != nil {
-		if !commandIDPattern.MatchString(*w.CommandID) {
-			return Request{}, badRequest("command_id must match [A-Za-z0-9_-]{1,128}")
-		}
-		r.CommandID = *w.CommandID
+	if err := streams.ValidateID(id); err != nil {
+		return Request{}, badRequest("aggregate_id: %v", err)
 	}
-	if len(w.ExpectedVersion) > 0 && string(w.ExpectedVersion) != "null" {
-		v, err := parseVersion(w.ExpectedVersion)
+	r.AggregateID = id
+	if raw, ok := fields["command_id"]; ok && !isNull(raw) {
+		cid, err := stringField("command_id", raw)
 		if err != nil {
 			return Request{}, err
 		}
-		r.ExpectedVersion = &v
-	}
-	if d := bytes.TrimSpace(w.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
-		if d[0] != '{' {
-			return Request{}, badRequest("data must be a JSON object")
+		if !commandIDPattern.MatchString(cid) {
+			return Request{}, badRequest("command_id %s must be 1 to %d characters of A-Z, a-z, 0-9, '_' and '-' ([A-Za-z0-9_-]{1,128})",
+				strconv.QuoteToASCII(truncate(cid)), MaxCommandIDLength)
 		}
-		r.Data = d
+		r.CommandID = cid
+	}
+	if raw, ok := fields["expected_version"]; ok && !isNull(raw) {
+		v, err := strconv.ParseUint(string(raw), 10, 64)
+		if err != nil {
+			return Request{}, badRequest("expected_version must be a non-negative integer, got %s", truncate(string(raw)))
+		}
+		ev := streams.Version(v)
+		r.ExpectedVersion = &ev
+	}
+	if raw, ok := fields["data"]; ok && !isNull(raw) {
+		if raw[0] != '{' {
+			return Request{}, badRequest("data must be a JSON object, got %s", describeStart(raw[0]))
+		}
+		r.Data = raw
 	}
 	return r, nil
 }
 
-// parseVersion accepts a JSON integer only: not a string, a fraction or an
-// exponent.
-func parseVersion(raw json.RawMessage) (streams.Version, error) {
-	v, err := strconv.ParseUint(string(raw), 10, 64)
-	if err != nil {
-		return 0, badRequest("expected_version must be a non-negative integer, got %s", truncate(string(raw)))
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// stringField decodes a JSON string field.
+func stringField(name string, raw json.RawMessage) (string, error) {
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", badRequest("%s must be a string, got %s", name, describeStart(raw[0]))
 	}
-	return streams.Version(v), nil
+	return s, nil
+}
+
+// describeStart names the kind of JSON value that starts with c.
+func describeStart(c byte) string {
+	switch {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	}
+	return "something that is not JSON"
 }
 
 // truncate keeps echoed input short.
@@ -115,13 +158,12 @@ func truncate(s string) string {
 }
 
 func describe(err error) string {
-	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		return fmt.Sprintf("field %q has the wrong type (got JSON %s)", typeErr.Field, typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	if errors.As(err, &syntaxErr) {
+		return fmt.Sprintf("%v (at byte %d)", syntaxErr, syntaxErr.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the JSON object is incomplete"
 	}
 	return err.Error()
 }

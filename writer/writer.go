@@ -8,77 +8,21 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetsource/jetsource/streams"
 )
 
-// Defaults of the writer's settings.
-const (
-	ServiceName        = "jetsource-writer"
-	ServiceVersion     = "0.1.0"
-	DefaultQueueGroup  = "jetsource-writer"
-	DefaultWorkers     = 64
-	DefaultMaxRetries  = 10
-	DefaultTimeout     = 5 * time.Second
-	DefaultCommandsTTL = 7 * 24 * time.Hour
-	CommandsBucket     = "COMMANDS"
-	UniqueBucket       = "UNIQUE"
-	// queueDepth is each worker's queue: beyond it the handler waits
-	// (back-pressure) rather than buffering without bound.
-	queueDepth = 64
-	// cacheSize bounds each worker's cache of aggregates.
-	cacheSize = 1024
-	// retryBase and retryMax shape the jittered backoff between conflict
-	// retries.
-	retryBase = 2 * time.Millisecond
-	retryMax  = 100 * time.Millisecond
-	// drainQuiet is how long the handler must stay idle, after the service
-	// stopped taking requests, before the queues are closed: requests the
-	// client library had already received are handed over in that time.
-	drainQuiet = 100 * time.Millisecond
-)
-
-// Options configure a Writer.
-type Options struct {
-	QueueGroup  string
-	Workers     int
-	MaxRetries  int
-	Timeout     time.Duration
-	CommandsTTL time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
-}
-
-// Option changes one setting.
-type Option func(*Options)
-
-// WithQueueGroup sets the queue group the endpoints share.
-func WithQueueGroup(q string) Option { return func(o *Options) { o.QueueGroup = q } }
-
-// WithWorkers sets the number of workers.
-func WithWorkers(n int) Option { return func(o *Options) { o.Workers = n } }
-
-// WithMaxRetries sets how often a command is retried on conflicts.
-func WithMaxRetries(n int) Option { return func(o *Options) { o.MaxRetries = n } }
-
-// WithTimeout bounds the handling of one command.
-func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
-
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
-
-// WithMetrics registers the writer's Prometheus metrics on r.
-func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.Registerer = r } }
-
-// Writer serves commands.
+// Writer serves commands. Build it with New, add aggregates with Register,
+// then run Serve.
 type Writer struct {
 	nc       *nats.Conn
 	store    *streams.Store
@@ -88,39 +32,63 @@ type Writer struct {
 	commands jetstream.KeyValue
 	unique   jetstream.KeyValue
 	metrics  *metrics
+	serving  atomic.Bool
 }
 
-// route is one aggregate type, with its state type erased.
+// route is one aggregate type with its state type erased, so that one writer
+// serves aggregates of different state types without reflection.
 type route interface {
 	commandNames() []string
-	// execute runs one command on one worker; cache is that worker's.
-	execute(ctx context.Context, w *Writer, cache *aggCache, command string, req Request) (Reply, error)
+	// execute decides and appends one command; cache is the calling
+	// worker's own.
+	execute(ctx context.Context, cache *aggCache, j *job) (Reply, error)
 }
 
-// New returns a writer on nc and store; Register aggregates, then Serve.
-func New(ctx context.Context, nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
-	o := Options{QueueGroup: DefaultQueueGroup, Workers: DefaultWorkers, MaxRetries: DefaultMaxRetries,
-		Timeout: DefaultTimeout, CommandsTTL: DefaultCommandsTTL, Logger: slog.Default()}
+// New returns a writer that serves commands on nc and appends to store. It
+// provisions the COMMANDS and UNIQUE buckets (idempotently).
+//
+// nc should be made with nats.ReconnectBufSize(-1): a publish while
+// disconnected then fails at once, instead of being buffered and sent after
+// reconnecting, behind the back of a request that was answered meanwhile.
+func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
+	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.Workers < 1 || o.MaxRetries < 0 || o.Timeout <= 0 {
-		return nil, fmt.Errorf("writer: workers %d, max retries %d, timeout %v: all must be positive", o.Workers, o.MaxRetries, o.Timeout)
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
+	if nc == nil || store == nil {
+		return nil, errors.New("writer: nil NATS connection or store")
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
 	js := store.JetStream()
-	commands, err := keyValue(ctx, js, jetstream.KeyValueConfig{Bucket: CommandsBucket, Description: "jetsource: command_id -> first reply",
-		History: 1, TTL: o.CommandsTTL, Storage: jetstream.FileStorage})
+	commands, err := keyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      CommandsBucket,
+		Description: "jetsource writer: command_id -> first reply",
+		History:     1,
+		TTL:         o.CommandsTTL,
+		Storage:     jetstream.FileStorage,
+	})
 	if err != nil {
 		return nil, err
 	}
-	unique, err := keyValue(ctx, js, jetstream.KeyValueConfig{Bucket: UniqueBucket, Description: "jetsource: unique keys -> aggregate id",
-		History: 1, Storage: jetstream.FileStorage})
+	unique, err := keyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      UniqueBucket,
+		Description: "jetsource writer: <type>.<key> -> aggregate id",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{nc: nc, store: store, opts: o, log: o.Logger, routes: map[string]route{},
-		commands: commands, unique: unique, metrics: newMetrics(o.Registerer)}
-	return w, nil
+	return &Writer{nc: nc, store: store, opts: o, log: o.Logger, routes: map[string]route{},
+		commands: commands, unique: unique, metrics: m}, nil
 }
 
 func keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
@@ -134,9 +102,9 @@ func keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValu
 	return kv, nil
 }
 
-// job is one request on its way to a worker.
+// job is one command on its way through a worker.
 type job struct {
-	req     micro.Request
+	reply   string // the request's reply subject
 	route   route
 	typ     string
 	command string
@@ -145,160 +113,229 @@ type job struct {
 }
 
 // Serve serves the registered commands until ctx is done, then drains: it
-// stops taking requests, finishes and answers those it took, and returns.
+// stops taking requests, finishes and answers every command it took, and
+// returns nil. It returns an error only when the service cannot start.
 func (w *Writer) Serve(ctx context.Context) error {
 	if len(w.routes) == 0 {
 		return errors.New("writer: no aggregate registered")
 	}
-	queues := make([]chan job, w.opts.Workers)
+	if !w.serving.CompareAndSwap(false, true) {
+		return errors.New("writer: Serve is already running")
+	}
+	defer w.serving.Store(false)
+
+	queues := make([]chan *job, w.opts.Workers)
 	var workers sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan job, queueDepth)
+		queues[i] = make(chan *job, w.opts.QueueDepth)
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			w.work(queues[i])
 		}()
 	}
-	var lastHandled sync.Mutex
-	last := time.Now()
-	// enqueue guards the queues: handlers hold it for reading while they
-	// hand a job over, Serve takes it to close them, so no job is ever sent
-	// on a closed queue. A request that arrives after that is answered 503.
-	var enqueue sync.RWMutex
-	closing := false
-	svc, err := micro.AddService(w.nc, micro.Config{
-		Name: ServiceName, Version: ServiceVersion, QueueGroup: w.opts.QueueGroup,
-		Description: "jetsource command side: cmd.<type>.<command>",
-	})
-	if err != nil {
+	// gate guards the queues: a handler holds it for reading while it hands
+	// a job over and Serve takes it to close them, so no job is ever sent on
+	// a closed queue. A request handed over after that is answered 503.
+	var gate sync.RWMutex
+	closed := false
+	// lastHandled and inHandler tell an idle handler (see
+	// awaitEndpointsDrained).
+	var lastHandled atomic.Int64
+	var inHandler atomic.Int32
+	closeQueues := func() {
+		gate.Lock()
+		closed = true
 		for _, q := range queues {
 			close(q)
 		}
+		gate.Unlock()
 		workers.Wait()
-		return fmt.Errorf("writer: %w", err)
 	}
-	for typ, rt := range w.routes {
+
+	// The subscriptions of the connection before the service adds its own:
+	// the drain is complete when the count is back to it.
+	baseSubs := w.nc.NumSubscriptions()
+	svc, err := micro.AddService(w.nc, micro.Config{
+		Name:        ServiceName,
+		Version:     ServiceVersion,
+		QueueGroup:  w.opts.QueueGroup,
+		Description: "jetsource command side: cmd.<type>.<command>",
+	})
+	if err != nil {
+		closeQueues()
+		return fmt.Errorf("writer: start service: %w", err)
+	}
+	types := make([]string, 0, len(w.routes))
+	for typ := range w.routes {
+		types = append(types, typ)
+	}
+	slices.Sort(types)
+	for _, typ := range types {
+		rt := w.routes[typ]
 		group := svc.AddGroup("cmd." + typ)
 		for _, command := range rt.commandNames() {
-			handler := micro.HandlerFunc(func(req micro.Request) {
-				lastHandled.Lock()
-				last = time.Now()
-				lastHandled.Unlock()
+			handler := func(req micro.Request) {
+				inHandler.Add(1)
+				defer func() {
+					lastHandled.Store(time.Now().UnixNano())
+					inHandler.Add(-1)
+				}()
 				start := time.Now()
 				r, err := DecodeRequest(req.Data())
 				if err != nil {
-					w.respondError(req, typ, command, start, err)
+					// Answered here, in the handler, micro's own Error keeps
+					// the endpoint's error statistics.
+					re, _ := classify(err)
+					if rerr := req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
+						w.log.Warn("error reply not sent", "command", typ+"."+command, "error", rerr)
+					}
+					w.finish(typ, command, "", re.Code, start, nil)
 					return
 				}
-				enqueue.RLock()
-				defer enqueue.RUnlock()
-				if closing {
-					w.respondError(req, typ, command, start, errShuttingDown)
+				j := &job{reply: req.Reply(), route: rt, typ: typ, command: command, request: r, start: start}
+				gate.RLock()
+				defer gate.RUnlock()
+				if closed {
+					w.answerError(j, errShuttingDown)
 					return
 				}
-				queues[shard(typ, r.AggregateID, len(queues))] <- job{req: req, route: rt, typ: typ, command: command, request: r, start: start}
-			})
-			if err := group.AddEndpoint(typ+"_"+command, handler, micro.WithEndpointSubject(command)); err != nil {
+				queues[shard(typ, r.AggregateID, len(queues))] <- j
+			}
+			if err := group.AddEndpoint(typ+"_"+command, micro.HandlerFunc(handler), micro.WithEndpointSubject(command)); err != nil {
 				_ = svc.Stop()
+				closeQueues()
 				return fmt.Errorf("writer: endpoint cmd.%s.%s: %w", typ, command, err)
 			}
 		}
 	}
-	w.log.Info("writer serving", "aggregates", len(w.routes), "workers", w.opts.Workers, "queue_group", w.opts.QueueGroup)
+	w.log.Info("writer serving", "aggregates", types, "workers", w.opts.Workers, "queue_group", w.opts.QueueGroup)
 	<-ctx.Done()
 
 	w.log.Info("writer draining")
+	start := time.Now()
+	// Stop drains the endpoint subscriptions: the server stops sending, the
+	// messages already received are still handed to the handlers, then the
+	// subscriptions go away. The flush makes sure the server saw the
+	// unsubscribes.
+	lastHandled.Store(start.UnixNano())
 	stopErr := svc.Stop()
-	// The unsubscribe has reached the server once a flush returns; then the
-	// handler gets what was already delivered, and goes quiet.
 	_ = w.nc.FlushTimeout(w.opts.Timeout)
-	for {
-		lastHandled.Lock()
-		idle := time.Since(last)
-		lastHandled.Unlock()
-		if idle >= drainQuiet {
-			break
-		}
-		time.Sleep(drainQuiet - idle)
-	}
-	enqueue.Lock()
-	closing = true
-	for _, q := range queues {
-		close(q)
-	}
-	enqueue.Unlock()
-	workers.Wait()
-	w.log.Info("writer stopped")
+	w.awaitEndpointsDrained(baseSubs, func() bool {
+		return inHandler.Load() == 0 && time.Since(time.Unix(0, lastHandled.Load())) >= drainQuiet
+	})
+	closeQueues()
+	w.log.Info("writer stopped", "drain", time.Since(start))
 	if stopErr != nil && !errors.Is(stopErr, nats.ErrConnectionClosed) {
-		return fmt.Errorf("writer: stop: %w", stopErr)
+		w.log.Warn("service stop", "error", stopErr)
 	}
 	return nil
 }
 
-// shard picks the worker of an aggregate.
+// awaitEndpointsDrained waits until the drained endpoint subscriptions are
+// gone from the connection, i.e. every request they received was handed to
+// a handler. The connection may carry subscriptions of others that come and
+// go, so handlers that stay idle (drainQuiet) also end the wait, and the
+// command timeout bounds it.
+func (w *Writer) awaitEndpointsDrained(baseSubs int, idle func() bool) {
+	deadline := time.Now().Add(w.opts.Timeout)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for range tick.C {
+		if w.nc.NumSubscriptions() <= baseSubs || idle() || time.Now().After(deadline) || w.nc.IsClosed() {
+			return
+		}
+	}
+}
+
+// shard picks the worker of an aggregate, so that the commands of one
+// aggregate run in order on one worker.
 func shard(typ, id string, n int) int {
 	h := fnv.New32a()
 	h.Write([]byte(typ))
-	h.Write([]byte{'/'})
+	h.Write([]byte{'.'})
 	h.Write([]byte(id))
 	return int(h.Sum32() % uint32(n))
 }
 
 // work runs the jobs of one worker in order, with that worker's cache.
-func (w *Writer) work(queue <-chan job) {
-	cache := newAggCache(cacheSize)
+func (w *Writer) work(queue <-chan *job) {
+	cache := newAggCache(w.opts.CacheSize)
 	for j := range queue {
-		// A command is finished even while the writer drains: its own
-		// timeout bounds it, not the server's shutdown.
+		// A command taken is finished even while the writer drains: its own
+		// timeout bounds it, not the caller's context.
 		ctx, cancel := context.WithTimeout(context.Background(), w.opts.Timeout)
 		reply, err := w.handle(ctx, cache, j)
 		cancel()
-		if err != nil {
-			w.respondError(j.req, j.typ, j.command, j.start, err)
-			continue
+		switch {
+		case errors.Is(err, errOutcomeUnknown):
+			// Neither a success nor a 503 would be true: the client's
+			// request times out, and a resend with the same command_id
+			// is safe.
+			w.log.Error("command outcome unknown; not answered", "command", j.typ+"."+j.command,
+				"aggregate", j.request.AggregateID, "error", err)
+			w.finish(j.typ, j.command, j.request.AggregateID, "unknown", j.start, nil)
+		case err != nil:
+			w.answerError(j, err)
+		default:
+			body, merr := json.Marshal(reply)
+			if merr != nil {
+				w.answerError(j, merr)
+				continue
+			}
+			if perr := w.respond(j.reply, body, nil); perr != nil {
+				w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", perr)
+			}
+			w.finish(j.typ, j.command, j.request.AggregateID, "ok", j.start, nil)
 		}
-		body, err := json.Marshal(reply)
-		if err == nil {
-			err = w.respond(j.req, body, nil)
-		}
-		if err != nil {
-			w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", err)
-		}
-		w.metrics.observe(j.typ, j.command, "ok", time.Since(j.start))
-		w.log.Debug("command", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "outcome", "ok", "duration", time.Since(j.start))
 	}
 }
 
-func (w *Writer) respondError(req micro.Request, typ, command string, start time.Time, err error) {
+// answerError sends the error reply of j. Bugs are logged with their details,
+// and the reply says little.
+func (w *Writer) answerError(j *job, err error) {
 	re, internal := classify(err)
-	if internal {
-		w.log.Error("command failed", "command", typ+"."+command, "error", err)
-	} else {
-		w.log.Debug("command refused", "command", typ+"."+command, "code", re.Code, "message", re.Message)
-	}
 	h := nats.Header{}
 	h.Set(micro.ErrorCodeHeader, strconv.Itoa(re.Status))
 	h.Set(micro.ErrorHeader, re.Message)
-	if rerr := w.respond(req, errorBody(re), h); rerr != nil {
-		w.log.Warn("error reply not sent", "command", typ+"."+command, "error", rerr)
+	if rerr := w.respond(j.reply, errorBody(re), h); rerr != nil {
+		w.log.Warn("error reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", rerr)
 	}
-	w.metrics.observe(typ, command, re.Code, time.Since(start))
+	var details error
+	if internal {
+		details = err
+	}
+	w.finish(j.typ, j.command, j.request.AggregateID, re.Code, j.start, details)
 }
 
-// respond publishes a reply to req directly on the connection. Workers
-// answer long after the micro handler returned, and micro.Request's own
-// Respond methods update the service's statistics unsynchronised, so they may
-// only be called from the handler itself. The wire form is the same: micro's
-// error headers and the body.
-func (w *Writer) respond(req micro.Request, body []byte, h nats.Header) error {
-	if req.Reply() == "" {
+// finish logs and counts one command. Command data is never logged: it may
+// hold a password.
+func (w *Writer) finish(typ, command, id, outcome string, start time.Time, internal error) {
+	d := time.Since(start)
+	w.metrics.observe(typ, command, outcome, d)
+	attrs := []any{"command", typ + "." + command, "aggregate", id, "outcome", outcome, "duration", d}
+	switch {
+	case internal != nil:
+		w.log.Error("command failed", append(attrs, "error", internal)...)
+	default:
+		w.log.Debug("command", attrs...)
+	}
+}
+
+// respond publishes a reply on the connection. Workers answer after the
+// micro handler returned, and micro.Request's Respond and Error record their
+// outcome in the request unsynchronised, for the handler's statistics to
+// read as it returns; so workers publish the same wire form (body, and
+// micro's error headers) themselves.
+func (w *Writer) respond(reply string, body []byte, h nats.Header) error {
+	if reply == "" {
 		return errors.New("request has no reply subject")
 	}
-	return w.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: h, Data: body})
+	return w.nc.PublishMsg(&nats.Msg{Subject: reply, Header: h, Data: body})
 }
 
-// backoff sleeps before conflict retry attempt (1-based), with full jitter.
+// backoff sleeps before conflict retry attempt (1-based), with full jitter,
+// so that writers racing for one aggregate spread out.
 func backoff(ctx context.Context, attempt int) error {
 	d := min(retryBase<<min(attempt, 10), retryMax)
 	t := time.NewTimer(time.Duration(rand.Int64N(int64(d)) + 1))

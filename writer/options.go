@@ -1,0 +1,140 @@
+package writer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Names and defaults of the writer's settings, in one place.
+const (
+	// ServiceName is the micro service name every writer registers.
+	ServiceName = "jetsource-writer"
+	// ServiceVersion is the version the service reports in discovery.
+	ServiceVersion = "0.1.0"
+	// DefaultQueueGroup is the queue group writers share the commands in.
+	DefaultQueueGroup = "jetsource-writer"
+	// DefaultWorkers is the size of the worker pool.
+	DefaultWorkers = 64
+	// DefaultQueueDepth is how many commands wait in one worker's queue
+	// before the endpoint stops taking more (back-pressure).
+	DefaultQueueDepth = 64
+	// DefaultMaxRetries bounds how often a command without expected_version
+	// is decided again after a concurrency conflict before the reply is 409.
+	DefaultMaxRetries = 10
+	// DefaultTimeout bounds the handling of one command, retries included.
+	DefaultTimeout = 5 * time.Second
+	// DefaultCacheSize is how many loaded aggregates one worker keeps.
+	DefaultCacheSize = 1024
+	// CommandsBucket is the key-value bucket of command_id -> first reply.
+	CommandsBucket = "COMMANDS"
+	// DefaultCommandsTTL is how long the first reply of a command_id is kept:
+	// a resend within it gets that reply back and appends nothing.
+	DefaultCommandsTTL = 7 * 24 * time.Hour
+	// UniqueBucket is the key-value bucket of reserved unique keys.
+	UniqueBucket = "UNIQUE"
+)
+
+// Internal tuning that operators have no reason to change.
+const (
+	// retryBase and retryMax shape the jittered backoff between conflict
+	// retries.
+	retryBase = 2 * time.Millisecond
+	retryMax  = 100 * time.Millisecond
+	// drainQuiet is the fallback end of a drain: after the service stopped
+	// taking requests, a handler idle this long has nothing left to hand
+	// over even when the subscription count cannot tell (see Serve).
+	drainQuiet = 250 * time.Millisecond
+	// drainPoll is how often a drain checks whether the endpoints are gone.
+	drainPoll = 5 * time.Millisecond
+	// staleReservation is how old a unique-key reservation of an aggregate
+	// that was never created must be before another aggregate may take it
+	// over: a writer that crashed between reserving and appending leaves
+	// such a reservation behind.
+	staleReservation = time.Minute
+)
+
+// Options are the writer's settings.
+type Options struct {
+	QueueGroup  string
+	Workers     int
+	QueueDepth  int
+	MaxRetries  int
+	Timeout     time.Duration
+	CacheSize   int
+	CommandsTTL time.Duration
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+}
+
+// Option changes one setting.
+type Option func(*Options)
+
+// WithQueueGroup sets the queue group the endpoints share (default
+// jetsource-writer). Writers in one group share the commands.
+func WithQueueGroup(q string) Option { return func(o *Options) { o.QueueGroup = q } }
+
+// WithWorkers sets the number of workers (default 64).
+func WithWorkers(n int) Option { return func(o *Options) { o.Workers = n } }
+
+// WithQueueDepth sets the length of each worker's queue (default 64).
+func WithQueueDepth(n int) Option { return func(o *Options) { o.QueueDepth = n } }
+
+// WithMaxRetries sets how often a command without expected_version is
+// retried after concurrency conflicts (default 10); 0 answers the first
+// conflict with 409.
+func WithMaxRetries(n int) Option { return func(o *Options) { o.MaxRetries = n } }
+
+// WithTimeout bounds the handling of one command (default 5s).
+func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
+
+// WithCacheSize sets how many aggregates each worker keeps loaded (default
+// 1024); negative turns the cache off.
+func WithCacheSize(n int) Option { return func(o *Options) { o.CacheSize = n } }
+
+// WithCommandsTTL sets how long command replies are kept for idempotency
+// (default 7 days). It applies when the writer creates the COMMANDS bucket.
+func WithCommandsTTL(d time.Duration) Option { return func(o *Options) { o.CommandsTTL = d } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// WithMetrics registers the writer's Prometheus metrics on r. Without it
+// nothing is registered.
+func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.Registerer = r } }
+
+func defaultOptions() Options {
+	return Options{
+		QueueGroup:  DefaultQueueGroup,
+		Workers:     DefaultWorkers,
+		QueueDepth:  DefaultQueueDepth,
+		MaxRetries:  DefaultMaxRetries,
+		Timeout:     DefaultTimeout,
+		CacheSize:   DefaultCacheSize,
+		CommandsTTL: DefaultCommandsTTL,
+		Logger:      slog.Default(),
+	}
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.QueueGroup == "" {
+		errs = append(errs, errors.New("writer: queue group must not be empty"))
+	}
+	if o.Workers < 1 || o.QueueDepth < 1 {
+		errs = append(errs, fmt.Errorf("writer: workers (%d) and queue depth (%d) must be positive", o.Workers, o.QueueDepth))
+	}
+	if o.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("writer: max retries must not be negative, got %d", o.MaxRetries))
+	}
+	if o.Timeout <= 0 || o.CommandsTTL <= 0 {
+		errs = append(errs, fmt.Errorf("writer: timeout (%v) and commands TTL (%v) must be positive", o.Timeout, o.CommandsTTL))
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("writer: logger is nil"))
+	}
+	return errors.Join(errs...)
+}
