@@ -3,9 +3,6 @@ package writer_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,49 +15,25 @@ import (
 	"github.com/jetsource/jetsource/writer"
 )
 
-// load sends n requests from clients goroutines (each with its own
-// connection) and returns the elapsed time and every latency.
+// load sends total requests from clients goroutines (each with its own
+// connection) and returns the elapsed time and every latency, sorted.
 func load(b *testing.B, n *testenv.NATS, clients, total int, subject string, body func(i int) []byte) (time.Duration, []time.Duration) {
 	b.Helper()
 	conns := make([]*nats.Conn, clients)
 	for i := range conns {
 		conns[i] = n.Connect()
 	}
-	var next atomic.Int64
-	lat := make([][]time.Duration, clients)
-	var failures atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				t0 := time.Now()
-				msg, err := conns[c].Request(subject, body(i), requestTimeout)
-				if err != nil || msg.Header.Get(micro.ErrorCodeHeader) != "" {
-					failures.Add(1)
-					continue
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-			}
-		}()
+	elapsed, lat, err := testenv.Load(clients, total, func(c, i int) error {
+		msg, err := conns[c].Request(subject, body(i), requestTimeout)
+		if err == nil && msg.Header.Get(micro.ErrorCodeHeader) != "" {
+			err = fmt.Errorf("%s: %s", subject, msg.Data)
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if f := failures.Load(); f > 0 {
-		b.Fatalf("%d requests failed", f)
-	}
-	return elapsed, slices.Concat(lat...)
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	slices.Sort(d)
-	return d[int(float64(len(d)-1)*p)]
+	return elapsed, lat
 }
 
 // BenchmarkWriterDeposits: 32 clients send deposits to 1,000 accounts through
@@ -105,10 +78,10 @@ func BenchmarkWriterDeposits(b *testing.B) {
 	b.ReportMetric(rawRate, "raw_req/s")
 	b.ReportMetric(wRate, "writer_req/s")
 	b.ReportMetric(wRate/rawRate, "ratio")
-	b.ReportMetric(float64(percentile(rawLat, 0.5).Microseconds()), "raw_p50_us")
-	b.ReportMetric(float64(percentile(rawLat, 0.99).Microseconds()), "raw_p99_us")
-	b.ReportMetric(float64(percentile(wLat, 0.5).Microseconds()), "writer_p50_us")
-	b.ReportMetric(float64(percentile(wLat, 0.99).Microseconds()), "writer_p99_us")
+	b.ReportMetric(testenv.Percentile(rawLat, 0.5), "raw_p50_us")
+	b.ReportMetric(testenv.Percentile(rawLat, 0.99), "raw_p99_us")
+	b.ReportMetric(testenv.Percentile(wLat, 0.5), "writer_p50_us")
+	b.ReportMetric(testenv.Percentile(wLat, 0.99), "writer_p99_us")
 }
 
 // BenchmarkWriterHotAccount: 8 clients on one account through two writers:
@@ -130,8 +103,8 @@ func BenchmarkWriterHotAccount(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
-	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds()), "p50_us")
-	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds()), "p99_us")
+	b.ReportMetric(testenv.Percentile(lat, 0.5), "p50_us")
+	b.ReportMetric(testenv.Percentile(lat, 0.99), "p99_us")
 	b.ReportMetric((counterValue(b, reg1, "jetsource_writer_conflict_retries_total")+
 		counterValue(b, reg2, "jetsource_writer_conflict_retries_total"))/float64(total), "retries/cmd")
 }
