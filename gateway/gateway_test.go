@@ -34,6 +34,11 @@ func startGateway(t *testing.T, opts gateway.Options) *httptest.Server {
 	})
 	require.NoError(t, svc.AddEndpoint("cmd", echo, micro.WithEndpointSubject("cmd.account.*")))
 	require.NoError(t, svc.AddEndpoint("query", echo, micro.WithEndpointSubject("query.account.*")))
+	// The gateway uses another connection: the server must have registered the
+	// echo service's subscriptions before the first request, or it answers
+	// "no responders". A flush round trip on the subscribing connection
+	// guarantees that.
+	require.NoError(t, nc.Flush())
 	srv := httptest.NewServer(gateway.New(n.Connect(), opts))
 	t.Cleanup(srv.Close)
 	return srv
