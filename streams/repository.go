@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -178,19 +176,6 @@ type snapshot[S any] struct {
 // (or, for a time bound, may: one without a time is not used).
 func (u Until) reachedSnapshot(v Version, t time.Time) bool {
 	return (u.Version != 0 && v > u.Version) || (!u.Time.IsZero() && (t.IsZero() || t.After(u.Time)))
-}
-
-// shapeOf fingerprints the JSON form of S's zero value: its field names and
-// kinds. Adding, removing or renaming a field changes it.
-func shapeOf[S any]() string {
-	var zero S
-	b, err := json.Marshal(zero)
-	if err != nil {
-		return ""
-	}
-	h := fnv.New64a()
-	h.Write(b)
-	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // SaveSnapshot stores a's state as the aggregate's snapshot.

@@ -189,3 +189,55 @@ func TestReadRefusesCorruptEvents(t *testing.T) {
 	require.ErrorIs(t, gotErr, streams.ErrCorruptEvent)
 	assert.Contains(t, gotErr.Error(), "no Es-Type header")
 }
+
+// TestSnapshotNeverChangesAResultWhenAnElementFieldIsRenamed: the state's
+// own fields stay the same, only a field of its slice's elements is renamed;
+// the old snapshot would load with that field zeroed, so it must be ignored.
+func TestSnapshotNeverChangesAResultWhenAnElementFieldIsRenamed(t *testing.T) {
+	type itemV1 struct {
+		ID  int64 `json:"id"`
+		Qty int64 `json:"quantity"`
+	}
+	type itemV2 struct {
+		ID    int64 `json:"id"`
+		Count int64 `json:"count"`
+	}
+	type basketV1 struct {
+		Items []itemV1 `json:"items"`
+	}
+	type basketV2 struct {
+		Items []itemV2 `json:"items"`
+	}
+	f := newFixture(t)
+	v1, err := streams.NewRepository(f.store, streams.Model[basketV1]{Type: "basket", SnapshotEvery: 5,
+		Apply: func(s basketV1, r streams.Recorded) (basketV1, error) {
+			t1, err := applyTally(tally{}, r)
+			s.Items = append(s.Items, itemV1{ID: t1.Sum, Qty: t1.Sum})
+			return s, err
+		}})
+	require.NoError(t, err)
+	a, err := v1.Load(testCtx(t), "b1")
+	require.NoError(t, err)
+	for n := int64(1); n <= 12; n++ {
+		a, _, err = v1.Append(testCtx(t), a, addedEvents(n, 1))
+		require.NoError(t, err)
+	}
+	kv, err := f.store.JetStream().KeyValue(testCtx(t), "SNAPSHOTS")
+	require.NoError(t, err)
+	_, err = kv.Get(testCtx(t), "basket.b1")
+	require.NoError(t, err, "v1 took a snapshot")
+
+	v2, err := streams.NewRepository(f.store, streams.Model[basketV2]{Type: "basket", SnapshotEvery: 5,
+		Apply: func(s basketV2, r streams.Recorded) (basketV2, error) {
+			t1, err := applyTally(tally{}, r)
+			s.Items = append(s.Items, itemV2{ID: t1.Sum, Count: t1.Sum})
+			return s, err
+		}})
+	require.NoError(t, err)
+	got, err := v2.Load(testCtx(t), "b1")
+	require.NoError(t, err)
+	require.Len(t, got.State.Items, 12)
+	for i, it := range got.State.Items {
+		assert.Equal(t, int64(i+1), it.Count, "item %d replayed, not read from the v1 snapshot with the field zeroed", i)
+	}
+}
