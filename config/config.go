@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Config holds every setting of a jetsource process. Each section is a YAML
 // mapping of the same name; Default gives the values used when nothing is set.
@@ -57,6 +60,10 @@ type NATS struct {
 	// RequestTimeout bounds one request to the server: a JetStream publish,
 	// a direct get, a key-value operation.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// StartupTimeout is how long a service keeps trying to reach NATS and
+	// Redis when it starts (with backoff), since start order is not
+	// readiness (docker-compose); then it gives up with the last error.
+	StartupTimeout time.Duration `yaml:"startup_timeout"`
 }
 
 // Redis is the connection to Redis. A password in URL is a secret: Redis
@@ -153,6 +160,28 @@ type Standalone struct {
 	// NATSListen is the host:port the embedded NATS server listens on, so
 	// that other clients can reach it too.
 	NATSListen string `yaml:"nats_listen"`
+	// Sync is when the embedded server flushes JetStream writes to disk:
+	// "always" (every write is on disk before it is acknowledged) or a
+	// duration such as "2m" (the nats-server default: faster, but a crash of
+	// the host can lose writes acknowledged within the last interval).
+	Sync string `yaml:"sync"`
+}
+
+// SyncAlways is the Standalone.Sync value that flushes every JetStream write
+// to disk before it is acknowledged.
+const SyncAlways = "always"
+
+// SyncInterval returns the embedded server's sync interval: zero and true
+// for "always", else the parsed duration.
+func (s Standalone) SyncInterval() (time.Duration, bool, error) {
+	if s.Sync == SyncAlways {
+		return 0, true, nil
+	}
+	d, err := time.ParseDuration(s.Sync)
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf("standalone.sync must be %q or a positive duration such as 2m, got %q", SyncAlways, s.Sync)
+	}
+	return d, false, nil
 }
 
 // Default returns the settings that work on a laptop with nothing set: NATS
@@ -165,6 +194,7 @@ func Default() Config {
 			Name:           "jetsource",
 			ConnectTimeout: 5 * time.Second,
 			RequestTimeout: 5 * time.Second,
+			StartupTimeout: time.Minute,
 		},
 		Redis: Redis{
 			URL:          "redis://127.0.0.1:6379/0",
@@ -206,6 +236,7 @@ func Default() Config {
 		Standalone: Standalone{
 			DataDir:    "./data",
 			NATSListen: "127.0.0.1:4222",
+			Sync:       SyncAlways,
 		},
 	}
 }

@@ -283,6 +283,9 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"log format", func(c *config.Config) { c.Log.Format = "xml" }, `log.format must be one of text, json, got "xml"`},
 		{"data dir", func(c *config.Config) { c.Standalone.DataDir = "" }, "standalone.data_dir must not be empty"},
 		{"nats listen", func(c *config.Config) { c.Standalone.NATSListen = "" }, `standalone.nats_listen "" must be host:port`},
+		{"sync word", func(c *config.Config) { c.Standalone.Sync = "sometimes" }, `standalone.sync must be "always" or a positive duration such as 2m, got "sometimes"`},
+		{"sync zero", func(c *config.Config) { c.Standalone.Sync = "0s" }, `standalone.sync must be "always" or a positive duration`},
+		{"startup timeout", func(c *config.Config) { c.NATS.StartupTimeout = 0 }, "nats.startup_timeout must be a positive duration"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,6 +76,7 @@ func (c Config) Validate() error {
 	}
 	positive("nats.connect_timeout", c.NATS.ConnectTimeout)
 	positive("nats.request_timeout", c.NATS.RequestTimeout)
+	positive("nats.startup_timeout", c.NATS.StartupTimeout)
 
 	// Redis
 	if checkURL(bad, "redis.url", c.Redis.URL, redisSchemes) {
@@ -152,6 +153,9 @@ func (c Config) Validate() error {
 		bad("standalone.data_dir must not be empty")
 	}
 	checkAddress(bad, "standalone.nats_listen", c.Standalone.NATSListen, false)
+	if _, _, err := c.Standalone.SyncInterval(); err != nil {
+		bad("%s", strings.TrimPrefix(err.Error(), "config: "))
+	}
 
 	return errors.Join(errs...)
 }

@@ -4,9 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -20,6 +22,7 @@ type compose struct {
 		Build       string            `yaml:"build"`
 		Command     []string          `yaml:"command"`
 		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
 	} `yaml:"services"`
 }
 
@@ -49,7 +52,7 @@ func TestComposeMatchesTheBinaries(t *testing.T) {
 	for _, name := range []string{"nats", "redis", "writer", "projector", "reader", "gateway"} {
 		require.Contains(t, c.Services, name)
 	}
-	assert.Contains(t, c.Services["nats"].Command, "-js", "JetStream on")
+	checkNATSConfig(t, c)
 	for name, svc := range c.Services {
 		if svc.Build == "" {
 			continue
@@ -75,4 +78,28 @@ func TestComposeMatchesTheBinaries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkNATSConfig parses the nats service's config file, as mounted from the
+// repository, with nats-server's own parser: JetStream on, with sync always
+// (acknowledged means on disk).
+func checkNATSConfig(t *testing.T, c compose) {
+	t.Helper()
+	svc := c.Services["nats"]
+	i := slices.Index(svc.Command, "-c")
+	require.True(t, i >= 0 && i+1 < len(svc.Command), "nats runs with a config file (-c)")
+	inContainer := svc.Command[i+1]
+	var onHost string
+	for _, v := range svc.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == inContainer {
+			onHost = filepath.Join("..", parts[0])
+		}
+	}
+	require.NotEmpty(t, onHost, "the nats config %s is mounted from the repository", inContainer)
+	opts, err := server.ProcessConfigFile(onHost)
+	require.NoError(t, err)
+	assert.True(t, opts.JetStream, "JetStream on")
+	assert.True(t, opts.SyncAlways, "JetStream syncs every write (sync: always)")
+	assert.Equal(t, 4222, opts.Port)
 }

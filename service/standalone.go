@@ -33,23 +33,15 @@ const (
 // ready, when set, receives the gateway's address once everything serves.
 func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(gateway net.Addr)) error {
 	cfg, log := d.Config, d.Log
-	host, portStr, err := net.SplitHostPort(cfg.Standalone.NATSListen)
+	opts, err := embeddedNATSOptions(cfg)
 	if err != nil {
-		return fmt.Errorf("standalone.nats_listen: %w", err)
+		return err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return fmt.Errorf("standalone.nats_listen: %w", err)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT // ":0" means any free port, as for the HTTP listeners
-	}
-	storeDir := filepath.Join(cfg.Standalone.DataDir, "nats")
+	storeDir := opts.StoreDir
 	if err := os.MkdirAll(storeDir, 0o750); err != nil {
 		return err
 	}
-	ns, err := server.NewServer(&server.Options{ServerName: "jetsource-standalone", Host: host, Port: port,
-		JetStream: true, StoreDir: storeDir, NoSigs: true, NoLog: true})
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("embedded nats-server: %w", err)
 	}
@@ -62,7 +54,7 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 		return fmt.Errorf("embedded nats-server not ready within %v", natsReadyTimeout)
 	}
 	natsURL := ns.ClientURL()
-	log.Info("embedded NATS with JetStream", "url", natsURL, "store", storeDir)
+	log.Info("embedded NATS with JetStream", "url", natsURL, "store", storeDir, "sync", cfg.Standalone.Sync)
 
 	var rdb *redis.Client
 	if redisConfigured {
@@ -136,4 +128,29 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 		return nil
 	})
 	return g.Wait()
+}
+
+// embeddedNATSOptions are the options of the single-process mode's
+// nats-server: JetStream with a file store under the data folder, on the
+// configured address, syncing to disk as configured (always by default:
+// acknowledged means on disk).
+func embeddedNATSOptions(cfg config.Config) (*server.Options, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Standalone.NATSListen)
+	if err != nil {
+		return nil, fmt.Errorf("standalone.nats_listen: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("standalone.nats_listen: %w", err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // ":0" means any free port, as for the HTTP listeners
+	}
+	interval, always, err := cfg.Standalone.SyncInterval()
+	if err != nil {
+		return nil, err
+	}
+	return &server.Options{ServerName: "jetsource-standalone", Host: host, Port: port,
+		JetStream: true, StoreDir: filepath.Join(cfg.Standalone.DataDir, "nats"), NoSigs: true, NoLog: true,
+		SyncAlways: always, SyncInterval: interval}, nil
 }

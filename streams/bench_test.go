@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -141,6 +142,18 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	rawTime := time.Since(start)
 
 	start = time.Now()
+	if err := appendConcurrently(ctx, env.store, refs, positions, workers, b.N); err != nil {
+		b.Fatal(err)
+	}
+	storeTime := time.Since(start)
+	b.StopTimer()
+	report(b, b.N, rawTime, storeTime)
+}
+
+// appendConcurrently makes n single-event appends over refs from workers
+// goroutines, each owning its aggregates (w, w+workers, …), so that no two
+// share one and no append conflicts.
+func appendConcurrently(ctx context.Context, store *streams.Store, refs []streams.Ref, positions []streams.Position, workers, n int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -148,12 +161,11 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Worker w owns aggregates w, w+workers, …: no two workers share one.
 			k := 0
-			for next.Add(1) <= int64(b.N) {
-				a := w + (k%(aggregates/workers))*workers
+			for next.Add(1) <= int64(n) {
+				a := w + (k%(len(refs)/workers))*workers
 				k++
-				res, err := env.store.Append(ctx, refs[a], positions[a], []streams.Event{benchEvent()})
+				res, err := store.Append(ctx, refs[a], positions[a], []streams.Event{benchEvent()})
 				if err != nil {
 					failed.Store(err)
 					return
@@ -163,12 +175,59 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	storeTime := time.Since(start)
-	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
+	err, _ := failed.Load().(error)
+	return err
+}
+
+// BenchmarkAppendDurability: the cost of sync always (every write fsynced
+// before its ack, the default of the single-process mode and compose) against
+// the nats-server default (sync every 2 minutes), same workload, two servers
+// in the same run, interleaved in chunks: 64 goroutines over 960
+// aggregates, and one goroutine appending in turn to 15 (where every append
+// waits for its own fsync).
+func BenchmarkAppendDurability(b *testing.B) {
+	const aggregates = 1000
+	ctx := context.Background()
+	type side struct {
+		store     *streams.Store
+		refs      []streams.Ref
+		positions []streams.Position
+		took      time.Duration
 	}
-	report(b, b.N, rawTime, storeTime)
+	open := func(always bool) *side {
+		n := testenv.StartNATS(b, func(o *server.Options) { o.SyncAlways = always })
+		store, err := streams.Open(ctx, n.Connect())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &side{store: store, refs: make([]streams.Ref, aggregates), positions: make([]streams.Position, aggregates)}
+		for i := range s.refs {
+			s.refs[i], _ = streams.NewRef("account", fmt.Sprintf("acc-%d", i))
+		}
+		return s
+	}
+	for _, workers := range []int{64, 1} {
+		b.Run(fmt.Sprintf("writers=%d", workers), func(b *testing.B) {
+			always, interval := open(true), open(false)
+			const chunk = 500
+			b.ResetTimer()
+			for done := 0; done < b.N; done += chunk {
+				n := min(chunk, b.N-done)
+				for _, s := range []*side{interval, always} {
+					start := time.Now()
+					if err := appendConcurrently(ctx, s.store, s.refs[:max(workers, 1)*(aggregates/64)], s.positions, workers, n); err != nil {
+						b.Fatal(err)
+					}
+					s.took += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			alwaysRate, intervalRate := float64(b.N)/always.took.Seconds(), float64(b.N)/interval.took.Seconds()
+			b.ReportMetric(alwaysRate, "sync_always_ops/s")
+			b.ReportMetric(intervalRate, "sync_2m_ops/s")
+			b.ReportMetric(alwaysRate/intervalRate, "ratio")
+		})
+	}
 }
 
 type counter struct{ N int }

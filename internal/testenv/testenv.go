@@ -35,7 +35,10 @@ type NATS struct {
 
 // StartNATS starts an embedded nats-server on a random loopback port, with a
 // JetStream file store in t.TempDir(). t.Cleanup shuts it down.
-func StartNATS(t testing.TB) *NATS {
+//
+// Each configure function may change the server's options before it starts
+// (e.g. SyncAlways).
+func StartNATS(t testing.TB, configure ...func(*server.Options)) *NATS {
 	t.Helper()
 	n := &NATS{t: t, Dir: t.TempDir()}
 	n.opts = server.Options{
@@ -47,6 +50,9 @@ func StartNATS(t testing.TB) *NATS {
 		NoLog:      true,
 		NoSigs:     true,
 		// Tests append fast; a generous payload limit is the server's default.
+	}
+	for _, c := range configure {
+		c(&n.opts)
 	}
 	n.start()
 	// The first start picked a port; restarts keep it so clients reconnect.
