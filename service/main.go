@@ -66,22 +66,19 @@ func Start(ctx context.Context, name string, args []string, getenv func(string) 
 	log.Info("starting", "config", cfg)
 	d := Deps{Config: cfg, Log: log, Health: ops.New(log)}
 	if !needs.Embedded {
-		opts, err := cfg.NATS.Options()
+		var extra []nats.Option
+		if needs.Writer {
+			extra = append(extra, nats.ReconnectBufSize(-1))
+		}
+		nc, err := connectNATS(ctx, cfg, name, extra, log)
 		if err != nil {
 			return err
-		}
-		if needs.Writer {
-			opts = append(opts, nats.ReconnectBufSize(-1))
-		}
-		nc, err := nats.Connect(cfg.NATS.URL, append(opts, nats.Name("jetsource-"+name))...)
-		if err != nil {
-			return fmt.Errorf("connect to NATS at %s: %w", config.RedactURL(cfg.NATS.URL), err)
 		}
 		defer nc.Close()
 		d.NATS = nc
 	}
 	if needs.Redis {
-		if d.Redis, err = OpenRedis(cfg); err != nil {
+		if d.Redis, err = openRedis(ctx, cfg, log); err != nil {
 			return err
 		}
 		defer d.Redis.Close()

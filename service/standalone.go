@@ -58,7 +58,7 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 
 	var rdb *redis.Client
 	if redisConfigured {
-		if rdb, err = OpenRedis(cfg); err != nil {
+		if rdb, err = openRedis(ctx, cfg, log); err != nil {
 			return err
 		}
 		log.Info("read models in Redis", "url", config.RedactURL(cfg.Redis.URL))
@@ -75,7 +75,7 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 	defer rdb.Close()
 
 	connect := func(name string, writer bool) (*nats.Conn, error) {
-		opts := []nats.Option{nats.Name("jetsource-" + name), nats.MaxReconnects(-1)}
+		opts := append([]nats.Option{nats.Name("jetsource-" + name), nats.MaxReconnects(-1)}, natsEventLogging(log)...)
 		if writer {
 			opts = append(opts, nats.ReconnectBufSize(-1))
 		}

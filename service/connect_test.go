@@ -1,0 +1,103 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetsource/jetsource/internal/testenv"
+)
+
+// lockedBuffer is a log sink safe for the service's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func envOf(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+
+func TestServiceStartsBeforeNATSIsUpAndLogsItsConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	rd := testenv.StartRedis(t)
+
+	logs := &lockedBuffer{}
+	ran := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Start(ctx, "writer", nil, envOf(map[string]string{
+			"NATS_URL": fmt.Sprintf("nats://127.0.0.1:%d", port), "REDIS_URL": rd.URL,
+		}), logs, Needs{Redis: true}, func(ctx context.Context, d Deps) error {
+			ran <- d.Redis.Ping(ctx).Err()
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "NATS not reachable yet") },
+		"the service says it waits for NATS")
+	select {
+	case err := <-done:
+		t.Fatalf("the service gave up while NATS was not up yet: %v", err)
+	default:
+	}
+	n := testenv.StartNATS(t, func(o *server.Options) { o.Port = port })
+	select {
+	case err := <-ran:
+		require.NoError(t, err)
+	case err := <-done:
+		t.Fatalf("the service stopped instead of connecting: %v\n%s", err, logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the service did not connect once NATS was up\n%s", logs)
+	}
+	assert.Contains(t, logs.String(), "NATS reachable")
+
+	// A server restart is logged: disconnect, then reconnect.
+	n.Restart()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		s := logs.String()
+		return strings.Contains(s, "NATS disconnected") && strings.Contains(s, "NATS reconnected")
+	}, "disconnect and reconnect are logged:\n%s", logs)
+	cancel()
+	require.NoError(t, <-done)
+}
+
+func TestServiceRefusesAWrongRedisPasswordAtOnce(t *testing.T) {
+	n := testenv.StartNATS(t)
+	rd := testenv.StartRedis(t)
+	require.NoError(t, rd.Client(t).ConfigSet(context.Background(), "requirepass", "right").Err())
+	url := strings.Replace(rd.URL, "redis://", "redis://:wrong@", 1)
+	err := Start(context.Background(), "reader", nil, envOf(map[string]string{"NATS_URL": n.URL(), "REDIS_URL": url}),
+		io.Discard, Needs{Redis: true}, func(context.Context, Deps) error {
+			t.Fatal("the service ran with a refused password")
+			return nil
+		})
+	require.ErrorIs(t, err, ErrRedisAuth, "refused credentials are a setting to fix, not a server to wait for")
+	assert.Contains(t, err.Error(), "check the user and password")
+	assert.NotContains(t, err.Error(), "wrong", "the password never appears in the error")
+}
