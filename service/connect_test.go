@@ -1,13 +1,11 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,25 +16,9 @@ import (
 	"github.com/jetsource/jetsource/internal/testenv"
 )
 
-// lockedBuffer is a log sink safe for the service's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
 }
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func envOf(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
 
 func TestServiceStartsBeforeNATSIsUpAndLogsItsConnection(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -45,7 +27,7 @@ func TestServiceStartsBeforeNATSIsUpAndLogsItsConnection(t *testing.T) {
 	require.NoError(t, l.Close())
 	rd := testenv.StartRedis(t)
 
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	ran := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
