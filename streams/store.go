@@ -216,10 +216,37 @@ func provisionStream(ctx context.Context, js jetstream.JetStream, o Options) (je
 	if err != nil {
 		return nil, fmt.Errorf("streams: open stream %s: %w", o.Stream, classify(err))
 	}
-	if problems := streamMismatches(stream.CachedInfo().Config, want); len(problems) > 0 {
+	got := stream.CachedInfo().Config
+	if problems := streamMismatches(got, want); len(problems) > 0 {
 		return nil, fmt.Errorf("streams: %w %s: %s", ErrIncompatibleStream, o.Stream, strings.Join(problems, "; "))
 	}
+	if got.Replicas != want.Replicas {
+		got.Replicas = want.Replicas
+		if updated, err := updateReplicas(ctx, js, "stream", got, o.Logger); err == nil {
+			return updated, nil
+		}
+	}
 	return stream, nil
+}
+
+// updateReplicas asks the server to move an existing stream (or a bucket's
+// stream) to the configured number of replicas, and says so either way: a
+// stream with fewer replicas than configured is lost with one node's disk.
+func updateReplicas(ctx context.Context, js jetstream.JetStream, what string, cfg jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
+	info, err := js.Stream(ctx, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	had := info.CachedInfo().Config.Replicas
+	updated, err := js.UpdateStream(ctx, cfg)
+	if err != nil {
+		log.Warn("existing "+what+" has another number of replicas than configured, and the server refused to change it",
+			"stream", cfg.Name, "replicas", had, "configured", cfg.Replicas, "error", err)
+		return nil, err
+	}
+	log.Warn("existing "+what+" had another number of replicas than configured: updated",
+		"stream", cfg.Name, "from", had, "to", cfg.Replicas)
+	return updated, nil
 }
 
 // streamMismatches lists the settings of an existing stream that contradict
@@ -245,27 +272,52 @@ func streamMismatches(got, want jetstream.StreamConfig) []string {
 	check(!got.AllowMsgSchedules, "allow_msg_schedules is on")
 	check(got.SubjectDeleteMarkerTTL == 0, "subject_delete_marker_ttl is set")
 	check(got.PersistMode == jetstream.DefaultPersistMode, "persist_mode is %v, want default (async persist is incompatible with atomic batches)", got.PersistMode)
-	check(got.Replicas == want.Replicas, "replicas is %d, configured %d", got.Replicas, want.Replicas)
 	return p
 }
 
 func provisionSnapshots(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.KeyValue, error) {
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	return provisionBucket(ctx, js, o, jetstream.KeyValueConfig{
 		Bucket:      o.SnapshotBucket,
 		Description: "jetsource snapshots: <type>.<id> -> state, version, sequence",
 		History:     1,
 		Storage:     jetstream.FileStorage,
-		Replicas:    o.Replicas,
 	})
+}
+
+// Bucket provisions (idempotently) and returns a key-value bucket of the
+// platform on the store's server, with the store's replicas: every bucket
+// and stream jetsource creates follows one replicas setting, so that losing
+// a node loses none of them. An existing bucket with another number of
+// replicas is reported and, where the server allows it, updated.
+func (s *Store) Bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	return provisionBucket(ctx, s.js, s.opts, cfg)
+}
+
+// kvStreamPrefix names the stream behind a key-value bucket.
+const kvStreamPrefix = "KV_"
+
+func provisionBucket(ctx context.Context, js jetstream.JetStream, o Options, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cfg.Replicas = o.Replicas
+	kv, err := js.CreateKeyValue(ctx, cfg)
 	if err == nil {
 		return kv, nil
 	}
 	if !errors.Is(err, jetstream.ErrBucketExists) {
-		return nil, fmt.Errorf("streams: create snapshot bucket %s: %w", o.SnapshotBucket, classify(err))
+		return nil, fmt.Errorf("streams: create bucket %s: %w", cfg.Bucket, classify(err))
 	}
-	kv, err = js.KeyValue(ctx, o.SnapshotBucket)
+	kv, err = js.KeyValue(ctx, cfg.Bucket)
 	if err != nil {
-		return nil, fmt.Errorf("streams: open snapshot bucket %s: %w", o.SnapshotBucket, classify(err))
+		return nil, fmt.Errorf("streams: open bucket %s: %w", cfg.Bucket, classify(err))
+	}
+	stream, err := js.Stream(ctx, kvStreamPrefix+cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("streams: open bucket %s: %w", cfg.Bucket, classify(err))
+	}
+	if got := stream.CachedInfo().Config; got.Replicas != o.Replicas {
+		got.Replicas = o.Replicas
+		_, _ = updateReplicas(ctx, js, "bucket", got, o.Logger)
 	}
 	return kv, nil
 }

@@ -96,12 +96,19 @@ func (n *NATS) Server() *server.Server {
 // are applied after the defaults.
 func (n *NATS) Connect(opts ...nats.Option) *nats.Conn {
 	n.t.Helper()
-	all := append([]nats.Option{nats.Name(n.t.Name()), nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
-	nc, err := nats.Connect(n.URL(), all...)
+	return connect(n.t, n.URL(), opts)
+}
+
+// connect connects a test client to url (reconnecting for ever, quickly),
+// closed by t.Cleanup.
+func connect(t testing.TB, url string, opts []nats.Option) *nats.Conn {
+	t.Helper()
+	all := append([]nats.Option{nats.Name(t.Name()), nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
+	nc, err := nats.Connect(url, all...)
 	if err != nil {
-		n.t.Fatalf("testenv: connect to nats: %v", err)
+		t.Fatalf("testenv: connect to nats at %s: %v", url, err)
 	}
-	n.t.Cleanup(nc.Close)
+	t.Cleanup(nc.Close)
 	return nc
 }
 
