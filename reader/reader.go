@@ -12,6 +12,10 @@
 // A projection that stopped on a poison event still answers from what it
 // has; waits on a sequence past the poison end in 503 stale, whose message
 // says the projection failed.
+//
+// Serve drains when its context is done: the service stops taking requests,
+// and the queries already received are answered within their own deadline
+// (wait_ms plus Options.ReadTimeout), never cut short with 500 internal.
 package reader
 
 import (
@@ -24,6 +28,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,14 +52,22 @@ const (
 	MaxLimit     = 1000
 	// pollInterval is how often a read-your-writes wait checks Redis.
 	pollInterval = 5 * time.Millisecond
+	// drainQuiet ends a drain whose subscriptions cannot be counted: no
+	// request reached a handler for that long after the service stopped.
+	drainQuiet = 250 * time.Millisecond
 	// maxInFlight bounds the queries answered at once.
 	maxInFlight = 256
+	// DefaultReadTimeout bounds one query's reads of Redis.
+	DefaultReadTimeout = 5 * time.Second
 )
 
 // Options configure a Reader.
 type Options struct {
 	DefaultWait time.Duration
 	MaxWait     time.Duration
+	// ReadTimeout bounds the reads of one query, after its wait: a query
+	// in flight when the reader stops is answered within wait_ms plus it.
+	ReadTimeout time.Duration
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
 }
@@ -74,6 +88,9 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
 	}
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = MaxWait
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -260,22 +277,49 @@ func badRequest(format string, args ...any) *queryError {
 	return &queryError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
 }
 
-// Serve serves the queries until ctx is done, then drains.
+// Serve serves the queries until ctx is done, then drains: the service stops
+// taking requests, and every query already received is answered within its
+// own deadline (its wait_ms plus ReadTimeout), not cut short by ctx. Serve
+// returns once they all are.
 func (r *Reader) Serve(ctx context.Context) error {
+	// The subscriptions of the connection before the service adds its own:
+	// the drain has handed every received request over when the count is
+	// back to it.
+	baseSubs := r.nc.NumSubscriptions()
 	svc, err := micro.AddService(r.nc, micro.Config{Name: ServiceName, Version: ServiceVersion,
 		Description: "jetsource query side: query.<model>.<name>"})
 	if err != nil {
 		return fmt.Errorf("reader: %w", err)
 	}
+	var (
+		inFlight sync.WaitGroup
+		// gate guards inFlight: a handler holds it for reading while it
+		// adds a query, Serve takes it before waiting, so no query is added
+		// to a WaitGroup being waited on. A request handed over after that
+		// is answered 503.
+		gate    sync.RWMutex
+		stopped bool
+		// lastHandled is when a handler last ran (see awaitDrained).
+		lastHandled atomic.Int64
+	)
 	sem := make(chan struct{}, maxInFlight)
 	for model, qs := range r.queries() {
 		group := svc.AddGroup("query." + model)
 		for name, q := range qs {
 			handler := micro.HandlerFunc(func(req micro.Request) {
+				lastHandled.Store(time.Now().UnixNano())
+				gate.RLock()
+				defer gate.RUnlock()
+				if stopped {
+					r.answerError(req, model, name, time.Now(), errStopping)
+					return
+				}
 				sem <- struct{}{}
+				inFlight.Add(1)
 				// Waits for min_sequence must not hold up other queries:
 				// each is answered on its own goroutine, bounded by sem.
 				go func() {
+					defer inFlight.Done()
 					defer func() { <-sem }()
 					r.answer(ctx, req, model, name, q)
 				}()
@@ -288,40 +332,73 @@ func (r *Reader) Serve(ctx context.Context) error {
 	}
 	r.log.Info("reader serving")
 	<-ctx.Done()
+
+	r.log.Info("reader draining")
+	start := time.Now()
+	// Stop drains the endpoint subscriptions: the server stops sending and
+	// the requests already received still reach the handlers.
+	lastHandled.Store(start.UnixNano())
 	err = svc.Stop()
-	_ = r.nc.FlushTimeout(time.Second)
-	// Wait for the queries in flight.
-	for range maxInFlight {
-		sem <- struct{}{}
-	}
-	r.log.Info("reader stopped")
+	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
+	r.awaitDrained(baseSubs, &lastHandled)
+	gate.Lock()
+	stopped = true
+	gate.Unlock()
+	inFlight.Wait()
+	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
+	r.log.Info("reader stopped", "drain", time.Since(start))
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		return err
 	}
 	return nil
 }
 
+// awaitDrained waits until the drained endpoint subscriptions are gone from
+// the connection. Others may share the connection (the single-process mode)
+// and keep the count up, so handlers that stay idle for drainQuiet also end
+// the wait, and ReadTimeout bounds it.
+func (r *Reader) awaitDrained(baseSubs int, lastHandled *atomic.Int64) {
+	deadline := time.Now().Add(r.opts.ReadTimeout)
+	for r.nc.NumSubscriptions() > baseSubs && !r.nc.IsClosed() && time.Now().Before(deadline) &&
+		time.Since(time.Unix(0, lastHandled.Load())) < drainQuiet {
+		time.Sleep(pollInterval)
+	}
+}
+
+// answer answers one query. The query runs with its own deadline, detached
+// from the service's ctx, so that a reader that stops still answers it.
 func (r *Reader) answer(ctx context.Context, req micro.Request, model, name string, q queryFunc) {
 	start := time.Now()
-	data, cp, err := r.run(ctx, req.Data(), model, q)
-	outcome := "ok"
+	env, err := DecodeEnvelope(req.Data(), r.opts.DefaultWait, r.opts.MaxWait)
 	if err != nil {
-		qe := r.classify(err, model)
-		outcome = qe.code
-		h := nats.Header{}
-		h.Set(micro.ErrorCodeHeader, strconv.Itoa(qe.status))
-		h.Set(micro.ErrorHeader, qe.message)
-		body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": qe.code, "message": qe.message}})
-		r.respond(req, body, h)
-	} else {
-		body, err := json.Marshal(map[string]any{"data": data, "sequence": cp})
-		if err != nil {
-			r.log.Error("reply not encoded", "query", model+"."+name, "error", err)
-			return
-		}
-		r.respond(req, body, nil)
+		r.answerError(req, model, name, start, err)
+		return
 	}
-	r.latency.WithLabelValues(model, name, outcome).Observe(time.Since(start).Seconds())
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), env.Wait+r.opts.ReadTimeout)
+	defer cancel()
+	data, cp, err := r.run(qctx, env, model, q)
+	if err != nil {
+		r.answerError(req, model, name, start, err)
+		return
+	}
+	body, err := json.Marshal(map[string]any{"data": data, "sequence": cp})
+	if err != nil {
+		r.answerError(req, model, name, start, fmt.Errorf("reply not encoded: %w", err))
+		return
+	}
+	r.respond(req, body, nil)
+	r.latency.WithLabelValues(model, name, "ok").Observe(time.Since(start).Seconds())
+}
+
+// answerError answers err as an error reply.
+func (r *Reader) answerError(req micro.Request, model, name string, start time.Time, err error) {
+	qe := r.classify(err, model)
+	h := nats.Header{}
+	h.Set(micro.ErrorCodeHeader, strconv.Itoa(qe.status))
+	h.Set(micro.ErrorHeader, qe.message)
+	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": qe.code, "message": qe.message}})
+	r.respond(req, body, h)
+	r.latency.WithLabelValues(model, name, qe.code).Observe(time.Since(start).Seconds())
 }
 
 // respond publishes the reply directly: micro.Request's methods may only be
@@ -332,13 +409,12 @@ func (r *Reader) respond(req micro.Request, body []byte, h nats.Header) {
 	}
 }
 
-var errStale = errors.New("stale")
+var (
+	errStale    = errors.New("stale")
+	errStopping = &queryError{http.StatusServiceUnavailable, "unavailable", "the reader is stopping; try again"}
+)
 
-func (r *Reader) run(ctx context.Context, body []byte, model string, q queryFunc) (any, uint64, error) {
-	env, err := DecodeEnvelope(body, r.opts.DefaultWait, r.opts.MaxWait)
-	if err != nil {
-		return nil, 0, err
-	}
+func (r *Reader) run(ctx context.Context, env Envelope, model string, q queryFunc) (any, uint64, error) {
 	if env.MinSequence > 0 {
 		if err := r.waitFor(ctx, model, env.MinSequence, env.Wait); err != nil {
 			return nil, 0, err

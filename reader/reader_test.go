@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -24,45 +25,88 @@ import (
 	"github.com/jetsource/jetsource/writer"
 )
 
+// world is an embedded nats-server with a writer serving the sample domains,
+// a private Redis, and the clients' connection. Projections and readers are
+// started by the test, so that it can start them late or stop them early.
+type world struct {
+	t     *testing.T
+	n     *testenv.NATS
+	rdb   *redis.Client
+	store *streams.Store
+	nc    *nats.Conn
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, n: testenv.StartNATS(t)}
+	w.rdb = testenv.StartRedis(t).Client(t)
+	wnc := w.n.Connect(nats.ReconnectBufSize(-1))
+	var err error
+	w.store, err = streams.Open(context.Background(), wnc)
+	require.NoError(t, err)
+	wr, err := writer.New(wnc, w.store)
+	require.NoError(t, err)
+	require.NoError(t, writer.Register(wr, account.Definition()))
+	require.NoError(t, writer.Register(wr, order.Definition()))
+	require.NoError(t, writer.Register(wr, product.Definition()))
+	require.NoError(t, writer.Register(wr, user.DefinitionWithCost(bcrypt.MinCost)))
+	w.background(wr.Serve)
+	w.nc = w.n.Connect()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, err := w.nc.Request("cmd.account.open", []byte(`{}`), time.Second)
+		return err == nil
+	}, "writer up")
+	return w
+}
+
+// background runs serve until the test ends, and waits for it to return.
+func (w *world) background(serve func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = serve(ctx); close(done) }()
+	w.t.Cleanup(func() { cancel(); <-done })
+}
+
+// project starts the projection runner of the sample projections.
+func (w *world) project() {
+	r, err := projections.NewRunner(w.store.JetStream(), w.rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond})
+	require.NoError(w.t, err)
+	w.background(r.Run)
+}
+
+// served is a reader serving on its own connection.
+type served struct {
+	*reader.Reader
+	stop context.CancelFunc // stops it
+	done chan struct{}      // closed when Serve returned err
+	err  error
+}
+
+// serve starts a reader and waits until it answers.
+func (w *world) serve(opts reader.Options) *served {
+	w.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{Reader: reader.New(w.n.Connect(), w.rdb, opts), stop: cancel, done: make(chan struct{})}
+	go func() { s.err = s.Serve(ctx); close(s.done) }()
+	w.t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	testenv.Eventually(w.t, 10*time.Second, func() bool {
+		_, err := w.nc.Request("query.account.get", []byte(`{}`), time.Second)
+		return err == nil
+	}, "reader up")
+	return s
+}
+
 // platform starts a writer, a projection runner and a reader on one embedded
 // server and a private Redis.
 func platform(t *testing.T) *nats.Conn {
 	t.Helper()
-	n := testenv.StartNATS(t)
-	rdb := testenv.StartRedis(t).Client(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
-	t.Cleanup(func() {
-		cancel()
-		for range 3 {
-			<-done
-		}
-	})
-	wnc := n.Connect(nats.ReconnectBufSize(-1))
-	store, err := streams.Open(ctx, wnc)
-	require.NoError(t, err)
-	w, err := writer.New(wnc, store)
-	require.NoError(t, err)
-	require.NoError(t, writer.Register(w, account.Definition()))
-	require.NoError(t, writer.Register(w, order.Definition()))
-	require.NoError(t, writer.Register(w, product.Definition()))
-	require.NoError(t, writer.Register(w, user.DefinitionWithCost(bcrypt.MinCost)))
-	go func() { _ = w.Serve(ctx); done <- struct{}{} }()
-
-	r, err := projections.NewRunner(store.JetStream(), rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond})
-	require.NoError(t, err)
-	go func() { _ = r.Run(ctx); done <- struct{}{} }()
-
-	rd := reader.New(n.Connect(), rdb, reader.Options{})
-	go func() { _ = rd.Serve(ctx); done <- struct{}{} }()
-
-	nc := n.Connect()
-	testenv.Eventually(t, 10*time.Second, func() bool {
-		_, e1 := nc.Request("cmd.account.open", []byte(`{}`), time.Second)
-		_, e2 := nc.Request("query.account.get", []byte(`{}`), time.Second)
-		return e1 == nil && e2 == nil
-	}, "services up")
-	return nc
+	w := newWorld(t)
+	w.project()
+	w.serve(reader.Options{})
+	return w.nc
 }
 
 type answer struct {
@@ -77,6 +121,25 @@ func ask(t *testing.T, nc *nats.Conn, subject string, body string) answer {
 	t.Helper()
 	msg, err := nc.Request(subject, []byte(body), 10*time.Second)
 	require.NoError(t, err)
+	return answerOf(t, msg)
+}
+
+// askLater sends a query and hands its reply over when it comes.
+func askLater(nc *nats.Conn, subject string, body string) <-chan *nats.Msg {
+	reply := make(chan *nats.Msg, 1)
+	go func() {
+		msg, err := nc.Request(subject, []byte(body), 30*time.Second)
+		if err != nil {
+			msg = &nats.Msg{Header: nats.Header{micro.ErrorCodeHeader: {"0"}},
+				Data: fmt.Appendf(nil, `{"error":{"code":"no reply","message":%q}}`, err.Error())}
+		}
+		reply <- msg
+	}()
+	return reply
+}
+
+func answerOf(t *testing.T, msg *nats.Msg) answer {
+	t.Helper()
 	a := answer{status: 200}
 	if c := msg.Header.Get(micro.ErrorCodeHeader); c != "" {
 		fmt.Sscan(c, &a.status)
@@ -95,6 +158,26 @@ func ask(t *testing.T, nc *nats.Conn, subject string, body string) answer {
 	require.NotNil(t, ok.Sequence, "reply has a sequence: %s", msg.Data)
 	a.data, a.sequence = ok.Data, *ok.Sequence
 	return a
+}
+
+// handled is how many requests the reader's endpoint has handed over to
+// their answering goroutine (micro counts a request once its handler
+// returned).
+func handled(t *testing.T, nc *nats.Conn, endpoint string) int {
+	t.Helper()
+	subject, err := micro.ControlSubject(micro.StatsVerb, reader.ServiceName, "")
+	require.NoError(t, err)
+	msg, err := nc.Request(subject, nil, 5*time.Second)
+	require.NoError(t, err)
+	var stats micro.Stats
+	require.NoError(t, json.Unmarshal(msg.Data, &stats))
+	n := 0
+	for _, e := range stats.Endpoints {
+		if e.Name == endpoint {
+			n += e.NumRequests
+		}
+	}
+	return n
 }
 
 func command(t *testing.T, nc *nats.Conn, subject, body string) writer.Reply {
@@ -227,4 +310,30 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			require.NotContains(t, m, "min_sequence")
 		}
 	})
+}
+
+func TestQueriesInFlightAreAnsweredWhenTheReaderStops(t *testing.T) {
+	w := newWorld(t)
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"d1","data":{"owner":"ada"}}`).Sequence
+	rd := w.serve(reader.Options{})
+	before := handled(t, w.nc, "account_get")
+	// No projection runs yet: both queries wait for their sequence.
+	reached := askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"d1","min_sequence":%d,"wait_ms":20000}`, seq))
+	timedOut := askLater(w.nc, "query.account.get", `{"id":"d1","min_sequence":1000000,"wait_ms":300}`)
+	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == before+2 }, "both queries in flight")
+
+	rd.stop()
+	a := answerOf(t, <-timedOut)
+	assert.Equal(t, 503, a.status, a.message)
+	assert.Equal(t, "stale", a.code)
+	w.project()
+	a = answerOf(t, <-reached)
+	require.Equal(t, 200, a.status, a.message)
+	assert.JSONEq(t, `{"id":"d1","owner":"ada","balance":0,"frozen":false,"version":1}`, string(a.data))
+	select {
+	case <-rd.done:
+		require.NoError(t, rd.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its queries were answered")
+	}
 }

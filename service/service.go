@@ -178,7 +178,7 @@ const RebuildSubject = "jetsource.projector.rebuild"
 // RunReader serves queries until ctx is done.
 func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
 	rd := reader.New(nc, rdb, reader.Options{DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
-		Logger: log, Registerer: health.Registry})
+		ReadTimeout: cfg.NATS.RequestTimeout, Logger: log, Registerer: health.Registry})
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
 	g, ctx := errgroup.WithContext(ctx)
