@@ -16,6 +16,9 @@
 // Serve drains when its context is done: the service stops taking requests,
 // and the queries already received are answered within their own deadline
 // (wait_ms plus Options.ReadTimeout), never cut short with 500 internal.
+//
+// A query that panics is answered 500 internal; the panic is logged with its
+// stack and the reader keeps serving.
 package reader
 
 import (
@@ -26,7 +29,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -79,6 +84,8 @@ type Reader struct {
 	opts    Options
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
+	// added are queries beyond the sample domains' (tests add them).
+	added map[string]map[string]queryFunc
 }
 
 // New returns a reader.
@@ -108,7 +115,52 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
 // queryFunc answers one query from its raw parameters.
 type queryFunc func(ctx context.Context, params json.RawMessage) (any, uint64, error)
 
+// panicError is a panic of a query function, with the stack it was raised on.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("query panicked: %v", e.value) }
+
+// recovered makes a panic of q an error of its request: 500 internal, logged
+// with its stack, and the reader keeps serving.
+func recovered(q queryFunc) queryFunc {
+	return func(ctx context.Context, params json.RawMessage) (data any, cp uint64, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = &panicError{value: v, stack: debug.Stack()}
+			}
+		}()
+		return q(ctx, params)
+	}
+}
+
+// queries is the table of the queries served, by model and name: the sample
+// domains' and those added with addQuery.
 func (r *Reader) queries() map[string]map[string]queryFunc {
+	table := r.sampleQueries()
+	for model, qs := range r.added {
+		if table[model] == nil {
+			table[model] = map[string]queryFunc{}
+		}
+		maps.Copy(table[model], qs)
+	}
+	return table
+}
+
+// addQuery adds query model.name to the table; Serve serves it.
+func (r *Reader) addQuery(model, name string, q queryFunc) {
+	if r.added == nil {
+		r.added = map[string]map[string]queryFunc{}
+	}
+	if r.added[model] == nil {
+		r.added[model] = map[string]queryFunc{}
+	}
+	r.added[model][name] = q
+}
+
+func (r *Reader) sampleQueries() map[string]map[string]queryFunc {
 	return map[string]map[string]queryFunc{
 		"account": {
 			"get": byID(func(ctx context.Context, id string) (any, uint64, error) {
@@ -306,6 +358,7 @@ func (r *Reader) Serve(ctx context.Context) error {
 	for model, qs := range r.queries() {
 		group := svc.AddGroup("query." + model)
 		for name, q := range qs {
+			q := recovered(q)
 			handler := micro.HandlerFunc(func(req micro.Request) {
 				lastHandled.Store(time.Now().UnixNano())
 				gate.RLock()
@@ -412,6 +465,8 @@ func (r *Reader) respond(req micro.Request, body []byte, h nats.Header) {
 var (
 	errStale    = errors.New("stale")
 	errStopping = &queryError{http.StatusServiceUnavailable, "unavailable", "the reader is stopping; try again"}
+	// errInternal answers a bug: the reply says little, the log says all.
+	errInternal = &queryError{http.StatusInternalServerError, "internal", "internal error; it has been logged"}
 )
 
 func (r *Reader) run(ctx context.Context, env Envelope, model string, q queryFunc) (any, uint64, error) {
@@ -449,10 +504,16 @@ func (r *Reader) waitFor(ctx context.Context, model string, seq uint64, wait tim
 }
 
 func (r *Reader) classify(err error, model string) *queryError {
-	var qe *queryError
+	var (
+		qe *queryError
+		pe *panicError
+	)
 	switch {
 	case errors.As(err, &qe):
 		return qe
+	case errors.As(err, &pe):
+		r.log.Error("query panicked", "model", model, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		return errInternal
 	case errors.Is(err, projections.ErrNotFound):
 		return &queryError{http.StatusNotFound, "not_found", err.Error()}
 	case errors.Is(err, errStale):
@@ -467,7 +528,7 @@ func (r *Reader) classify(err error, model string) *queryError {
 		return &queryError{http.StatusServiceUnavailable, "unavailable", "the read models cannot be reached"}
 	}
 	r.log.Error("query failed", "model", model, "error", err)
-	return &queryError{http.StatusInternalServerError, "internal", "internal error; it has been logged"}
+	return errInternal
 }
 
 func isNetErr(err error) bool {

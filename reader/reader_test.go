@@ -1,9 +1,12 @@
 package reader_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,11 +85,14 @@ type served struct {
 	err  error
 }
 
-// serve starts a reader and waits until it answers.
-func (w *world) serve(opts reader.Options) *served {
+// serve starts a reader, set up by setup first, and waits until it answers.
+func (w *world) serve(opts reader.Options, setup ...func(*reader.Reader)) *served {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &served{Reader: reader.New(w.n.Connect(), w.rdb, opts), stop: cancel, done: make(chan struct{})}
+	for _, f := range setup {
+		f(s.Reader)
+	}
 	go func() { s.err = s.Serve(ctx); close(s.done) }()
 	w.t.Cleanup(func() {
 		cancel()
@@ -336,4 +342,44 @@ func TestQueriesInFlightAreAnsweredWhenTheReaderStops(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after its queries were answered")
 	}
+}
+
+func TestAPanickingQueryAnswers500AndTheReaderKeepsServing(t *testing.T) {
+	w := newWorld(t)
+	w.project()
+	var logs lockedBuffer
+	w.serve(reader.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(r *reader.Reader) {
+		reader.AddQuery(r, "account", "boom", func(context.Context, json.RawMessage) (any, uint64, error) {
+			panic("the query has a bug")
+		})
+	})
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"p1","data":{"owner":"ada"}}`).Sequence
+	for range 2 {
+		a := ask(t, w.nc, "query.account.boom", `{}`)
+		assert.Equal(t, 500, a.status)
+		assert.Equal(t, "internal", a.code)
+		assert.NotContains(t, a.message, "bug", "the reply says little")
+	}
+	assert.Contains(t, logs.String(), "the query has a bug")
+	assert.Contains(t, logs.String(), "TestAPanickingQueryAnswers500AndTheReaderKeepsServing", "the log has the stack")
+	a := ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"p1","min_sequence":%d}`, seq))
+	require.Equal(t, 200, a.status, a.message)
+}
+
+// lockedBuffer is a log written by the reader and read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
