@@ -1,24 +1,3 @@
-// Package reader is the query side's front: a NATS micro service,
-// jetsource-reader, answering query.<model>.<name> from the Redis read
-// models, never from the event store (DESIGN §3).
-//
-// A request holds the query's parameters plus, optionally, min_sequence and
-// wait_ms: the reader then waits until the projections behind the model have
-// reached that stream sequence (read-your-writes) and answers 503 stale if
-// they have not within wait_ms. A reply is {"data": …, "sequence": <the
-// checkpoint the answer reflects>}; errors are as the writer's: micro error
-// headers and {"error": {"code", "message"}}.
-//
-// A projection that stopped on a poison event still answers from what it
-// has; waits on a sequence past the poison end in 503 stale, whose message
-// says the projection failed.
-//
-// Serve drains when its context is done: the service stops taking requests,
-// and the queries already received are answered within their own deadline
-// (wait_ms plus Options.ReadTimeout), never cut short with 500 internal.
-//
-// A query that panics is answered 500 internal; the panic is logged with its
-// stack and the reader keeps serving.
 package reader
 
 import (
@@ -55,8 +34,11 @@ const (
 	// DefaultLimit and MaxLimit bound list queries.
 	DefaultLimit = 50
 	MaxLimit     = 1000
-	// pollInterval is how often a read-your-writes wait checks Redis.
+	// pollInterval is how often the queries waiting on a projection check
+	// how far it has reached (one check for all of them).
 	pollInterval = 5 * time.Millisecond
+	// DefaultMaxWaits is the most queries waiting for one model at once.
+	DefaultMaxWaits = 100
 	// drainQuiet ends a drain whose subscriptions cannot be counted: no
 	// request reached a handler for that long after the service stopped.
 	drainQuiet = 250 * time.Millisecond
@@ -73,8 +55,15 @@ type Options struct {
 	// ReadTimeout bounds the reads of one query, after its wait: a query
 	// in flight when the reader stops is answered within wait_ms plus it.
 	ReadTimeout time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// MaxWaits is the most queries that wait for a min_sequence of one
+	// model at once; more answer 503 unavailable at once.
+	MaxWaits int
+	// LastSequence, when set, returns the last sequence of the event stream:
+	// a min_sequence beyond it answers 503 stale at once instead of waiting
+	// for a sequence that does not exist yet.
+	LastSequence func(ctx context.Context) (uint64, error)
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 }
 
 // Reader answers queries.
@@ -84,6 +73,10 @@ type Reader struct {
 	opts    Options
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
+	// reads bounds the queries answered at once; a query gives its slot
+	// back while it waits for a min_sequence.
+	reads   chan struct{}
+	waiting *waiting
 	// added are queries beyond the sample domains' (tests add them).
 	added map[string]map[string]queryFunc
 }
@@ -99,15 +92,19 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = DefaultReadTimeout
 	}
+	if opts.MaxWaits <= 0 {
+		opts.MaxWaits = DefaultMaxWaits
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	r := &Reader{nc: nc, rdb: rdb, opts: opts, log: opts.Logger,
+		reads: make(chan struct{}, maxInFlight), waiting: newWaiting(rdb, opts),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jetsource_reader_query_seconds",
 			Help: "Query latency by model, query and outcome.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)},
 			[]string{"model", "query", "outcome"})}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(r.latency)
+		opts.Registerer.MustRegister(append(r.waiting.collectors(), r.latency)...)
 	}
 	return r
 }
@@ -354,7 +351,6 @@ func (r *Reader) Serve(ctx context.Context) error {
 		// lastHandled is when a handler last ran (see awaitDrained).
 		lastHandled atomic.Int64
 	)
-	sem := make(chan struct{}, maxInFlight)
 	for model, qs := range r.queries() {
 		group := svc.AddGroup("query." + model)
 		for name, q := range qs {
@@ -367,13 +363,13 @@ func (r *Reader) Serve(ctx context.Context) error {
 					r.answerError(req, model, name, time.Now(), errStopping)
 					return
 				}
-				sem <- struct{}{}
+				r.reads <- struct{}{}
 				inFlight.Add(1)
-				// Waits for min_sequence must not hold up other queries:
-				// each is answered on its own goroutine, bounded by sem.
+				// Each query is answered on its own goroutine, bounded by
+				// reads (waits are bounded per model).
 				go func() {
 					defer inFlight.Done()
-					defer func() { <-sem }()
+					defer func() { <-r.reads }()
 					r.answer(ctx, req, model, name, q)
 				}()
 			})
@@ -398,6 +394,7 @@ func (r *Reader) Serve(ctx context.Context) error {
 	stopped = true
 	gate.Unlock()
 	inFlight.Wait()
+	r.waiting.pollers.Wait()
 	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
 	r.log.Info("reader stopped", "drain", time.Since(start))
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -476,31 +473,6 @@ func (r *Reader) run(ctx context.Context, env Envelope, model string, q queryFun
 		}
 	}
 	return q(ctx, env.Params)
-}
-
-// waitFor waits until every projection behind model reached seq.
-func (r *Reader) waitFor(ctx context.Context, model string, seq uint64, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for _, name := range projections.ModelProjections[model] {
-		for {
-			reached, err := projections.Reached(ctx, r.rdb, name)
-			if err != nil {
-				return err
-			}
-			if reached >= seq {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%w: %s has reached sequence %d, not %d, within %v", errStale, name, reached, seq, wait)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(pollInterval):
-			}
-		}
-	}
-	return nil
 }
 
 func (r *Reader) classify(err error, model string) *queryError {

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,19 +65,27 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// background runs serve until the test ends, and waits for it to return.
-func (w *world) background(serve func(context.Context) error) {
+// background runs serve until stop is called or the test ends; stop waits
+// for serve to return.
+func (w *world) background(serve func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = serve(ctx); close(done) }()
-	w.t.Cleanup(func() { cancel(); <-done })
+	stop = func() { cancel(); <-done }
+	w.t.Cleanup(stop)
+	return stop
 }
 
 // project starts the projection runner of the sample projections.
-func (w *world) project() {
+func (w *world) project() (stop func()) {
 	r, err := projections.NewRunner(w.store.JetStream(), w.rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond})
 	require.NoError(w.t, err)
-	w.background(r.Run)
+	return w.background(r.Run)
+}
+
+// lastSequence is the reader's LastSequence option for the world's stream.
+func (w *world) lastSequence() func(context.Context) (uint64, error) {
+	return reader.LastSequenceOf(w.store.JetStream(), w.store.StreamName())
 }
 
 // served is a reader serving on its own connection.
@@ -98,8 +109,10 @@ func (w *world) serve(opts reader.Options, setup ...func(*reader.Reader)) *serve
 		cancel()
 		<-s.done
 	})
+	// Asked of user_get, so that the tests count their own account_get
+	// requests (see handled).
 	testenv.Eventually(w.t, 10*time.Second, func() bool {
-		_, err := w.nc.Request("query.account.get", []byte(`{}`), time.Second)
+		_, err := w.nc.Request("query.user.get", []byte(`{}`), time.Second)
 		return err == nil
 	}, "reader up")
 	return s
@@ -111,7 +124,7 @@ func platform(t *testing.T) *nats.Conn {
 	t.Helper()
 	w := newWorld(t)
 	w.project()
-	w.serve(reader.Options{})
+	w.serve(reader.Options{LastSequence: w.lastSequence()})
 	return w.nc
 }
 
@@ -322,11 +335,10 @@ func TestQueriesInFlightAreAnsweredWhenTheReaderStops(t *testing.T) {
 	w := newWorld(t)
 	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"d1","data":{"owner":"ada"}}`).Sequence
 	rd := w.serve(reader.Options{})
-	before := handled(t, w.nc, "account_get")
 	// No projection runs yet: both queries wait for their sequence.
 	reached := askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"d1","min_sequence":%d,"wait_ms":20000}`, seq))
 	timedOut := askLater(w.nc, "query.account.get", `{"id":"d1","min_sequence":1000000,"wait_ms":300}`)
-	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == before+2 }, "both queries in flight")
+	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 2 }, "both queries in flight")
 
 	rd.stop()
 	a := answerOf(t, <-timedOut)
@@ -382,4 +394,166 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestWaitsForMinSequenceDoNotHoldUpOtherQueries(t *testing.T) {
+	const waits = 300
+	w := newWorld(t)
+	stopProjecting := w.project()
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"w1","data":{"owner":"ada"}}`).Sequence
+	reg := prometheus.NewRegistry()
+	w.serve(reader.Options{MaxWaits: waits, Registerer: reg})
+	require.Equal(t, 200, ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"w1","min_sequence":%d}`, seq)).status)
+	// The projection stops: the stream has a sequence it has not reached.
+	stopProjecting()
+	behind := command(t, w.nc, "cmd.account.deposit", `{"aggregate_id":"w1","data":{"amount":7}}`).Sequence
+	replies := make([]<-chan *nats.Msg, waits)
+	for i := range replies {
+		replies[i] = askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"w1","min_sequence":%d,"wait_ms":30000}`, behind))
+	}
+	// One account_get was asked before them.
+	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 1+waits },
+		"all %d waits handed over", waits)
+	testenv.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == waits },
+		"all %d waits waiting", waits)
+
+	// A plain query and one whose sequence is reached answer at once (2 s
+	// against waits of 30 s) while every wait is still pending.
+	for _, body := range []string{`{"id":"w1"}`, fmt.Sprintf(`{"id":"w1","min_sequence":%d,"wait_ms":30000}`, seq)} {
+		msg, err := w.nc.Request("query.account.get", []byte(body), 2*time.Second)
+		require.NoError(t, err, "query %s answered while %d queries wait", body, waits)
+		a := answerOf(t, msg)
+		require.Equal(t, 200, a.status, a.message)
+		assert.Equal(t, seq, a.sequence)
+	}
+	for i, r := range replies {
+		select {
+		case msg := <-r:
+			t.Fatalf("wait %d ended before its sequence was reached: %s", i, msg.Data)
+		default:
+		}
+	}
+
+	// The waits share one poll of the projection: Redis sees the reads of
+	// the polls (2 GETs each), not 300 per poll.
+	polls, gets := metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts), redisCalls(t, w.rdb, "get")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts) >= polls+20
+	}, "the waits are polled")
+	gets = redisCalls(t, w.rdb, "get") - gets
+	polls = metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts) - polls
+	assert.LessOrEqual(t, float64(gets), 2*polls+4, "Redis GETs for %v polls of %d waits", polls, waits)
+
+	// The projection resumes: every wait gets its answer.
+	w.project()
+	for _, r := range replies {
+		a := answerOf(t, <-r)
+		require.Equal(t, 200, a.status, a.message)
+		assert.JSONEq(t, `{"id":"w1","owner":"ada","balance":7,"frozen":false,"version":2}`, string(a.data))
+	}
+	// (The first query may have waited too.)
+	assert.GreaterOrEqual(t, metric(t, reg, "jetsource_reader_waits_total", "account", "reached"), float64(waits))
+}
+
+func TestMinSequenceBeyondTheStreamIsStaleAtOnce(t *testing.T) {
+	const queries = 300
+	w := newWorld(t)
+	w.project()
+	reg := prometheus.NewRegistry()
+	// One wait slot: a query beyond the stream must not even take one.
+	w.serve(reader.Options{LastSequence: w.lastSequence(), MaxWaits: 1, Registerer: reg})
+	last := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"b1","data":{"owner":"ada"}}`).Sequence
+	replies := make([]<-chan *nats.Msg, queries)
+	for i := range replies {
+		replies[i] = askLater(w.nc, "query.account.get", `{"id":"b1","min_sequence":999999999999,"wait_ms":30000}`)
+	}
+	for i, r := range replies {
+		select {
+		case msg := <-r:
+			a := answerOf(t, msg)
+			require.Equal(t, 503, a.status, a.message)
+			require.Equal(t, "stale", a.code)
+			require.Contains(t, a.message, "the stream ends at sequence")
+		case <-time.After(10 * time.Second):
+			t.Fatalf("query %d beyond the stream's end waited (for 30 s)", i)
+		}
+	}
+	assert.Equal(t, float64(queries), metric(t, reg, "jetsource_reader_waits_total", "account", "beyond_end"))
+
+	// A sequence just written is within the stream, however fresh.
+	for range 20 {
+		last = command(t, w.nc, "cmd.account.deposit", `{"aggregate_id":"b1","data":{"amount":1}}`).Sequence
+		a := ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"b1","min_sequence":%d}`, last))
+		require.Equal(t, 200, a.status, a.message)
+	}
+}
+
+func TestWaitsBeyondTheCapOfAModelAnswerAtOnce(t *testing.T) {
+	const most = 5
+	w := newWorld(t)
+	reg := prometheus.NewRegistry()
+	w.serve(reader.Options{MaxWaits: most, Registerer: reg})
+	// No projection runs yet: a query for this sequence waits.
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"c1","data":{"owner":"ada"}}`).Sequence
+	wait := fmt.Sprintf(`{"id":"c1","min_sequence":%d,"wait_ms":30000}`, seq)
+	pending := make([]<-chan *nats.Msg, most)
+	for i := range pending {
+		pending[i] = askLater(w.nc, "query.account.get", wait)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == most },
+		"%d waits waiting", most)
+
+	a := ask(t, w.nc, "query.account.get", wait)
+	assert.Equal(t, 503, a.status)
+	assert.Equal(t, "unavailable", a.code)
+	assert.Contains(t, a.message, "too many queries wait for the account read model")
+	// The cap is per model: a wait on another model is not refused.
+	a = ask(t, w.nc, "query.product.get", fmt.Sprintf(`{"id":"c1","min_sequence":%d,"wait_ms":100}`, seq))
+	assert.Equal(t, "stale", a.code, a.message)
+
+	w.project()
+	for _, r := range pending {
+		a := answerOf(t, <-r)
+		require.Equal(t, 200, a.status, a.message)
+	}
+	assert.Equal(t, float64(1), metric(t, reg, "jetsource_reader_waits_total", "account", "refused"))
+	assert.Equal(t, float64(most), metric(t, reg, "jetsource_reader_waits_total", "account", "reached"))
+}
+
+// metric is the value of the metric name whose label values are labels (0
+// when there is none).
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i, l := range m.GetLabel() {
+				if i >= len(labels) || l.GetValue() != labels[i] {
+					continue next
+				}
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// redisCalls is how many times Redis ran command so far.
+func redisCalls(t *testing.T, rdb *redis.Client, command string) int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	require.NoError(t, err)
+	_, rest, found := strings.Cut(info, "cmdstat_"+command+":calls=")
+	require.True(t, found, "Redis counts %s", command)
+	n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+	require.NoError(t, err)
+	return n
 }
