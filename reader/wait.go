@@ -76,7 +76,8 @@ func errTooManyWaits(model string, most int) error {
 // waitFor waits until every projection behind model reached seq, for at most
 // wait. A query whose projections have reached seq returns at once, without
 // a wait slot; one that must wait gives its read slot (reads) back while it
-// waits, so that waits never hold up the queries that need none.
+// waits, so that waits never hold up the queries that need none. The caller
+// holds a read slot.
 func (r *Reader) waitFor(ctx context.Context, model string, seq uint64, wait time.Duration) error {
 	w := r.waiting
 	asked := time.Now()
