@@ -1,17 +1,3 @@
-// Package reader is the query side's front: a NATS micro service,
-// jetsource-reader, answering query.<model>.<name> from the Redis read
-// models, never from the event store (DESIGN §3).
-//
-// A request holds the query's parameters plus, optionally, min_sequence and
-// wait_ms: the reader then waits until the projections behind the model have
-// reached that stream sequence (read-your-writes) and answers 503 stale if
-// they have not within wait_ms. A reply is {"data": …, "sequence": <the
-// checkpoint the answer reflects>}; errors are as the writer's: micro error
-// headers and {"error": {"code", "message"}}.
-//
-// A projection that stopped on a poison event still answers from what it
-// has; waits on a sequence past the poison end in 503 stale, whose message
-// says the projection failed.
 package reader
 
 import (
@@ -22,8 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,18 +34,36 @@ const (
 	// DefaultLimit and MaxLimit bound list queries.
 	DefaultLimit = 50
 	MaxLimit     = 1000
-	// pollInterval is how often a read-your-writes wait checks Redis.
+	// pollInterval is how often the queries waiting on a projection check
+	// how far it has reached (one check for all of them).
 	pollInterval = 5 * time.Millisecond
+	// DefaultMaxWaits is the most queries waiting for one model at once.
+	DefaultMaxWaits = 100
+	// drainQuiet ends a drain whose subscriptions cannot be counted: no
+	// request reached a handler for that long after the service stopped.
+	drainQuiet = 250 * time.Millisecond
 	// maxInFlight bounds the queries answered at once.
 	maxInFlight = 256
+	// DefaultReadTimeout bounds one query's reads of Redis.
+	DefaultReadTimeout = 5 * time.Second
 )
 
 // Options configure a Reader.
 type Options struct {
 	DefaultWait time.Duration
 	MaxWait     time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// ReadTimeout bounds the reads of one query, after its wait: a query
+	// in flight when the reader stops is answered within wait_ms plus it.
+	ReadTimeout time.Duration
+	// MaxWaits is the most queries that wait for a min_sequence of one
+	// model at once; more answer 503 unavailable at once.
+	MaxWaits int
+	// LastSequence, when set, returns the last sequence of the event stream:
+	// a min_sequence beyond it answers 503 stale at once instead of waiting
+	// for a sequence that does not exist yet.
+	LastSequence func(ctx context.Context) (uint64, error)
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 }
 
 // Reader answers queries.
@@ -65,6 +73,12 @@ type Reader struct {
 	opts    Options
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
+	// reads bounds the queries answered at once; a query gives its slot
+	// back while it waits for a min_sequence.
+	reads   chan struct{}
+	waiting *waiting
+	// added are queries beyond the sample domains' (tests add them).
+	added map[string]map[string]queryFunc
 }
 
 // New returns a reader.
@@ -75,15 +89,22 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = MaxWait
 	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.MaxWaits <= 0 {
+		opts.MaxWaits = DefaultMaxWaits
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	r := &Reader{nc: nc, rdb: rdb, opts: opts, log: opts.Logger,
+		reads: make(chan struct{}, maxInFlight), waiting: newWaiting(rdb, opts),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jetsource_reader_query_seconds",
 			Help: "Query latency by model, query and outcome.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)},
 			[]string{"model", "query", "outcome"})}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(r.latency)
+		opts.Registerer.MustRegister(append(r.waiting.collectors(), r.latency)...)
 	}
 	return r
 }
@@ -91,7 +112,52 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
 // queryFunc answers one query from its raw parameters.
 type queryFunc func(ctx context.Context, params json.RawMessage) (any, uint64, error)
 
+// panicError is a panic of a query function, with the stack it was raised on.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("query panicked: %v", e.value) }
+
+// recovered makes a panic of q an error of its request: 500 internal, logged
+// with its stack, and the reader keeps serving.
+func recovered(q queryFunc) queryFunc {
+	return func(ctx context.Context, params json.RawMessage) (data any, cp uint64, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = &panicError{value: v, stack: debug.Stack()}
+			}
+		}()
+		return q(ctx, params)
+	}
+}
+
+// queries is the table of the queries served, by model and name: the sample
+// domains' and those added with addQuery.
 func (r *Reader) queries() map[string]map[string]queryFunc {
+	table := r.sampleQueries()
+	for model, qs := range r.added {
+		if table[model] == nil {
+			table[model] = map[string]queryFunc{}
+		}
+		maps.Copy(table[model], qs)
+	}
+	return table
+}
+
+// addQuery adds query model.name to the table; Serve serves it.
+func (r *Reader) addQuery(model, name string, q queryFunc) {
+	if r.added == nil {
+		r.added = map[string]map[string]queryFunc{}
+	}
+	if r.added[model] == nil {
+		r.added[model] = map[string]queryFunc{}
+	}
+	r.added[model][name] = q
+}
+
+func (r *Reader) sampleQueries() map[string]map[string]queryFunc {
 	return map[string]map[string]queryFunc{
 		"account": {
 			"get": byID(func(ctx context.Context, id string) (any, uint64, error) {
@@ -260,23 +326,50 @@ func badRequest(format string, args ...any) *queryError {
 	return &queryError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
 }
 
-// Serve serves the queries until ctx is done, then drains.
+// Serve serves the queries until ctx is done, then drains: the service stops
+// taking requests, and every query already received is answered within its
+// own deadline (its wait_ms plus ReadTimeout), not cut short by ctx. Serve
+// returns once they all are.
 func (r *Reader) Serve(ctx context.Context) error {
+	// The subscriptions of the connection before the service adds its own:
+	// the drain has handed every received request over when the count is
+	// back to it.
+	baseSubs := r.nc.NumSubscriptions()
 	svc, err := micro.AddService(r.nc, micro.Config{Name: ServiceName, Version: ServiceVersion,
 		Description: "jetsource query side: query.<model>.<name>"})
 	if err != nil {
 		return fmt.Errorf("reader: %w", err)
 	}
-	sem := make(chan struct{}, maxInFlight)
+	var (
+		inFlight sync.WaitGroup
+		// gate guards inFlight: a handler holds it for reading while it
+		// adds a query, Serve takes it before waiting, so no query is added
+		// to a WaitGroup being waited on. A request handed over after that
+		// is answered 503.
+		gate    sync.RWMutex
+		stopped bool
+		// lastHandled is when a handler last ran (see awaitDrained).
+		lastHandled atomic.Int64
+	)
 	for model, qs := range r.queries() {
 		group := svc.AddGroup("query." + model)
 		for name, q := range qs {
+			q := recovered(q)
 			handler := micro.HandlerFunc(func(req micro.Request) {
-				sem <- struct{}{}
-				// Waits for min_sequence must not hold up other queries:
-				// each is answered on its own goroutine, bounded by sem.
+				lastHandled.Store(time.Now().UnixNano())
+				gate.RLock()
+				defer gate.RUnlock()
+				if stopped {
+					r.answerError(req, model, name, time.Now(), errStopping)
+					return
+				}
+				r.reads <- struct{}{}
+				inFlight.Add(1)
+				// Each query is answered on its own goroutine, bounded by
+				// reads (waits are bounded per model).
 				go func() {
-					defer func() { <-sem }()
+					defer inFlight.Done()
+					defer func() { <-r.reads }()
 					r.answer(ctx, req, model, name, q)
 				}()
 			})
@@ -288,40 +381,74 @@ func (r *Reader) Serve(ctx context.Context) error {
 	}
 	r.log.Info("reader serving")
 	<-ctx.Done()
+
+	r.log.Info("reader draining")
+	start := time.Now()
+	// Stop drains the endpoint subscriptions: the server stops sending and
+	// the requests already received still reach the handlers.
+	lastHandled.Store(start.UnixNano())
 	err = svc.Stop()
-	_ = r.nc.FlushTimeout(time.Second)
-	// Wait for the queries in flight.
-	for range maxInFlight {
-		sem <- struct{}{}
-	}
-	r.log.Info("reader stopped")
+	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
+	r.awaitDrained(baseSubs, &lastHandled)
+	gate.Lock()
+	stopped = true
+	gate.Unlock()
+	inFlight.Wait()
+	r.waiting.pollers.Wait()
+	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
+	r.log.Info("reader stopped", "drain", time.Since(start))
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		return err
 	}
 	return nil
 }
 
+// awaitDrained waits until the drained endpoint subscriptions are gone from
+// the connection. Others may share the connection (the single-process mode)
+// and keep the count up, so handlers that stay idle for drainQuiet also end
+// the wait, and ReadTimeout bounds it.
+func (r *Reader) awaitDrained(baseSubs int, lastHandled *atomic.Int64) {
+	deadline := time.Now().Add(r.opts.ReadTimeout)
+	for r.nc.NumSubscriptions() > baseSubs && !r.nc.IsClosed() && time.Now().Before(deadline) &&
+		time.Since(time.Unix(0, lastHandled.Load())) < drainQuiet {
+		time.Sleep(pollInterval)
+	}
+}
+
+// answer answers one query. The query runs with its own deadline, detached
+// from the service's ctx, so that a reader that stops still answers it.
 func (r *Reader) answer(ctx context.Context, req micro.Request, model, name string, q queryFunc) {
 	start := time.Now()
-	data, cp, err := r.run(ctx, req.Data(), model, q)
-	outcome := "ok"
+	env, err := DecodeEnvelope(req.Data(), r.opts.DefaultWait, r.opts.MaxWait)
 	if err != nil {
-		qe := r.classify(err, model)
-		outcome = qe.code
-		h := nats.Header{}
-		h.Set(micro.ErrorCodeHeader, strconv.Itoa(qe.status))
-		h.Set(micro.ErrorHeader, qe.message)
-		body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": qe.code, "message": qe.message}})
-		r.respond(req, body, h)
-	} else {
-		body, err := json.Marshal(map[string]any{"data": data, "sequence": cp})
-		if err != nil {
-			r.log.Error("reply not encoded", "query", model+"."+name, "error", err)
-			return
-		}
-		r.respond(req, body, nil)
+		r.answerError(req, model, name, start, err)
+		return
 	}
-	r.latency.WithLabelValues(model, name, outcome).Observe(time.Since(start).Seconds())
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), env.Wait+r.opts.ReadTimeout)
+	defer cancel()
+	data, cp, err := r.run(qctx, env, model, q)
+	if err != nil {
+		r.answerError(req, model, name, start, err)
+		return
+	}
+	body, err := json.Marshal(map[string]any{"data": data, "sequence": cp})
+	if err != nil {
+		r.answerError(req, model, name, start, fmt.Errorf("reply not encoded: %w", err))
+		return
+	}
+	r.respond(req, body, nil)
+	r.latency.WithLabelValues(model, name, "ok").Observe(time.Since(start).Seconds())
+}
+
+// answerError answers err as an error reply.
+func (r *Reader) answerError(req micro.Request, model, name string, start time.Time, err error) {
+	qe := r.classify(err, model)
+	h := nats.Header{}
+	h.Set(micro.ErrorCodeHeader, strconv.Itoa(qe.status))
+	h.Set(micro.ErrorHeader, qe.message)
+	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": qe.code, "message": qe.message}})
+	r.respond(req, body, h)
+	r.latency.WithLabelValues(model, name, qe.code).Observe(time.Since(start).Seconds())
 }
 
 // respond publishes the reply directly: micro.Request's methods may only be
@@ -332,13 +459,14 @@ func (r *Reader) respond(req micro.Request, body []byte, h nats.Header) {
 	}
 }
 
-var errStale = errors.New("stale")
+var (
+	errStale    = errors.New("stale")
+	errStopping = &queryError{http.StatusServiceUnavailable, "unavailable", "the reader is stopping; try again"}
+	// errInternal answers a bug: the reply says little, the log says all.
+	errInternal = &queryError{http.StatusInternalServerError, "internal", "internal error; it has been logged"}
+)
 
-func (r *Reader) run(ctx context.Context, body []byte, model string, q queryFunc) (any, uint64, error) {
-	env, err := DecodeEnvelope(body, r.opts.DefaultWait, r.opts.MaxWait)
-	if err != nil {
-		return nil, 0, err
-	}
+func (r *Reader) run(ctx context.Context, env Envelope, model string, q queryFunc) (any, uint64, error) {
 	if env.MinSequence > 0 {
 		if err := r.waitFor(ctx, model, env.MinSequence, env.Wait); err != nil {
 			return nil, 0, err
@@ -347,36 +475,17 @@ func (r *Reader) run(ctx context.Context, body []byte, model string, q queryFunc
 	return q(ctx, env.Params)
 }
 
-// waitFor waits until every projection behind model reached seq.
-func (r *Reader) waitFor(ctx context.Context, model string, seq uint64, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for _, name := range projections.ModelProjections[model] {
-		for {
-			reached, err := projections.Reached(ctx, r.rdb, name)
-			if err != nil {
-				return err
-			}
-			if reached >= seq {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%w: %s has reached sequence %d, not %d, within %v", errStale, name, reached, seq, wait)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(pollInterval):
-			}
-		}
-	}
-	return nil
-}
-
 func (r *Reader) classify(err error, model string) *queryError {
-	var qe *queryError
+	var (
+		qe *queryError
+		pe *panicError
+	)
 	switch {
 	case errors.As(err, &qe):
 		return qe
+	case errors.As(err, &pe):
+		r.log.Error("query panicked", "model", model, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		return errInternal
 	case errors.Is(err, projections.ErrNotFound):
 		return &queryError{http.StatusNotFound, "not_found", err.Error()}
 	case errors.Is(err, errStale):
@@ -391,7 +500,7 @@ func (r *Reader) classify(err error, model string) *queryError {
 		return &queryError{http.StatusServiceUnavailable, "unavailable", "the read models cannot be reached"}
 	}
 	r.log.Error("query failed", "model", model, "error", err)
-	return &queryError{http.StatusInternalServerError, "internal", "internal error; it has been logged"}
+	return errInternal
 }
 
 func isNetErr(err error) bool {

@@ -1,14 +1,21 @@
 package reader_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -24,45 +31,101 @@ import (
 	"github.com/jetsource/jetsource/writer"
 )
 
+// world is an embedded nats-server with a writer serving the sample domains,
+// a private Redis, and the clients' connection. Projections and readers are
+// started by the test, so that it can start them late or stop them early.
+type world struct {
+	t     *testing.T
+	n     *testenv.NATS
+	rdb   *redis.Client
+	store *streams.Store
+	nc    *nats.Conn
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, n: testenv.StartNATS(t)}
+	w.rdb = testenv.StartRedis(t).Client(t)
+	wnc := w.n.Connect(nats.ReconnectBufSize(-1))
+	var err error
+	w.store, err = streams.Open(context.Background(), wnc)
+	require.NoError(t, err)
+	wr, err := writer.New(wnc, w.store)
+	require.NoError(t, err)
+	require.NoError(t, writer.Register(wr, account.Definition()))
+	require.NoError(t, writer.Register(wr, order.Definition()))
+	require.NoError(t, writer.Register(wr, product.Definition()))
+	require.NoError(t, writer.Register(wr, user.DefinitionWithCost(bcrypt.MinCost)))
+	w.background(wr.Serve)
+	w.nc = w.n.Connect()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, err := w.nc.Request("cmd.account.open", []byte(`{}`), time.Second)
+		return err == nil
+	}, "writer up")
+	return w
+}
+
+// background runs serve until stop is called or the test ends; stop waits
+// for serve to return.
+func (w *world) background(serve func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = serve(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	w.t.Cleanup(stop)
+	return stop
+}
+
+// project starts the projection runner of the sample projections.
+func (w *world) project() (stop func()) {
+	r, err := projections.NewRunner(w.store.JetStream(), w.rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond})
+	require.NoError(w.t, err)
+	return w.background(r.Run)
+}
+
+// lastSequence is the reader's LastSequence option for the world's stream.
+func (w *world) lastSequence() func(context.Context) (uint64, error) {
+	return reader.LastSequenceOf(w.store.JetStream(), w.store.StreamName())
+}
+
+// served is a reader serving on its own connection.
+type served struct {
+	*reader.Reader
+	stop context.CancelFunc // stops it
+	done chan struct{}      // closed when Serve returned err
+	err  error
+}
+
+// serve starts a reader, set up by setup first, and waits until it answers.
+func (w *world) serve(opts reader.Options, setup ...func(*reader.Reader)) *served {
+	w.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{Reader: reader.New(w.n.Connect(), w.rdb, opts), stop: cancel, done: make(chan struct{})}
+	for _, f := range setup {
+		f(s.Reader)
+	}
+	go func() { s.err = s.Serve(ctx); close(s.done) }()
+	w.t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	// Asked of user_get, so that the tests count their own account_get
+	// requests (see handled).
+	testenv.Eventually(w.t, 10*time.Second, func() bool {
+		_, err := w.nc.Request("query.user.get", []byte(`{}`), time.Second)
+		return err == nil
+	}, "reader up")
+	return s
+}
+
 // platform starts a writer, a projection runner and a reader on one embedded
 // server and a private Redis.
 func platform(t *testing.T) *nats.Conn {
 	t.Helper()
-	n := testenv.StartNATS(t)
-	rdb := testenv.StartRedis(t).Client(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
-	t.Cleanup(func() {
-		cancel()
-		for range 3 {
-			<-done
-		}
-	})
-	wnc := n.Connect(nats.ReconnectBufSize(-1))
-	store, err := streams.Open(ctx, wnc)
-	require.NoError(t, err)
-	w, err := writer.New(wnc, store)
-	require.NoError(t, err)
-	require.NoError(t, writer.Register(w, account.Definition()))
-	require.NoError(t, writer.Register(w, order.Definition()))
-	require.NoError(t, writer.Register(w, product.Definition()))
-	require.NoError(t, writer.Register(w, user.DefinitionWithCost(bcrypt.MinCost)))
-	go func() { _ = w.Serve(ctx); done <- struct{}{} }()
-
-	r, err := projections.NewRunner(store.JetStream(), rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond})
-	require.NoError(t, err)
-	go func() { _ = r.Run(ctx); done <- struct{}{} }()
-
-	rd := reader.New(n.Connect(), rdb, reader.Options{})
-	go func() { _ = rd.Serve(ctx); done <- struct{}{} }()
-
-	nc := n.Connect()
-	testenv.Eventually(t, 10*time.Second, func() bool {
-		_, e1 := nc.Request("cmd.account.open", []byte(`{}`), time.Second)
-		_, e2 := nc.Request("query.account.get", []byte(`{}`), time.Second)
-		return e1 == nil && e2 == nil
-	}, "services up")
-	return nc
+	w := newWorld(t)
+	w.project()
+	w.serve(reader.Options{LastSequence: w.lastSequence()})
+	return w.nc
 }
 
 type answer struct {
@@ -77,6 +140,25 @@ func ask(t *testing.T, nc *nats.Conn, subject string, body string) answer {
 	t.Helper()
 	msg, err := nc.Request(subject, []byte(body), 10*time.Second)
 	require.NoError(t, err)
+	return answerOf(t, msg)
+}
+
+// askLater sends a query and hands its reply over when it comes.
+func askLater(nc *nats.Conn, subject string, body string) <-chan *nats.Msg {
+	reply := make(chan *nats.Msg, 1)
+	go func() {
+		msg, err := nc.Request(subject, []byte(body), 30*time.Second)
+		if err != nil {
+			msg = &nats.Msg{Header: nats.Header{micro.ErrorCodeHeader: {"0"}},
+				Data: fmt.Appendf(nil, `{"error":{"code":"no reply","message":%q}}`, err.Error())}
+		}
+		reply <- msg
+	}()
+	return reply
+}
+
+func answerOf(t *testing.T, msg *nats.Msg) answer {
+	t.Helper()
 	a := answer{status: 200}
 	if c := msg.Header.Get(micro.ErrorCodeHeader); c != "" {
 		fmt.Sscan(c, &a.status)
@@ -95,6 +177,26 @@ func ask(t *testing.T, nc *nats.Conn, subject string, body string) answer {
 	require.NotNil(t, ok.Sequence, "reply has a sequence: %s", msg.Data)
 	a.data, a.sequence = ok.Data, *ok.Sequence
 	return a
+}
+
+// handled is how many requests the reader's endpoint has handed over to
+// their answering goroutine (micro counts a request once its handler
+// returned).
+func handled(t *testing.T, nc *nats.Conn, endpoint string) int {
+	t.Helper()
+	subject, err := micro.ControlSubject(micro.StatsVerb, reader.ServiceName, "")
+	require.NoError(t, err)
+	msg, err := nc.Request(subject, nil, 5*time.Second)
+	require.NoError(t, err)
+	var stats micro.Stats
+	require.NoError(t, json.Unmarshal(msg.Data, &stats))
+	n := 0
+	for _, e := range stats.Endpoints {
+		if e.Name == endpoint {
+			n += e.NumRequests
+		}
+	}
+	return n
 }
 
 func command(t *testing.T, nc *nats.Conn, subject, body string) writer.Reply {
@@ -227,4 +329,231 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			require.NotContains(t, m, "min_sequence")
 		}
 	})
+}
+
+func TestQueriesInFlightAreAnsweredWhenTheReaderStops(t *testing.T) {
+	w := newWorld(t)
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"d1","data":{"owner":"ada"}}`).Sequence
+	rd := w.serve(reader.Options{})
+	// No projection runs yet: both queries wait for their sequence.
+	reached := askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"d1","min_sequence":%d,"wait_ms":20000}`, seq))
+	timedOut := askLater(w.nc, "query.account.get", `{"id":"d1","min_sequence":1000000,"wait_ms":300}`)
+	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 2 }, "both queries in flight")
+
+	rd.stop()
+	a := answerOf(t, <-timedOut)
+	assert.Equal(t, 503, a.status, a.message)
+	assert.Equal(t, "stale", a.code)
+	w.project()
+	a = answerOf(t, <-reached)
+	require.Equal(t, 200, a.status, a.message)
+	assert.JSONEq(t, `{"id":"d1","owner":"ada","balance":0,"frozen":false,"version":1}`, string(a.data))
+	select {
+	case <-rd.done:
+		require.NoError(t, rd.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its queries were answered")
+	}
+}
+
+func TestAPanickingQueryAnswers500AndTheReaderKeepsServing(t *testing.T) {
+	w := newWorld(t)
+	w.project()
+	var logs lockedBuffer
+	w.serve(reader.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(r *reader.Reader) {
+		reader.AddQuery(r, "account", "boom", func(context.Context, json.RawMessage) (any, uint64, error) {
+			panic("the query has a bug")
+		})
+	})
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"p1","data":{"owner":"ada"}}`).Sequence
+	for range 2 {
+		a := ask(t, w.nc, "query.account.boom", `{}`)
+		assert.Equal(t, 500, a.status)
+		assert.Equal(t, "internal", a.code)
+		assert.NotContains(t, a.message, "bug", "the reply says little")
+	}
+	assert.Contains(t, logs.String(), "the query has a bug")
+	assert.Contains(t, logs.String(), "TestAPanickingQueryAnswers500AndTheReaderKeepsServing", "the log has the stack")
+	a := ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"p1","min_sequence":%d}`, seq))
+	require.Equal(t, 200, a.status, a.message)
+}
+
+// lockedBuffer is a log written by the reader and read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestWaitsForMinSequenceDoNotHoldUpOtherQueries(t *testing.T) {
+	const waits = 300
+	w := newWorld(t)
+	stopProjecting := w.project()
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"w1","data":{"owner":"ada"}}`).Sequence
+	reg := prometheus.NewRegistry()
+	w.serve(reader.Options{MaxWaits: waits, Registerer: reg})
+	require.Equal(t, 200, ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"w1","min_sequence":%d}`, seq)).status)
+	// The projection stops: the stream has a sequence it has not reached.
+	stopProjecting()
+	behind := command(t, w.nc, "cmd.account.deposit", `{"aggregate_id":"w1","data":{"amount":7}}`).Sequence
+	replies := make([]<-chan *nats.Msg, waits)
+	for i := range replies {
+		replies[i] = askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"w1","min_sequence":%d,"wait_ms":30000}`, behind))
+	}
+	// One account_get was asked before them.
+	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 1+waits },
+		"all %d waits handed over", waits)
+	testenv.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == waits },
+		"all %d waits waiting", waits)
+
+	// A plain query and one whose sequence is reached answer at once (2 s
+	// against waits of 30 s) while every wait is still pending.
+	for _, body := range []string{`{"id":"w1"}`, fmt.Sprintf(`{"id":"w1","min_sequence":%d,"wait_ms":30000}`, seq)} {
+		msg, err := w.nc.Request("query.account.get", []byte(body), 2*time.Second)
+		require.NoError(t, err, "query %s answered while %d queries wait", body, waits)
+		a := answerOf(t, msg)
+		require.Equal(t, 200, a.status, a.message)
+		assert.Equal(t, seq, a.sequence)
+	}
+	for i, r := range replies {
+		select {
+		case msg := <-r:
+			t.Fatalf("wait %d ended before its sequence was reached: %s", i, msg.Data)
+		default:
+		}
+	}
+
+	// The waits share one poll of the projection: Redis sees the reads of
+	// the polls (2 GETs each), not 300 per poll.
+	polls, gets := metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts), redisCalls(t, w.rdb, "get")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts) >= polls+20
+	}, "the waits are polled")
+	gets = redisCalls(t, w.rdb, "get") - gets
+	polls = metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts) - polls
+	assert.LessOrEqual(t, float64(gets), 2*polls+4, "Redis GETs for %v polls of %d waits", polls, waits)
+
+	// The projection resumes: every wait gets its answer.
+	w.project()
+	for _, r := range replies {
+		a := answerOf(t, <-r)
+		require.Equal(t, 200, a.status, a.message)
+		assert.JSONEq(t, `{"id":"w1","owner":"ada","balance":7,"frozen":false,"version":2}`, string(a.data))
+	}
+	// (The first query may have waited too.)
+	assert.GreaterOrEqual(t, metric(t, reg, "jetsource_reader_waits_total", "account", "reached"), float64(waits))
+}
+
+func TestMinSequenceBeyondTheStreamIsStaleAtOnce(t *testing.T) {
+	const queries = 300
+	w := newWorld(t)
+	w.project()
+	reg := prometheus.NewRegistry()
+	// One wait slot: a query beyond the stream must not even take one.
+	w.serve(reader.Options{LastSequence: w.lastSequence(), MaxWaits: 1, Registerer: reg})
+	last := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"b1","data":{"owner":"ada"}}`).Sequence
+	replies := make([]<-chan *nats.Msg, queries)
+	for i := range replies {
+		replies[i] = askLater(w.nc, "query.account.get", `{"id":"b1","min_sequence":999999999999,"wait_ms":30000}`)
+	}
+	for i, r := range replies {
+		select {
+		case msg := <-r:
+			a := answerOf(t, msg)
+			require.Equal(t, 503, a.status, a.message)
+			require.Equal(t, "stale", a.code)
+			require.Contains(t, a.message, "the stream ends at sequence")
+		case <-time.After(10 * time.Second):
+			t.Fatalf("query %d beyond the stream's end waited (for 30 s)", i)
+		}
+	}
+	assert.Equal(t, float64(queries), metric(t, reg, "jetsource_reader_waits_total", "account", "beyond_end"))
+
+	// A sequence just written is within the stream, however fresh.
+	for range 20 {
+		last = command(t, w.nc, "cmd.account.deposit", `{"aggregate_id":"b1","data":{"amount":1}}`).Sequence
+		a := ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"b1","min_sequence":%d}`, last))
+		require.Equal(t, 200, a.status, a.message)
+	}
+}
+
+func TestWaitsBeyondTheCapOfAModelAnswerAtOnce(t *testing.T) {
+	const most = 5
+	w := newWorld(t)
+	reg := prometheus.NewRegistry()
+	w.serve(reader.Options{MaxWaits: most, Registerer: reg})
+	// No projection runs yet: a query for this sequence waits.
+	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"c1","data":{"owner":"ada"}}`).Sequence
+	wait := fmt.Sprintf(`{"id":"c1","min_sequence":%d,"wait_ms":30000}`, seq)
+	pending := make([]<-chan *nats.Msg, most)
+	for i := range pending {
+		pending[i] = askLater(w.nc, "query.account.get", wait)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == most },
+		"%d waits waiting", most)
+
+	a := ask(t, w.nc, "query.account.get", wait)
+	assert.Equal(t, 503, a.status)
+	assert.Equal(t, "unavailable", a.code)
+	assert.Contains(t, a.message, "too many queries wait for the account read model")
+	// The cap is per model: a wait on another model is not refused.
+	a = ask(t, w.nc, "query.product.get", fmt.Sprintf(`{"id":"c1","min_sequence":%d,"wait_ms":100}`, seq))
+	assert.Equal(t, "stale", a.code, a.message)
+
+	w.project()
+	for _, r := range pending {
+		a := answerOf(t, <-r)
+		require.Equal(t, 200, a.status, a.message)
+	}
+	assert.Equal(t, float64(1), metric(t, reg, "jetsource_reader_waits_total", "account", "refused"))
+	assert.Equal(t, float64(most), metric(t, reg, "jetsource_reader_waits_total", "account", "reached"))
+}
+
+// metric is the value of the metric name whose label values are labels (0
+// when there is none).
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i, l := range m.GetLabel() {
+				if i >= len(labels) || l.GetValue() != labels[i] {
+					continue next
+				}
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// redisCalls is how many times Redis ran command so far.
+func redisCalls(t *testing.T, rdb *redis.Client, command string) int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	require.NoError(t, err)
+	_, rest, found := strings.Cut(info, "cmdstat_"+command+":calls=")
+	require.True(t, found, "Redis counts %s", command)
+	n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+	require.NoError(t, err)
+	return n
 }

@@ -177,7 +177,12 @@ const RebuildSubject = "jetsource.projector.rebuild"
 
 // RunReader serves queries until ctx is done.
 func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.NATS.RequestTimeout))
+	if err != nil {
+		return err
+	}
 	rd := reader.New(nc, rdb, reader.Options{DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
+		ReadTimeout: cfg.NATS.RequestTimeout, LastSequence: reader.LastSequenceOf(js, cfg.Store.Stream),
 		Logger: log, Registerer: health.Registry})
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
