@@ -131,6 +131,10 @@ type Reader struct {
 	DefaultWait time.Duration `yaml:"default_wait"`
 	// MaxWait caps the wait_ms a client may ask for.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// MaxWaits is the most queries that may wait for a min_sequence of one
+	// model at once; past it a wait is answered 503 unavailable at once, so
+	// waiting clients can never starve the others.
+	MaxWaits int `yaml:"max_waits"`
 }
 
 // HTTP holds the HTTP listeners, each a host:port.
@@ -223,6 +227,7 @@ func Default() Config {
 		Reader: Reader{
 			DefaultWait: 2 * time.Second, // DESIGN §3: wait_ms defaults to 2000
 			MaxWait:     30 * time.Second,
+			MaxWaits:    100,
 		},
 		HTTP: HTTP{
 			Listen:        "", // off

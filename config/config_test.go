@@ -285,6 +285,7 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"nats listen", func(c *config.Config) { c.Standalone.NATSListen = "" }, `standalone.nats_listen "" must be host:port`},
 		{"sync word", func(c *config.Config) { c.Standalone.Sync = "sometimes" }, `standalone.sync must be "always" or a positive duration such as 2m, got "sometimes"`},
 		{"sync zero", func(c *config.Config) { c.Standalone.Sync = "0s" }, `standalone.sync must be "always" or a positive duration`},
+		{"max waits", func(c *config.Config) { c.Reader.MaxWaits = 0 }, "reader.max_waits must be between 1 and 100000, got 0"},
 		{"startup timeout", func(c *config.Config) { c.NATS.StartupTimeout = 0 }, "nats.startup_timeout must be a positive duration"},
 	}
 	for _, tc := range cases {

@@ -18,6 +18,7 @@ const (
 	maxWorkers     = 4096
 	maxBatchSize   = 10_000
 	maxRetries     = 100
+	maxWaiters     = 100_000
 	maxNameLen     = 255      // JetStream's longest stream name
 	maxBodyBytes   = 64 << 20 // the NATS server's largest max_payload
 	kvStreamPrefix = "KV_"    // the stream behind a key-value bucket
@@ -128,6 +129,7 @@ func (c Config) Validate() error {
 	// Reader
 	positive("reader.default_wait", c.Reader.DefaultWait)
 	positive("reader.max_wait", c.Reader.MaxWait)
+	between("reader.max_waits", int64(c.Reader.MaxWaits), 1, maxWaiters)
 	if c.Reader.DefaultWait > c.Reader.MaxWait {
 		bad("reader.default_wait %v must not exceed reader.max_wait %v", c.Reader.DefaultWait, c.Reader.MaxWait)
 	}

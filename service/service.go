@@ -182,7 +182,7 @@ func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.
 		return err
 	}
 	rd := reader.New(nc, rdb, reader.Options{DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
-		ReadTimeout: cfg.NATS.RequestTimeout, LastSequence: reader.LastSequenceOf(js, cfg.Store.Stream),
+		ReadTimeout: cfg.NATS.RequestTimeout, MaxWaits: cfg.Reader.MaxWaits, LastSequence: reader.LastSequenceOf(js, cfg.Store.Stream),
 		Logger: log, Registerer: health.Registry})
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
