@@ -15,6 +15,22 @@
 // checkpoint (Redis flushed or replaced) it rebuilds from the start of the
 // stream by itself.
 //
+// # No gaps
+//
+// A durable consumer hands its deliveries to whoever pulls: a stray client
+// pulling on it, a pull a runner sent before it lost its lease and NATS
+// replayed after a reconnect, a consumer leader change. The runner therefore
+// checks every delivery before it acknowledges anything (acknowledgements
+// are AckAll, so one ack past a hole would lose the events in it): each
+// delivery must carry the next consumer sequence, be delivered for the first
+// time, and come later in the stream than the one before; an empty fetch
+// checks that the consumer delivered nothing the runner did not see. On any
+// gap the runner logs a warning, counts it in
+// jetsource_projection_gaps_total{projection}, and starts over from the
+// checkpoint with a fresh consumer, so a gap costs a re-fetch, never an
+// event. Batching is unchanged: the checks use the metadata each message
+// carries.
+//
 // # One active runner
 //
 // Several projector processes may run the same projections: a lease key in
@@ -58,7 +74,18 @@
 //
 // # Failures
 //
-// A handler error is retried with backoff; if it keeps failing, that
-// projection stops at the event, records it in its status hash and the log,
-// and the others carry on. It never skips an event.
+// A handler error is retried (Options.MaxRetries, default 5; NoRetries for
+// none) with a doubling backoff (Options.RetryBackoff, default 200 ms), the
+// runner renewing its lease meanwhile so that no other runner takes over
+// the projection mid-retry; a runner that loses its lease stops retrying. If
+// the event keeps failing, that projection stops at it: its status hash says
+// failed and names the event (sequence, subject, type, error), the log says
+// the same, the gauge jetsource_projection_failed is 1, and the others carry
+// on. The stopped runner keeps its lease, so that no other projector retries
+// the event over and over; restarting the projector (or a rebuild that
+// switches the generation) tries again. It never skips an event.
+//
+// A panic in Apply is a handler error too: a small wrapper recovers it, logs
+// it with its stack, and turns it into an error wrapping ErrPanic; the
+// process keeps running.
 package projections

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,8 +11,16 @@ import (
 	"github.com/jetsource/jetsource/streams"
 )
 
-// scanCount is the COUNT hint of the SCAN that deletes an old generation.
-const scanCount = 500
+const (
+	// scanCount is the COUNT hint of the SCAN that deletes an old generation.
+	scanCount = 500
+	// rebuildConsumerPrefix names the consumer of a rebuild:
+	// jetsource_rebuild_<name>.
+	rebuildConsumerPrefix = "jetsource_rebuild_"
+	// rebuildConsumerIdle lets the server remove the consumer of a rebuild
+	// whose process died.
+	rebuildConsumerIdle = 10 * time.Minute
+)
 
 // Rebuild builds projection name afresh into a new generation from the start
 // of the stream while the current one keeps answering queries, switches the
@@ -37,10 +46,12 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	cons, err := r.js.OrderedConsumer(ctx, r.opts.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: p.Subjects})
+	cname := rebuildConsumerPrefix + name
+	f, err := r.feed(ctx, cname, p.Subjects, 0, rebuildConsumerIdle)
 	if err != nil {
-		return fmt.Errorf("rebuild %s: consumer: %w", name, err)
+		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
+	defer r.deleteConsumer(ctx, cname)
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return err
@@ -51,7 +62,14 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 	t := &target{keys: keys, gen: next}
 	r.log.Info("rebuild started", "projection", name, "generation", next, "stream_last_sequence", total)
 	for {
-		n, err := r.step(ctx, p, cons, stream, t)
+		n, err := r.step(ctx, p, f, stream, t)
+		if errors.Is(err, errGap) {
+			r.gap(name, err)
+			if f, err = r.feed(ctx, cname, p.Subjects, t.checkpoint, rebuildConsumerIdle); err != nil {
+				return fmt.Errorf("rebuild %s: %w", name, err)
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("rebuild %s: %w", name, err)
 		}
@@ -67,7 +85,7 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 		}
 		// Caught up: the last fetch was empty and nothing is pending.
 		if n == 0 && t.reached >= streams.Sequence(total) {
-			ci, err := cons.Info(ctx)
+			ci, err := f.cons.Info(ctx)
 			if err != nil {
 				return err
 			}
@@ -83,6 +101,15 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 		"duration", time.Since(start).Round(time.Millisecond))
 	// Queries read pointer and model atomically, so the old keys can go now.
 	return r.deleteGeneration(ctx, keys, old)
+}
+
+// deleteConsumer deletes a rebuild's consumer once it is done.
+func (r *Runner) deleteConsumer(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+	defer cancel()
+	if err := r.js.DeleteConsumer(ctx, r.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.log.Warn("rebuild consumer not deleted; the server removes it once idle", "consumer", name, "error", err)
+	}
 }
 
 // deleteGeneration unlinks every key of generation g.

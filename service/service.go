@@ -130,7 +130,13 @@ func NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalCli
 		BatchSize:    cfg.Projector.BatchSize,
 		MaxRetries:   cfg.Projector.MaxRetries,
 		RetryBackoff: cfg.Projector.RetryBackoff,
+		LeaseTTL:     cfg.Projector.LeaseTTL,
+		FetchWait:    cfg.Projector.FetchWait,
 		Logger:       log,
+	}
+	if opts.MaxRetries == 0 {
+		// In the settings 0 means none; in Options it means the default.
+		opts.MaxRetries = projections.NoRetries
 	}
 	if health != nil {
 		opts.Registerer = health.Registry
