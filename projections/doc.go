@@ -47,6 +47,7 @@
 //	jetsource:proj:<name>:status               hash: state, sequence, subject, type, error
 //	jetsource:proj:<name>:g<N>:checkpoint      last applied stream sequence
 //	jetsource:proj:<name>:g<N>:reached         stream sequence the model is known to reflect
+//	jetsource:proj:<name>:g<N>:versions        hash: aggregate subject -> last applied version
 //	jetsource:proj:<name>:g<N>:<model keys>    the read model
 //
 // Rebuild builds generation N+1 from the start of the stream while N keeps
@@ -84,6 +85,15 @@
 // on. The stopped runner keeps its lease, so that no other projector retries
 // the event over and over; restarting the projector (or a rebuild that
 // switches the generation) tries again. It never skips an event.
+//
+// An event whose Es-Version does not follow the last one applied of its
+// aggregate (a forged or repeated version, a lost event, a first event whose
+// version is not 1) is a poison event for every projection that sees it,
+// without retries: it is never applied, and the status names it with a
+// *VersionError (ErrVersionSequence). The runner knows no domain: it keeps,
+// per generation, the versions hash (one field per aggregate it has seen),
+// read with HMGET inside the WATCH of each batch and written in its
+// MULTI/EXEC, so the check costs no extra round trip.
 //
 // A panic in Apply is a handler error too: a small wrapper recovers it, logs
 // it with its stack, and turns it into an error wrapping ErrPanic; the

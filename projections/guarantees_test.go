@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -268,6 +270,65 @@ func TestPoisonEventStopsItsProjectionWhenRetriesOutliveTheLease(t *testing.T) {
 			assert.Equal(t, fmt.Sprint(bad), s["sequence"])
 			assert.Equal(t, "cannot apply", s["error"])
 			assert.Equal(t, tc.calls, calls.Load())
+		})
+	}
+}
+
+// forge publishes an event straight to the stream, past the writer and its
+// version checks, and returns its sequence.
+func (e *env) forge(id string, version int, ev any) uint64 {
+	e.t.Helper()
+	enc, err := account.Events().Encode(ev)
+	require.NoError(e.t, err)
+	msg := nats.NewMsg("events.account." + id)
+	msg.Header.Set(streams.HeaderMsgID, nuid.Next())
+	msg.Header.Set(streams.HeaderType, enc.Type)
+	msg.Header.Set(streams.HeaderVersion, fmt.Sprint(version))
+	msg.Data = enc.Data
+	ack, err := e.js.PublishMsg(context.Background(), msg)
+	require.NoError(e.t, err)
+	return ack.Sequence
+}
+
+func TestEventBreakingItsVersionSequenceIsPoisonForEveryProjectionThatSeesIt(t *testing.T) {
+	for name, tc := range map[string]struct {
+		before  int // events of the account before the forged one
+		version int
+		message string
+	}{
+		"repeated":    {3, 3, "version 3 of events.account.f1 follows version 3, not 4"},
+		"skipped":     {3, 5, "version 5 of events.account.f1 follows version 3, not 4"},
+		"first not 1": {0, 2, "the first event of events.account.f1 has version 2, not 1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			var calls atomic.Int64
+			audit := failing("audit", &calls, func() error { return nil })
+			start(t, e.runnerWith(projections.Options{}, audit))
+			e.add("account", "ok", account.AccountOpened{Owner: "o"})
+			if tc.before > 0 {
+				evs := []any{account.AccountOpened{Owner: "f"}}
+				for range tc.before - 1 {
+					evs = append(evs, account.MoneyDeposited{Amount: 10})
+				}
+				e.add("account", "f1", evs...)
+			}
+			forged := e.forge("f1", tc.version, account.MoneyDeposited{Amount: 1000})
+			for _, name := range []string{projections.Accounts, "audit"} {
+				s := e.waitFailed(name)
+				assert.Equal(t, fmt.Sprint(forged), s["sequence"], name)
+				assert.Equal(t, "events.account.f1", s["subject"], name)
+				assert.Equal(t, "MoneyDeposited", s["type"], name)
+				assert.Contains(t, s["error"], tc.message, name)
+			}
+			a, _, err := projections.GetAccount(context.Background(), e.rdb, "f1")
+			if tc.before == 0 {
+				require.ErrorIs(t, err, projections.ErrNotFound, "never applied")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, int64(10*(tc.before-1)), a.Balance, "never applied")
+			assert.Equal(t, uint64(tc.before), a.Version)
 		})
 	}
 }

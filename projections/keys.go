@@ -28,3 +28,6 @@ func (k Keys) Checkpoint(g int64) string { return k.Gen(g) + "checkpoint" }
 
 // Reached is generation g's reached sequence.
 func (k Keys) Reached(g int64) string { return k.Gen(g) + "reached" }
+
+// Versions is generation g's hash of subject -> last applied version.
+func (k Keys) Versions(g int64) string { return k.Gen(g) + "versions" }

@@ -431,7 +431,8 @@ func (r *Runner) applyWithRetries(ctx context.Context, p Projection, t *target, 
 // retries are spent.
 func (r *Runner) retry(ctx context.Context, p Projection, t *target, ev streams.Recorded, cause error) error {
 	for attempt := 1; ; attempt++ {
-		if attempt > r.opts.MaxRetries {
+		// An event that breaks its version sequence stays broken: no retry.
+		if attempt > r.opts.MaxRetries || errors.Is(cause, ErrVersionSequence) {
 			return &ApplyError{Projection: p.Name, Event: ev, Err: cause}
 		}
 		r.log.Warn("projection handler failed; retrying", "projection", p.Name, "sequence", uint64(ev.Sequence), "attempt", attempt, "error", cause)
@@ -457,9 +458,11 @@ func (b *badEvent) Error() string { return fmt.Sprintf("event %d: %v", b.index, 
 // commit applies events (and moves reached to at least reach) in one
 // MULTI/EXEC, fenced by WATCH: the checkpoint must still be what the runner
 // believes, the generation must still be current and, for a live runner, the
-// lease must still be its own.
+// lease must still be its own. Each event's version must follow the last one
+// applied of its aggregate (kept per generation in the versions hash). The
+// reads behind these checks go in one round trip.
 func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []streams.Recorded, reach streams.Sequence) error {
-	cpKey, reachedKey := t.keys.Checkpoint(t.gen), t.keys.Reached(t.gen)
+	cpKey, reachedKey, versionsKey := t.keys.Checkpoint(t.gen), t.keys.Reached(t.gen), t.keys.Versions(t.gen)
 	watched := []string{cpKey, t.keys.Generation()}
 	if t.lease != "" {
 		watched = append(watched, t.keys.Lease())
@@ -469,8 +472,31 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 		next = events[len(events)-1].Sequence
 	}
 	reached := max(t.reached, next, reach)
+	var subjects []string
+	versions := map[string]streams.Version{}
+	for _, ev := range events {
+		if _, seen := versions[ev.Ref.Subject()]; !seen {
+			versions[ev.Ref.Subject()] = 0
+			subjects = append(subjects, ev.Ref.Subject())
+		}
+	}
 	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
-		cp, err := tx.Get(ctx, cpKey).Uint64()
+		var cpCmd, genCmd, leaseCmd *redis.StringCmd
+		var versionsCmd *redis.SliceCmd
+		_, err := tx.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			cpCmd = pipe.Get(ctx, cpKey)
+			if t.lease != "" {
+				genCmd, leaseCmd = pipe.Get(ctx, t.keys.Generation()), pipe.Get(ctx, t.keys.Lease())
+			}
+			if len(subjects) > 0 {
+				versionsCmd = pipe.HMGet(ctx, versionsKey, subjects...)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		cp, err := cpCmd.Uint64()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
@@ -478,13 +504,27 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 			return fmt.Errorf("%w: checkpoint is %d, runner had %d", errRestart, cp, t.checkpoint)
 		}
 		if t.lease != "" {
-			g, err := tx.Get(ctx, t.keys.Generation()).Int64()
-			if err != nil || g != t.gen {
+			if g, err := genCmd.Int64(); err != nil || g != t.gen {
 				return fmt.Errorf("%w: generation switched", errRestart)
 			}
-			if holder, err := tx.Get(ctx, t.keys.Lease()).Result(); err != nil || holder != t.lease {
+			if holder, err := leaseCmd.Result(); err != nil || holder != t.lease {
 				return fmt.Errorf("%w: lease lost", errRestart)
 			}
+		}
+		if versionsCmd != nil {
+			for i, v := range versionsCmd.Val() {
+				if s, ok := v.(string); ok {
+					n, _ := strconv.ParseUint(s, 10, 64)
+					versions[subjects[i]] = streams.Version(n)
+				}
+			}
+		}
+		for i, ev := range events {
+			subject := ev.Ref.Subject()
+			if last := versions[subject]; ev.Version != last+1 {
+				return &badEvent{index: i, err: &VersionError{Subject: subject, Last: last, Got: ev.Version}}
+			}
+			versions[subject] = ev.Version
 		}
 		prefix := t.keys.Gen(t.gen)
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -492,6 +532,13 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 				if err := p.Apply(pipe, prefix, ev); err != nil {
 					return &badEvent{index: i, err: err}
 				}
+			}
+			if len(subjects) > 0 {
+				fields := make([]any, 0, 2*len(subjects))
+				for _, s := range subjects {
+					fields = append(fields, s, uint64(versions[s]))
+				}
+				pipe.HSet(ctx, versionsKey, fields...)
 			}
 			pipe.Set(ctx, cpKey, uint64(next), 0)
 			pipe.Set(ctx, reachedKey, uint64(reached), 0)
