@@ -15,6 +15,18 @@
 // checkpoint (Redis flushed or replaced) it rebuilds from the start of the
 // stream by itself.
 //
+// # A lost checkpoint
+//
+// A checkpoint can vanish while the model stays (an eviction, a DEL, a
+// partial restore). Replaying onto the old keys would apply events twice,
+// so a runner that finds its generation with keys but no checkpoint (or a
+// checkpoint but no versions hash) points the projection at an empty new
+// generation, fenced by its lease, deletes the old one and builds the new
+// one from the start of the stream; queries see the model come back as it
+// catches up, as after a FLUSHALL. The runner notices while idle too: each
+// lease renewal (one per fetch) also checks that the checkpoint it believes
+// in still exists.
+//
 // # No gaps
 //
 // A durable consumer hands its deliveries to whoever pulls: a stray client

@@ -332,3 +332,50 @@ func TestEventBreakingItsVersionSequenceIsPoisonForEveryProjectionThatSeesIt(t *
 		})
 	}
 }
+
+// checkpointReaches waits until the current generation of the accounts
+// projection has a checkpoint at or past seq.
+func (e *env) checkpointReaches(seq streams.Sequence) {
+	e.t.Helper()
+	testenv.Eventually(e.t, 30*time.Second, func() bool {
+		_, cp, err := projections.GetAccount(context.Background(), e.rdb, "a0")
+		return err == nil && cp >= uint64(seq)
+	}, "the accounts checkpoint reaches %d", seq)
+}
+
+// generationOf returns the current generation of projection name.
+func (e *env) generationOf(name string) int64 {
+	e.t.Helper()
+	g, err := e.rdb.Get(context.Background(), projections.KeysOf(name).Generation()).Int64()
+	require.NoError(e.t, err)
+	return g
+}
+
+func TestLostCheckpointRebuildsIntoAFreshGeneration(t *testing.T) {
+	e := newEnv(t)
+	var last streams.Sequence
+	for i := range 10 {
+		last = e.add("account", fmt.Sprintf("a%d", i), account.AccountOpened{Owner: "o"}, account.MoneyDeposited{Amount: int64(i + 1)})
+	}
+	start(t, e.runner(projections.Options{}))
+	e.caughtUp()
+	before := e.dump(projections.Accounts)
+	ctx := context.Background()
+	keys := projections.KeysOf(projections.Accounts)
+
+	// Lost while the runner is idle: it notices by itself.
+	gen := e.generationOf(projections.Accounts)
+	require.NoError(t, e.rdb.Del(ctx, keys.Checkpoint(gen)).Err())
+	e.checkpointReaches(last)
+	assert.Greater(t, e.generationOf(projections.Accounts), gen, "a fresh generation")
+	assert.Equal(t, before, e.dump(projections.Accounts))
+
+	// Lost, then an event arrives: nothing is counted twice.
+	require.NoError(t, e.rdb.Del(ctx, keys.Checkpoint(e.generationOf(projections.Accounts))).Err())
+	last = e.add("account", "a0", account.MoneyDeposited{Amount: 100})
+	e.checkpointReaches(last)
+	e.assertAccountsAreTheFold()
+	old, err := e.rdb.Keys(ctx, keys.Gen(gen)+"*").Result()
+	require.NoError(t, err)
+	assert.Empty(t, old, "the old generation is deleted")
+}

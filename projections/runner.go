@@ -214,15 +214,21 @@ func (r *Runner) releaseLease(keys Keys) {
 	releaseScript.Run(ctx, r.rdb, []string{keys.Lease()}, r.id)
 }
 
-// renewsPerLease is how many times a lease is renewed within its TTL.
-const renewsPerLease = 3
+const (
+	// renewsPerLease is how many times a lease is renewed within its TTL.
+	renewsPerLease = 3
+	// checkpointGone is renewScript's answer when the checkpoint vanished.
+	checkpointGone = -2
+)
 
 var (
 	// renewScript extends the lease if it is ours and returns the current
-	// generation (or -1 when the lease is not ours).
+	// generation, -1 when the lease is not ours, or -2 when the runner
+	// believes in a checkpoint (ARGV[3] = '1') that is gone.
 	renewScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
 local g = redis.call('GET', KEYS[2])
 if not g then return 0 end
 return tonumber(g)`)
@@ -232,15 +238,25 @@ return 0`)
 )
 
 // renew extends the lease of a live runner's target and checks that the
-// target is still where its projection stands; errRestart when not. A
-// target without a lease (a rebuild) has nothing to renew.
+// target is still where its projection stands (the generation, and the
+// checkpoint if it has one, so that even an idle runner notices a lost
+// checkpoint); errRestart when not. A target without a lease (a rebuild) has
+// nothing to renew.
 func (r *Runner) renew(ctx context.Context, t *target) error {
 	if t.lease == "" {
 		return nil
 	}
-	current, err := renewScript.Run(ctx, r.rdb, []string{t.keys.Lease(), t.keys.Generation()}, t.lease, r.opts.LeaseTTL.Milliseconds()).Int64()
+	hasCheckpoint := "0"
+	if t.checkpoint > 0 {
+		hasCheckpoint = "1"
+	}
+	current, err := renewScript.Run(ctx, r.rdb, []string{t.keys.Lease(), t.keys.Generation(), t.keys.Checkpoint(t.gen)},
+		t.lease, r.opts.LeaseTTL.Milliseconds(), hasCheckpoint).Int64()
 	if err != nil {
 		return err
+	}
+	if current == checkpointGone {
+		return fmt.Errorf("%w: checkpoint %d of generation %d is gone", errRestart, t.checkpoint, t.gen)
 	}
 	if current != t.gen {
 		return fmt.Errorf("%w: lease or generation (now %d, was %d)", errRestart, current, t.gen)
@@ -296,6 +312,13 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 	if err != nil {
 		return err
 	}
+	lost, err := r.lostCheckpoint(ctx, keys, gen, cp)
+	if err != nil {
+		return err
+	}
+	if lost {
+		return r.freshGeneration(ctx, p.Name, keys, gen)
+	}
 	if cp == 0 {
 		r.log.Info("projection has no checkpoint: building it from the start of the stream", "projection", p.Name, "generation", gen)
 	}
@@ -322,6 +345,63 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 		}
 		r.metrics.lagOf(p.Name, stream, t.checkpoint)
 	}
+}
+
+// lostCheckpoint reports a generation whose model cannot be continued: it has
+// keys but no checkpoint (evicted, deleted, a partial restore), or a
+// checkpoint but no versions hash. Replaying onto it would apply events twice.
+func (r *Runner) lostCheckpoint(ctx context.Context, keys Keys, gen int64, cp streams.Sequence) (bool, error) {
+	if cp > 0 {
+		n, err := r.rdb.Exists(ctx, keys.Versions(gen)).Result()
+		return n == 0, err
+	}
+	iter := r.rdb.Scan(ctx, 0, keys.Gen(gen)+"*", scanCount).Iterator()
+	if iter.Next(ctx) {
+		return true, nil
+	}
+	return false, iter.Err()
+}
+
+// freshGeneration moves a projection whose generation lost its checkpoint
+// to an empty new generation, which the runner then builds from the start
+// of the stream, and deletes the old one. It returns errRestart.
+func (r *Runner) freshGeneration(ctx context.Context, name string, keys Keys, old int64) error {
+	next := old + 1
+	r.log.Warn("projection lost its checkpoint but not its model: rebuilding it into a fresh generation",
+		"projection", name, "generation", old, "fresh", next)
+	if err := r.deleteGeneration(ctx, keys, next); err != nil {
+		return err
+	}
+	if err := r.switchGeneration(ctx, keys, old, next, keys.Lease(), r.id); err != nil {
+		return err
+	}
+	if err := r.deleteGeneration(ctx, keys, old); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: moved to fresh generation %d", errRestart, next)
+}
+
+// switchGeneration points the projection at generation to, provided it
+// still points at from and holder still holds fence (a lease or a lock);
+// errRestart when not.
+func (r *Runner) switchGeneration(ctx context.Context, keys Keys, from, to int64, fence, holder string) error {
+	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		if g, err := tx.Get(ctx, keys.Generation()).Int64(); err != nil || g != from {
+			return fmt.Errorf("%w: generation switched", errRestart)
+		}
+		if h, err := tx.Get(ctx, fence).Result(); err != nil || h != holder {
+			return fmt.Errorf("%w: %s lost", errRestart, fence)
+		}
+		_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.Set(ctx, keys.Generation(), to, 0)
+			return nil
+		})
+		return err
+	}, keys.Generation(), fence)
+	if errors.Is(err, redis.TxFailedErr) {
+		return fmt.Errorf("%w: another writer touched the projection", errRestart)
+	}
+	return err
 }
 
 // target is where a run of a projection writes: a generation, fenced by the
