@@ -56,6 +56,7 @@
 //
 //	jetsource:proj:<name>:gen                  current generation number
 //	jetsource:proj:<name>:lease                id of the active runner
+//	jetsource:proj:<name>:rebuild              lock of the one rebuild that may run
 //	jetsource:proj:<name>:status               hash: state, sequence, subject, type, error
 //	jetsource:proj:<name>:g<N>:checkpoint      last applied stream sequence
 //	jetsource:proj:<name>:g<N>:reached         stream sequence the model is known to reflect
@@ -66,6 +67,18 @@
 // answering queries, switches the pointer in one SET once N+1 has caught up,
 // and deletes N's keys. Queries read the pointer and the model in one Lua
 // script, so a switch never shows them half a model.
+//
+// One rebuild of a projection runs at a time, whatever the number of
+// projectors: Rebuild takes the rebuild lock (SET NX PX with the lease TTL,
+// renewed while it runs, released at the end; the switch is fenced by it)
+// and fails with ErrRebuildRunning while another holds it, and with
+// ErrUnknownProjection for a name it does not run. A runner moving to a
+// fresh generation after a lost checkpoint takes the same lock. The
+// projector serves rebuild requests on jetsource.projector.rebuild.<name> in
+// a queue group (package service): 409 conflict while one runs, 404
+// not_found for an unknown projection. A rebuild reads the stream through
+// its own consumer (jetsource_rebuild_<name>) with the same gap checks as a
+// live runner.
 //
 // # Read models of the sample domains
 //

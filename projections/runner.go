@@ -367,6 +367,16 @@ func (r *Runner) lostCheckpoint(ctx context.Context, keys Keys, gen int64, cp st
 // of the stream, and deletes the old one. It returns errRestart.
 func (r *Runner) freshGeneration(ctx context.Context, name string, keys Keys, old int64) error {
 	next := old + 1
+	// A rebuild builds generation old+1 too: one at a time.
+	token, err := r.lock(ctx, keys)
+	if errors.Is(err, ErrRebuildRunning) {
+		sleep(ctx, r.opts.LeaseTTL/renewsPerLease)
+		return fmt.Errorf("%w: lost its checkpoint while a rebuild runs", errRestart)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.unlock(keys, token)
 	r.log.Warn("projection lost its checkpoint but not its model: rebuilding it into a fresh generation",
 		"projection", name, "generation", old, "fresh", next)
 	if err := r.deleteGeneration(ctx, keys, next); err != nil {
