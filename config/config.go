@@ -118,10 +118,17 @@ type Projector struct {
 	// BatchSize is the most events fetched from a consumer at once.
 	BatchSize int `yaml:"batch_size"`
 	// MaxRetries is how often an event whose handler fails is retried
-	// before the projection reports it and stops.
+	// before the projection reports it and stops; 0: never retried.
 	MaxRetries int `yaml:"max_retries"`
-	// RetryBackoff is the pause before the first retry; later ones grow.
+	// RetryBackoff is the pause before the first retry; each next one
+	// doubles it. The lease is renewed while retrying.
 	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	// LeaseTTL is how long a projector that stopped renewing its lease on a
+	// projection keeps it before another projector takes over.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// FetchWait is how long one fetch from the event stream waits for
+	// events; at most a third of LeaseTTL, which is renewed between fetches.
+	FetchWait time.Duration `yaml:"fetch_wait"`
 }
 
 // Reader is the query side.
@@ -223,6 +230,8 @@ func Default() Config {
 			BatchSize:    256,
 			MaxRetries:   5,
 			RetryBackoff: 200 * time.Millisecond,
+			LeaseTTL:     5 * time.Second,
+			FetchWait:    250 * time.Millisecond,
 		},
 		Reader: Reader{
 			DefaultWait: 2 * time.Second, // DESIGN §3: wait_ms defaults to 2000

@@ -22,6 +22,9 @@ const (
 	maxNameLen     = 255      // JetStream's longest stream name
 	maxBodyBytes   = 64 << 20 // the NATS server's largest max_payload
 	kvStreamPrefix = "KV_"    // the stream behind a key-value bucket
+	// leaseRenewals is how many fetches must fit in a projector's lease:
+	// the lease is renewed between fetches.
+	leaseRenewals = 3
 )
 
 var (
@@ -125,6 +128,11 @@ func (c Config) Validate() error {
 	between("projector.batch_size", int64(c.Projector.BatchSize), 1, maxBatchSize)
 	between("projector.max_retries", int64(c.Projector.MaxRetries), 0, maxRetries)
 	positive("projector.retry_backoff", c.Projector.RetryBackoff)
+	positive("projector.lease_ttl", c.Projector.LeaseTTL)
+	positive("projector.fetch_wait", c.Projector.FetchWait)
+	if c.Projector.FetchWait > c.Projector.LeaseTTL/leaseRenewals {
+		bad("projector.fetch_wait %v must be at most a third of projector.lease_ttl %v", c.Projector.FetchWait, c.Projector.LeaseTTL)
+	}
 
 	// Reader
 	positive("reader.default_wait", c.Reader.DefaultWait)

@@ -15,6 +15,34 @@
 // checkpoint (Redis flushed or replaced) it rebuilds from the start of the
 // stream by itself.
 //
+// # A lost checkpoint
+//
+// A checkpoint can vanish while the model stays (an eviction, a DEL, a
+// partial restore). Replaying onto the old keys would apply events twice,
+// so a runner that finds its generation with keys but no checkpoint (or a
+// checkpoint but no versions hash) points the projection at an empty new
+// generation, fenced by its lease, deletes the old one and builds the new
+// one from the start of the stream; queries see the model come back as it
+// catches up, as after a FLUSHALL. The runner notices while idle too: each
+// lease renewal (one per fetch) also checks that the checkpoint it believes
+// in still exists.
+//
+// # No gaps
+//
+// A durable consumer hands its deliveries to whoever pulls: a stray client
+// pulling on it, a pull a runner sent before it lost its lease and NATS
+// replayed after a reconnect, a consumer leader change. The runner therefore
+// checks every delivery before it acknowledges anything (acknowledgements
+// are AckAll, so one ack past a hole would lose the events in it): each
+// delivery must carry the next consumer sequence, be delivered for the first
+// time, and come later in the stream than the one before; an empty fetch
+// checks that the consumer delivered nothing the runner did not see. On any
+// gap the runner logs a warning, counts it in
+// jetsource_projection_gaps_total{projection}, and starts over from the
+// checkpoint with a fresh consumer, so a gap costs a re-fetch, never an
+// event. Batching is unchanged: the checks use the metadata each message
+// carries.
+//
 // # One active runner
 //
 // Several projector processes may run the same projections: a lease key in
@@ -28,15 +56,29 @@
 //
 //	jetsource:proj:<name>:gen                  current generation number
 //	jetsource:proj:<name>:lease                id of the active runner
+//	jetsource:proj:<name>:rebuild              lock of the one rebuild that may run
 //	jetsource:proj:<name>:status               hash: state, sequence, subject, type, error
 //	jetsource:proj:<name>:g<N>:checkpoint      last applied stream sequence
 //	jetsource:proj:<name>:g<N>:reached         stream sequence the model is known to reflect
+//	jetsource:proj:<name>:g<N>:versions        hash: aggregate subject -> last applied version
 //	jetsource:proj:<name>:g<N>:<model keys>    the read model
 //
 // Rebuild builds generation N+1 from the start of the stream while N keeps
 // answering queries, switches the pointer in one SET once N+1 has caught up,
 // and deletes N's keys. Queries read the pointer and the model in one Lua
 // script, so a switch never shows them half a model.
+//
+// One rebuild of a projection runs at a time, whatever the number of
+// projectors: Rebuild takes the rebuild lock (SET NX PX with the lease TTL,
+// renewed while it runs, released at the end; the switch is fenced by it)
+// and fails with ErrRebuildRunning while another holds it, and with
+// ErrUnknownProjection for a name it does not run. A runner moving to a
+// fresh generation after a lost checkpoint takes the same lock. The
+// projector serves rebuild requests on jetsource.projector.rebuild.<name> in
+// a queue group (package service): 409 conflict while one runs, 404
+// not_found for an unknown projection. A rebuild reads the stream through
+// its own consumer (jetsource_rebuild_<name>) with the same gap checks as a
+// live runner.
 //
 // # Read models of the sample domains
 //
@@ -58,7 +100,27 @@
 //
 // # Failures
 //
-// A handler error is retried with backoff; if it keeps failing, that
-// projection stops at the event, records it in its status hash and the log,
-// and the others carry on. It never skips an event.
+// A handler error is retried (Options.MaxRetries, default 5; NoRetries for
+// none) with a doubling backoff (Options.RetryBackoff, default 200 ms), the
+// runner renewing its lease meanwhile so that no other runner takes over
+// the projection mid-retry; a runner that loses its lease stops retrying. If
+// the event keeps failing, that projection stops at it: its status hash says
+// failed and names the event (sequence, subject, type, error), the log says
+// the same, the gauge jetsource_projection_failed is 1, and the others carry
+// on. The stopped runner keeps its lease, so that no other projector retries
+// the event over and over; restarting the projector (or a rebuild that
+// switches the generation) tries again. It never skips an event.
+//
+// An event whose Es-Version does not follow the last one applied of its
+// aggregate (a forged or repeated version, a lost event, a first event whose
+// version is not 1) is a poison event for every projection that sees it,
+// without retries: it is never applied, and the status names it with a
+// *VersionError (ErrVersionSequence). The runner knows no domain: it keeps,
+// per generation, the versions hash (one field per aggregate it has seen),
+// read with HMGET inside the WATCH of each batch and written in its
+// MULTI/EXEC, so the check costs no extra round trip.
+//
+// A panic in Apply is a handler error too: a small wrapper recovers it, logs
+// it with its stack, and turns it into an error wrapping ErrPanic; the
+// process keeps running.
 package projections

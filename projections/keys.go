@@ -17,6 +17,9 @@ func (k Keys) Generation() string { return KeyPrefix + k.name + ":gen" }
 // Lease is the active runner's lease.
 func (k Keys) Lease() string { return KeyPrefix + k.name + ":lease" }
 
+// RebuildLock is held by the one rebuild of the projection that may run.
+func (k Keys) RebuildLock() string { return KeyPrefix + k.name + ":rebuild" }
+
 // Status is the status hash.
 func (k Keys) Status() string { return KeyPrefix + k.name + ":status" }
 
@@ -28,3 +31,6 @@ func (k Keys) Checkpoint(g int64) string { return k.Gen(g) + "checkpoint" }
 
 // Reached is generation g's reached sequence.
 func (k Keys) Reached(g int64) string { return k.Gen(g) + "reached" }
+
+// Versions is generation g's hash of subject -> last applied version.
+func (k Keys) Versions(g int64) string { return k.Gen(g) + "versions" }

@@ -11,6 +11,7 @@ type metrics struct {
 	applied *prometheus.CounterVec
 	lag     *prometheus.GaugeVec
 	failed  *prometheus.GaugeVec
+	gaps    *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -21,9 +22,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help: "Stream last sequence minus the projection's checkpoint."}, []string{"projection"}),
 		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "jetsource_projection_failed",
 			Help: "1 when the projection stopped on an event it cannot apply."}, []string{"projection"}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_projection_gaps_total",
+			Help: "Deliveries a projection's consumer made that its runner was not handed; each made it start over from its checkpoint."}, []string{"projection"}),
 	}
 	if r != nil {
-		r.MustRegister(m.applied, m.lag, m.failed)
+		r.MustRegister(m.applied, m.lag, m.failed, m.gaps)
 	}
 	return m
 }

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -32,6 +33,28 @@ func (p Projection) validate() error {
 	}
 	return nil
 }
+
+// ErrVersionSequence marks an event whose Es-Version does not follow the
+// last one applied of its aggregate: a forged, repeated or lost event.
+var ErrVersionSequence = errors.New("event breaks its aggregate's version sequence")
+
+// VersionError is an event that breaks its aggregate's version sequence.
+type VersionError struct {
+	// Subject is the aggregate's subject.
+	Subject string
+	// Last is the last version applied of it (0: none yet); Got is the
+	// event's.
+	Last, Got streams.Version
+}
+
+func (e *VersionError) Error() string {
+	if e.Last == 0 {
+		return fmt.Sprintf("%v: the first event of %s has version %d, not 1", ErrVersionSequence, e.Subject, e.Got)
+	}
+	return fmt.Sprintf("%v: version %d of %s follows version %d, not %d", ErrVersionSequence, e.Got, e.Subject, e.Last, e.Last+1)
+}
+
+func (e *VersionError) Unwrap() error { return ErrVersionSequence }
 
 // ApplyError is a handler's refusal of one event.
 type ApplyError struct {

@@ -2,16 +2,37 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/jetsource/jetsource/streams"
 )
 
-// scanCount is the COUNT hint of the SCAN that deletes an old generation.
-const scanCount = 500
+const (
+	// scanCount is the COUNT hint of the SCAN that deletes an old generation.
+	scanCount = 500
+	// rebuildConsumerPrefix names the consumer of a rebuild:
+	// jetsource_rebuild_<name>.
+	rebuildConsumerPrefix = "jetsource_rebuild_"
+	// rebuildConsumerIdle lets the server remove the consumer of a rebuild
+	// whose process died.
+	rebuildConsumerIdle = 10 * time.Minute
+)
+
+var (
+	// ErrUnknownProjection means no projection of the runner has the name.
+	ErrUnknownProjection = errors.New("no such projection")
+	// ErrRebuildRunning means a rebuild of the projection is already
+	// running, in this process or another.
+	ErrRebuildRunning = errors.New("a rebuild of the projection is already running")
+	// errLockLost means a rebuild could not renew its lock.
+	errLockLost = errors.New("rebuild lock lost")
+)
 
 // Rebuild builds projection name afresh into a new generation from the start
 // of the stream while the current one keeps answering queries, switches the
@@ -19,12 +40,84 @@ const scanCount = 500
 // deletes the old generation's keys. The live runner of the projection, in
 // this process or another, notices the switch and carries on from the new
 // generation's checkpoint.
-func (r *Runner) Rebuild(ctx context.Context, name string) error {
+//
+// One rebuild of a projection runs at a time, whatever the number of
+// runners: it holds a lock in Redis (renewed while it runs, released at the
+// end), and another call meanwhile returns an error wrapping
+// ErrRebuildRunning. An unknown name is an error wrapping
+// ErrUnknownProjection.
+func (r *Runner) Rebuild(ctx context.Context, name string) (err error) {
 	p, ok := r.projections[name]
 	if !ok {
-		return errUnknownProjection(name)
+		return fmt.Errorf("rebuild %q: %w", name, ErrUnknownProjection)
 	}
 	keys := KeysOf(name)
+	token, err := r.lock(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", name, err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.holdLock(ctx, cancel, keys, token)
+	}()
+	defer func() {
+		cancel(nil)
+		wg.Wait()
+		r.unlock(keys, token)
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, errLockLost) {
+			err = fmt.Errorf("%w (%w)", err, cause)
+		}
+	}()
+	return r.rebuild(ctx, p, keys, token)
+}
+
+// lock takes the rebuild lock of a projection and returns its token.
+func (r *Runner) lock(ctx context.Context, keys Keys) (string, error) {
+	token := nuid.Next()
+	ok, err := r.rdb.SetNX(ctx, keys.RebuildLock(), token, r.opts.LeaseTTL).Result()
+	if err != nil {
+		return "", fmt.Errorf("take the rebuild lock: %w", err)
+	}
+	if !ok {
+		return "", ErrRebuildRunning
+	}
+	return token, nil
+}
+
+// holdLock renews the rebuild lock until ctx is done, and cancels the
+// rebuild when the lock cannot be renewed.
+func (r *Runner) holdLock(ctx context.Context, cancel context.CancelCauseFunc, keys Keys, token string) {
+	for {
+		sleep(ctx, r.opts.LeaseTTL/renewsPerLease)
+		if ctx.Err() != nil {
+			return
+		}
+		// The lease's script renews a lock as well: no checkpoint to check.
+		held, err := renewScript.Run(ctx, r.rdb, []string{keys.RebuildLock(), keys.Generation(), keys.RebuildLock()},
+			token, r.opts.LeaseTTL.Milliseconds(), "0").Int64()
+		if err != nil || held < 0 {
+			cancel(fmt.Errorf("%w: %v", errLockLost, err))
+			return
+		}
+	}
+}
+
+// unlock releases the rebuild lock if it is still the token's.
+func (r *Runner) unlock(keys Keys, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if err := releaseScript.Run(ctx, r.rdb, []string{keys.RebuildLock()}, token).Err(); err != nil {
+		r.log.Warn("rebuild lock not released; it expires", "error", err)
+	}
+}
+
+// rebuild builds p into a new generation and switches to it, fenced by the
+// rebuild lock that token holds.
+func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token string) error {
+	name := p.Name
 	old, err := r.generation(ctx, keys)
 	if err != nil {
 		return err
@@ -37,10 +130,12 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	cons, err := r.js.OrderedConsumer(ctx, r.opts.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: p.Subjects})
+	cname := rebuildConsumerPrefix + name
+	f, err := r.feed(ctx, cname, p.Subjects, 0, rebuildConsumerIdle)
 	if err != nil {
-		return fmt.Errorf("rebuild %s: consumer: %w", name, err)
+		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
+	defer r.deleteConsumer(ctx, cname)
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return err
@@ -51,7 +146,14 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 	t := &target{keys: keys, gen: next}
 	r.log.Info("rebuild started", "projection", name, "generation", next, "stream_last_sequence", total)
 	for {
-		n, err := r.step(ctx, p, cons, stream, t)
+		n, err := r.step(ctx, p, f, stream, t)
+		if errors.Is(err, errGap) {
+			r.gap(name, err)
+			if f, err = r.feed(ctx, cname, p.Subjects, t.checkpoint, rebuildConsumerIdle); err != nil {
+				return fmt.Errorf("rebuild %s: %w", name, err)
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("rebuild %s: %w", name, err)
 		}
@@ -67,7 +169,7 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 		}
 		// Caught up: the last fetch was empty and nothing is pending.
 		if n == 0 && t.reached >= streams.Sequence(total) {
-			ci, err := cons.Info(ctx)
+			ci, err := f.cons.Info(ctx)
 			if err != nil {
 				return err
 			}
@@ -76,13 +178,22 @@ func (r *Runner) Rebuild(ctx context.Context, name string) error {
 			}
 		}
 	}
-	if err := r.rdb.Set(ctx, keys.Generation(), next, 0).Err(); err != nil {
+	if err := r.switchGeneration(ctx, keys, old, next, keys.RebuildLock(), token); err != nil {
 		return fmt.Errorf("rebuild %s: switch: %w", name, err)
 	}
 	r.log.Info("rebuild switched", "projection", name, "generation", next, "checkpoint", formatSeq(t.checkpoint),
 		"duration", time.Since(start).Round(time.Millisecond))
 	// Queries read pointer and model atomically, so the old keys can go now.
 	return r.deleteGeneration(ctx, keys, old)
+}
+
+// deleteConsumer deletes a rebuild's consumer once it is done.
+func (r *Runner) deleteConsumer(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+	defer cancel()
+	if err := r.js.DeleteConsumer(ctx, r.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.log.Warn("rebuild consumer not deleted; the server removes it once idle", "consumer", name, "error", err)
+	}
 }
 
 // deleteGeneration unlinks every key of generation g.

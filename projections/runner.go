@@ -17,13 +17,16 @@ import (
 	"github.com/jetsource/jetsource/streams"
 )
 
-// Defaults of the runner's settings.
+// Defaults of the runner's settings: a zero Options field means its default.
 const (
 	DefaultBatchSize    = 256
 	DefaultMaxRetries   = 5
 	DefaultRetryBackoff = 200 * time.Millisecond
 	DefaultLeaseTTL     = 5 * time.Second
 	DefaultFetchWait    = 250 * time.Millisecond
+	// NoRetries as Options.MaxRetries stops a projection on the first
+	// failure of its handler.
+	NoRetries = -1
 	// consumerPrefix names the durable consumers: jetsource_proj_<name>.
 	consumerPrefix = "jetsource_proj_"
 	// progressEvery is how often a rebuild logs its progress.
@@ -32,16 +35,28 @@ const (
 	requestTimeout = 5 * time.Second
 )
 
-// Options configure a Runner.
+// Options configure a Runner. A zero field means its default.
 type Options struct {
-	Stream       string
-	BatchSize    int
-	MaxRetries   int
+	// Stream is the event stream (default streams.DefaultStream).
+	Stream string
+	// BatchSize is the most events fetched and applied at once.
+	BatchSize int
+	// MaxRetries is how often an event whose handler fails is retried
+	// before its projection stops on it: 0 means DefaultMaxRetries,
+	// NoRetries (any negative value) means none.
+	MaxRetries int
+	// RetryBackoff is the pause before the first retry; each next one
+	// doubles it.
 	RetryBackoff time.Duration
-	LeaseTTL     time.Duration
-	FetchWait    time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// LeaseTTL is how long a runner that stopped renewing keeps a
+	// projection before another runner may take it over.
+	LeaseTTL time.Duration
+	// FetchWait is how long one fetch waits for events.
+	FetchWait time.Duration
+	// Logger defaults to slog.Default.
+	Logger *slog.Logger
+	// Registerer, when set, registers the runner's metrics.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) defaults() {
@@ -51,8 +66,11 @@ func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
 	}
-	if o.MaxRetries < 0 {
+	switch {
+	case o.MaxRetries == 0:
 		o.MaxRetries = DefaultMaxRetries
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = DefaultRetryBackoff
@@ -96,7 +114,7 @@ func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []
 		if _, dup := r.projections[p.Name]; dup {
 			return nil, fmt.Errorf("projections: %s registered twice", p.Name)
 		}
-		r.projections[p.Name] = p
+		r.projections[p.Name] = recoverer(p, r.log)
 		r.order = append(r.order, p.Name)
 	}
 	r.metrics = newMetrics(opts.Registerer)
@@ -119,7 +137,8 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // runProjection keeps one projection going: take the lease, follow the
-// stream, start over when Redis changed under it, stop on a poison event.
+// stream, start over when Redis changed under it or the consumer skipped a
+// delivery, stop on a poison event.
 func (r *Runner) runProjection(ctx context.Context, p Projection) {
 	keys := KeysOf(p.Name)
 	defer r.releaseLease(keys)
@@ -134,7 +153,7 @@ func (r *Runner) runProjection(ctx context.Context, p Projection) {
 			if err != nil && ctx.Err() == nil {
 				r.log.Warn("projection lease not taken", "projection", p.Name, "error", err)
 			}
-			sleep(ctx, r.opts.LeaseTTL/3)
+			sleep(ctx, r.opts.LeaseTTL/renewsPerLease)
 			continue
 		}
 		err = r.follow(ctx, p)
@@ -143,12 +162,10 @@ func (r *Runner) runProjection(ctx context.Context, p Projection) {
 		case ctx.Err() != nil:
 			return
 		case errors.As(err, &applyErr):
-			r.log.Error("projection stopped on an event it cannot apply", "projection", p.Name,
-				"sequence", applyErr.Event.Sequence, "subject", applyErr.Event.Ref.Subject(), "type", applyErr.Event.Type, "error", applyErr.Err)
-			r.rdb.HSet(context.WithoutCancel(ctx), keys.Status(), "state", "failed", "sequence", uint64(applyErr.Event.Sequence),
-				"subject", applyErr.Event.Ref.Subject(), "type", applyErr.Event.Type, "error", applyErr.Err.Error())
-			r.metrics.failed.WithLabelValues(p.Name).Set(1)
-			return
+			r.fail(ctx, p, applyErr)
+			r.holdFailed(ctx, keys)
+		case errors.Is(err, errGap):
+			r.gap(p.Name, err)
 		case errors.Is(err, errRestart):
 			r.log.Info("projection restarting from redis", "projection", p.Name, "reason", err)
 		default:
@@ -158,18 +175,60 @@ func (r *Runner) runProjection(ctx context.Context, p Projection) {
 	}
 }
 
+// gap logs and counts a delivery the runner was not handed.
+func (r *Runner) gap(name string, err error) {
+	r.log.Warn("projection consumer skipped a delivery: starting over from the checkpoint", "projection", name, "error", err)
+	r.metrics.gaps.WithLabelValues(name).Inc()
+}
+
+// fail records that projection p stopped on an event, in its status hash,
+// the log and the metrics.
+func (r *Runner) fail(ctx context.Context, p Projection, e *ApplyError) {
+	r.log.Error("projection stopped on an event it cannot apply", "projection", p.Name,
+		"sequence", uint64(e.Event.Sequence), "subject", e.Event.Ref.Subject(), "type", e.Event.Type, "error", e.Err)
+	err := r.rdb.HSet(context.WithoutCancel(ctx), KeysOf(p.Name).Status(), "state", "failed", "sequence", uint64(e.Event.Sequence),
+		"subject", e.Event.Ref.Subject(), "type", e.Event.Type, "error", e.Err.Error()).Err()
+	if err != nil {
+		r.log.Error("projection status not recorded", "projection", p.Name, "error", err)
+	}
+	r.metrics.failed.WithLabelValues(p.Name).Set(1)
+}
+
+// holdFailed keeps the lease of a failed projection, so that no other
+// runner takes it over and retries the poison event again and again, until
+// ctx is done or the projection changed under it (the lease was lost, a
+// rebuild switched the generation): then the runner starts over.
+func (r *Runner) holdFailed(ctx context.Context, keys Keys) {
+	gen, err := r.rdb.Get(ctx, keys.Generation()).Int64()
+	if err != nil {
+		return
+	}
+	t := &target{keys: keys, gen: gen, lease: r.id}
+	for r.pause(ctx, t, r.opts.LeaseTTL) == nil {
+	}
+}
+
 func (r *Runner) releaseLease(keys Keys) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	releaseScript.Run(ctx, r.rdb, []string{keys.Lease()}, r.id)
 }
 
+const (
+	// renewsPerLease is how many times a lease is renewed within its TTL.
+	renewsPerLease = 3
+	// checkpointGone is renewScript's answer when the checkpoint vanished.
+	checkpointGone = -2
+)
+
 var (
 	// renewScript extends the lease if it is ours and returns the current
-	// generation (or -1 when the lease is not ours).
+	// generation, -1 when the lease is not ours, or -2 when the runner
+	// believes in a checkpoint (ARGV[3] = '1') that is gone.
 	renewScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
 local g = redis.call('GET', KEYS[2])
 if not g then return 0 end
 return tonumber(g)`)
@@ -177,6 +236,53 @@ return tonumber(g)`)
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 )
+
+// renew extends the lease of a live runner's target and checks that the
+// target is still where its projection stands (the generation, and the
+// checkpoint if it has one, so that even an idle runner notices a lost
+// checkpoint); errRestart when not. A target without a lease (a rebuild) has
+// nothing to renew.
+func (r *Runner) renew(ctx context.Context, t *target) error {
+	if t.lease == "" {
+		return nil
+	}
+	hasCheckpoint := "0"
+	if t.checkpoint > 0 {
+		hasCheckpoint = "1"
+	}
+	current, err := renewScript.Run(ctx, r.rdb, []string{t.keys.Lease(), t.keys.Generation(), t.keys.Checkpoint(t.gen)},
+		t.lease, r.opts.LeaseTTL.Milliseconds(), hasCheckpoint).Int64()
+	if err != nil {
+		return err
+	}
+	if current == checkpointGone {
+		return fmt.Errorf("%w: checkpoint %d of generation %d is gone", errRestart, t.checkpoint, t.gen)
+	}
+	if current != t.gen {
+		return fmt.Errorf("%w: lease or generation (now %d, was %d)", errRestart, current, t.gen)
+	}
+	return nil
+}
+
+// pause waits d, renewing t's lease meanwhile so that a long pause (a
+// retry's backoff) does not let it expire; it returns early with the error
+// when ctx is done or the lease cannot be renewed.
+func (r *Runner) pause(ctx context.Context, t *target, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil
+		}
+		sleep(ctx, min(left, r.opts.LeaseTTL/renewsPerLease))
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.renew(ctx, t); err != nil {
+			return err
+		}
+	}
+}
 
 // generation returns the current generation, creating generation 1.
 func (r *Runner) generation(ctx context.Context, keys Keys) (int64, error) {
@@ -206,11 +312,19 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 	if err != nil {
 		return err
 	}
+	lost, err := r.lostCheckpoint(ctx, keys, gen, cp)
+	if err != nil {
+		return err
+	}
+	if lost {
+		return r.freshGeneration(ctx, p.Name, keys, gen)
+	}
 	if cp == 0 {
 		r.log.Info("projection has no checkpoint: building it from the start of the stream", "projection", p.Name, "generation", gen)
 	}
 	r.rdb.HSet(ctx, keys.Status(), "state", "running", "sequence", uint64(cp), "subject", "", "type", "", "error", "")
-	cons, err := r.consumer(ctx, p, cp)
+	r.metrics.failed.WithLabelValues(p.Name).Set(0)
+	f, err := r.feed(ctx, consumerPrefix+p.Name, p.Subjects, cp, 0)
 	if err != nil {
 		return err
 	}
@@ -223,18 +337,81 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		current, err := renewScript.Run(ctx, r.rdb, []string{keys.Lease(), keys.Generation()}, r.id, r.opts.LeaseTTL.Milliseconds()).Int64()
-		if err != nil {
+		if err := r.renew(ctx, t); err != nil {
 			return err
 		}
-		if current != gen {
-			return fmt.Errorf("%w: lease or generation (now %d, was %d)", errRestart, current, gen)
-		}
-		if _, err := r.step(ctx, p, cons, stream, t); err != nil {
+		if _, err := r.step(ctx, p, f, stream, t); err != nil {
 			return err
 		}
 		r.metrics.lagOf(p.Name, stream, t.checkpoint)
 	}
+}
+
+// lostCheckpoint reports a generation whose model cannot be continued: it has
+// keys but no checkpoint (evicted, deleted, a partial restore), or a
+// checkpoint but no versions hash. Replaying onto it would apply events twice.
+func (r *Runner) lostCheckpoint(ctx context.Context, keys Keys, gen int64, cp streams.Sequence) (bool, error) {
+	if cp > 0 {
+		n, err := r.rdb.Exists(ctx, keys.Versions(gen)).Result()
+		return n == 0, err
+	}
+	iter := r.rdb.Scan(ctx, 0, keys.Gen(gen)+"*", scanCount).Iterator()
+	if iter.Next(ctx) {
+		return true, nil
+	}
+	return false, iter.Err()
+}
+
+// freshGeneration moves a projection whose generation lost its checkpoint
+// to an empty new generation, which the runner then builds from the start
+// of the stream, and deletes the old one. It returns errRestart.
+func (r *Runner) freshGeneration(ctx context.Context, name string, keys Keys, old int64) error {
+	next := old + 1
+	// A rebuild builds generation old+1 too: one at a time.
+	token, err := r.lock(ctx, keys)
+	if errors.Is(err, ErrRebuildRunning) {
+		sleep(ctx, r.opts.LeaseTTL/renewsPerLease)
+		return fmt.Errorf("%w: lost its checkpoint while a rebuild runs", errRestart)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.unlock(keys, token)
+	r.log.Warn("projection lost its checkpoint but not its model: rebuilding it into a fresh generation",
+		"projection", name, "generation", old, "fresh", next)
+	if err := r.deleteGeneration(ctx, keys, next); err != nil {
+		return err
+	}
+	if err := r.switchGeneration(ctx, keys, old, next, keys.Lease(), r.id); err != nil {
+		return err
+	}
+	if err := r.deleteGeneration(ctx, keys, old); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: moved to fresh generation %d", errRestart, next)
+}
+
+// switchGeneration points the projection at generation to, provided it
+// still points at from and holder still holds fence (a lease or a lock);
+// errRestart when not.
+func (r *Runner) switchGeneration(ctx context.Context, keys Keys, from, to int64, fence, holder string) error {
+	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		if g, err := tx.Get(ctx, keys.Generation()).Int64(); err != nil || g != from {
+			return fmt.Errorf("%w: generation switched", errRestart)
+		}
+		if h, err := tx.Get(ctx, fence).Result(); err != nil || h != holder {
+			return fmt.Errorf("%w: %s lost", errRestart, fence)
+		}
+		_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.Set(ctx, keys.Generation(), to, 0)
+			return nil
+		})
+		return err
+	}, keys.Generation(), fence)
+	if errors.Is(err, redis.TxFailedErr) {
+		return fmt.Errorf("%w: another writer touched the projection", errRestart)
+	}
+	return err
 }
 
 // target is where a run of a projection writes: a generation, fenced by the
@@ -247,38 +424,35 @@ type target struct {
 	reached    streams.Sequence
 }
 
-// fetcher is what step needs of a consumer (durable or ordered).
-type fetcher interface {
-	Fetch(batch int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error)
-	Info(ctx context.Context) (*jetstream.ConsumerInfo, error)
-}
-
-// step fetches one batch and applies it; on an empty fetch it records how
+// step fetches one batch, checks that it follows what the runner saw
+// before, applies it and acknowledges it; on an empty fetch it records how
 // far the model is known to reach. It returns how many events it applied.
-func (r *Runner) step(ctx context.Context, p Projection, cons fetcher, stream jetstream.Stream, t *target) (int, error) {
-	batch, err := cons.Fetch(r.opts.BatchSize, jetstream.FetchMaxWait(r.opts.FetchWait))
+func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstream.Stream, t *target) (int, error) {
+	batch, err := f.cons.Fetch(r.opts.BatchSize, jetstream.FetchMaxWait(r.opts.FetchWait))
 	if err != nil {
 		return 0, err
 	}
 	var events []streams.Recorded
 	var lastMsg jetstream.Msg
+	var poison *ApplyError
 	for msg := range batch.Messages() {
-		lastMsg = msg
 		meta, err := msg.Metadata()
 		if err != nil {
 			return 0, err
 		}
-		seq := streams.Sequence(meta.Sequence.Stream)
-		if seq <= t.checkpoint {
-			continue // applied before: a redelivery
+		if err := f.check(meta); err != nil {
+			return 0, err
 		}
+		lastMsg = msg
+		seq := streams.Sequence(meta.Sequence.Stream)
 		ev, err := streams.Decode(msg.Subject(), seq, msg.Headers(), msg.Data())
 		if err != nil {
-			return 0, &ApplyError{Projection: p.Name, Event: streams.Recorded{Sequence: seq, Type: msg.Headers().Get(streams.HeaderType)}, Err: err}
+			poison = &ApplyError{Projection: p.Name, Event: streams.Recorded{Sequence: seq, Type: msg.Headers().Get(streams.HeaderType)}, Err: err}
+			break
 		}
 		events = append(events, ev)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+	if err := batch.Error(); poison == nil && err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 		return 0, err
 	}
 	if len(events) > 0 {
@@ -286,9 +460,13 @@ func (r *Runner) step(ctx context.Context, p Projection, cons fetcher, stream je
 			return 0, err
 		}
 	}
+	if poison != nil {
+		// The events before it are in; it is not, and is never acknowledged.
+		return 0, poison
+	}
 	if lastMsg != nil {
 		if err := lastMsg.Ack(); err != nil {
-			r.log.Debug("ack failed; the batch will be redelivered and skipped", "projection", p.Name, "error", err)
+			r.log.Debug("ack failed; the batch will be redelivered and the runner starts over", "projection", p.Name, "error", err)
 		}
 		return len(events), nil
 	}
@@ -299,7 +477,7 @@ func (r *Runner) step(ctx context.Context, p Projection, cons fetcher, stream je
 		return 0, err
 	}
 	last := sinfo.State.LastSeq
-	info, err := cons.Info(ctx)
+	info, err := f.idle(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -311,8 +489,11 @@ func (r *Runner) step(ctx context.Context, p Projection, cons fetcher, stream je
 	return 0, nil
 }
 
+// maxBackoffDoublings caps the growth of the retry backoff.
+const maxBackoffDoublings = 6
+
 // applyWithRetries commits events; an event the handler refuses is retried
-// alone with backoff, then reported as an *ApplyError.
+// alone, then reported as an *ApplyError.
 func (r *Runner) applyWithRetries(ctx context.Context, p Projection, t *target, events []streams.Recorded) error {
 	for len(events) > 0 {
 		err := r.commit(ctx, p, t, events, 0)
@@ -325,28 +506,36 @@ func (r *Runner) applyWithRetries(ctx context.Context, p Projection, t *target, 
 				return err
 			}
 			events = events[bad.index:]
-			continue
 		}
-		for attempt := 1; ; attempt++ {
-			if attempt > r.opts.MaxRetries {
-				return &ApplyError{Projection: p.Name, Event: events[0], Err: bad.err}
-			}
-			r.log.Warn("projection handler failed; retrying", "projection", p.Name, "sequence", events[0].Sequence, "attempt", attempt, "error", bad.err)
-			sleep(ctx, r.opts.RetryBackoff*time.Duration(1<<min(attempt-1, 6)))
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			err = r.commit(ctx, p, t, events[:1], 0)
-			if !errors.As(err, &bad) {
-				if err != nil {
-					return err
-				}
-				break
-			}
+		if err := r.retry(ctx, p, t, events[0], bad.err); err != nil {
+			return err
 		}
 		events = events[1:]
 	}
 	return nil
+}
+
+// retry applies ev, which just failed with cause, alone until it goes in,
+// with a doubling backoff during which the lease is renewed; it stops
+// retrying when the lease is lost, and reports an *ApplyError once the
+// retries are spent.
+func (r *Runner) retry(ctx context.Context, p Projection, t *target, ev streams.Recorded, cause error) error {
+	for attempt := 1; ; attempt++ {
+		// An event that breaks its version sequence stays broken: no retry.
+		if attempt > r.opts.MaxRetries || errors.Is(cause, ErrVersionSequence) {
+			return &ApplyError{Projection: p.Name, Event: ev, Err: cause}
+		}
+		r.log.Warn("projection handler failed; retrying", "projection", p.Name, "sequence", uint64(ev.Sequence), "attempt", attempt, "error", cause)
+		if err := r.pause(ctx, t, r.opts.RetryBackoff<<min(attempt-1, maxBackoffDoublings)); err != nil {
+			return err
+		}
+		err := r.commit(ctx, p, t, []streams.Recorded{ev}, 0)
+		var bad *badEvent
+		if !errors.As(err, &bad) {
+			return err // nil: it went in
+		}
+		cause = bad.err
+	}
 }
 
 type badEvent struct {
@@ -359,9 +548,11 @@ func (b *badEvent) Error() string { return fmt.Sprintf("event %d: %v", b.index, 
 // commit applies events (and moves reached to at least reach) in one
 // MULTI/EXEC, fenced by WATCH: the checkpoint must still be what the runner
 // believes, the generation must still be current and, for a live runner, the
-// lease must still be its own.
+// lease must still be its own. Each event's version must follow the last one
+// applied of its aggregate (kept per generation in the versions hash). The
+// reads behind these checks go in one round trip.
 func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []streams.Recorded, reach streams.Sequence) error {
-	cpKey, reachedKey := t.keys.Checkpoint(t.gen), t.keys.Reached(t.gen)
+	cpKey, reachedKey, versionsKey := t.keys.Checkpoint(t.gen), t.keys.Reached(t.gen), t.keys.Versions(t.gen)
 	watched := []string{cpKey, t.keys.Generation()}
 	if t.lease != "" {
 		watched = append(watched, t.keys.Lease())
@@ -371,8 +562,31 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 		next = events[len(events)-1].Sequence
 	}
 	reached := max(t.reached, next, reach)
+	var subjects []string
+	versions := map[string]streams.Version{}
+	for _, ev := range events {
+		if _, seen := versions[ev.Ref.Subject()]; !seen {
+			versions[ev.Ref.Subject()] = 0
+			subjects = append(subjects, ev.Ref.Subject())
+		}
+	}
 	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
-		cp, err := tx.Get(ctx, cpKey).Uint64()
+		var cpCmd, genCmd, leaseCmd *redis.StringCmd
+		var versionsCmd *redis.SliceCmd
+		_, err := tx.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			cpCmd = pipe.Get(ctx, cpKey)
+			if t.lease != "" {
+				genCmd, leaseCmd = pipe.Get(ctx, t.keys.Generation()), pipe.Get(ctx, t.keys.Lease())
+			}
+			if len(subjects) > 0 {
+				versionsCmd = pipe.HMGet(ctx, versionsKey, subjects...)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		cp, err := cpCmd.Uint64()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
@@ -380,13 +594,27 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 			return fmt.Errorf("%w: checkpoint is %d, runner had %d", errRestart, cp, t.checkpoint)
 		}
 		if t.lease != "" {
-			g, err := tx.Get(ctx, t.keys.Generation()).Int64()
-			if err != nil || g != t.gen {
+			if g, err := genCmd.Int64(); err != nil || g != t.gen {
 				return fmt.Errorf("%w: generation switched", errRestart)
 			}
-			if holder, err := tx.Get(ctx, t.keys.Lease()).Result(); err != nil || holder != t.lease {
+			if holder, err := leaseCmd.Result(); err != nil || holder != t.lease {
 				return fmt.Errorf("%w: lease lost", errRestart)
 			}
+		}
+		if versionsCmd != nil {
+			for i, v := range versionsCmd.Val() {
+				if s, ok := v.(string); ok {
+					n, _ := strconv.ParseUint(s, 10, 64)
+					versions[subjects[i]] = streams.Version(n)
+				}
+			}
+		}
+		for i, ev := range events {
+			subject := ev.Ref.Subject()
+			if last := versions[subject]; ev.Version != last+1 {
+				return &badEvent{index: i, err: &VersionError{Subject: subject, Last: last, Got: ev.Version}}
+			}
+			versions[subject] = ev.Version
 		}
 		prefix := t.keys.Gen(t.gen)
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -394,6 +622,13 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 				if err := p.Apply(pipe, prefix, ev); err != nil {
 					return &badEvent{index: i, err: err}
 				}
+			}
+			if len(subjects) > 0 {
+				fields := make([]any, 0, 2*len(subjects))
+				for _, s := range subjects {
+					fields = append(fields, s, uint64(versions[s]))
+				}
+				pipe.HSet(ctx, versionsKey, fields...)
 			}
 			pipe.Set(ctx, cpKey, uint64(next), 0)
 			pipe.Set(ctx, reachedKey, uint64(reached), 0)
@@ -410,34 +645,6 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 	t.checkpoint, t.reached = next, reached
 	r.metrics.applied.WithLabelValues(p.Name).Add(float64(len(events)))
 	return nil
-}
-
-// consumer (re)creates the projection's durable consumer so that it delivers
-// from just after the checkpoint kept in Redis.
-func (r *Runner) consumer(ctx context.Context, p Projection, cp streams.Sequence) (jetstream.Consumer, error) {
-	name := consumerPrefix + p.Name
-	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	if err := r.js.DeleteConsumer(cctx, r.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("reset consumer %s: %w", name, err)
-	}
-	cfg := jetstream.ConsumerConfig{
-		Durable:        name,
-		Description:    "jetsource projection " + p.Name,
-		FilterSubjects: p.Subjects,
-		AckPolicy:      jetstream.AckAllPolicy,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		MaxAckPending:  -1,
-	}
-	if cp > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = uint64(cp) + 1
-	}
-	cons, err := r.js.CreateConsumer(cctx, r.opts.Stream, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s: %w", name, err)
-	}
-	return cons, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -142,9 +141,4 @@ var ModelProjections = map[string][]string{
 	"order":   {Orders},
 	"product": {Products},
 	"user":    {Users},
-}
-
-// errUnknownProjection is returned for a name no projection has.
-func errUnknownProjection(name string) error {
-	return fmt.Errorf("projections: no projection %q", name)
 }

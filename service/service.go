@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -130,7 +128,13 @@ func NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalCli
 		BatchSize:    cfg.Projector.BatchSize,
 		MaxRetries:   cfg.Projector.MaxRetries,
 		RetryBackoff: cfg.Projector.RetryBackoff,
+		LeaseTTL:     cfg.Projector.LeaseTTL,
+		FetchWait:    cfg.Projector.FetchWait,
 		Logger:       log,
+	}
+	if opts.MaxRetries == 0 {
+		// In the settings 0 means none; in Options it means the default.
+		opts.MaxRetries = projections.NoRetries
 	}
 	if health != nil {
 		opts.Registerer = health.Registry
@@ -151,29 +155,16 @@ func RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb red
 	}
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
-	sub, err := nc.Subscribe(RebuildSubject+".*", func(m *nats.Msg) {
-		name := strings.TrimPrefix(m.Subject, RebuildSubject+".")
-		// A rebuild takes a while: answer when it is done.
-		go func() {
-			if err := r.Rebuild(ctx, name); err != nil {
-				_ = m.Respond([]byte(`{"error":{"code":"internal","message":` + strconv.Quote(err.Error()) + `}}`))
-				return
-			}
-			_ = m.Respond([]byte(`{"rebuilt":` + strconv.Quote(name) + `}`))
-		}()
-	})
+	g, ctx := errgroup.WithContext(ctx)
+	rebuilds, err := ServeRebuilds(ctx, nc, r, log)
 	if err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
-	g, ctx := errgroup.WithContext(ctx)
+	g.Go(rebuilds)
 	g.Go(func() error { return r.Run(ctx) })
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
 }
-
-// RebuildSubject is the prefix of the projector's rebuild requests.
-const RebuildSubject = "jetsource.projector.rebuild"
 
 // RunReader serves queries until ctx is done.
 func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
