@@ -142,6 +142,9 @@ type Reader struct {
 	// model at once; past it a wait is answered 503 unavailable at once, so
 	// waiting clients can never starve the others.
 	MaxWaits int `yaml:"max_waits"`
+	// ReadyLag is how many events a projection behind the queries may be
+	// behind the end of the stream while the reader still reports ready.
+	ReadyLag int `yaml:"ready_lag"`
 }
 
 // HTTP holds the HTTP listeners, each a host:port.
@@ -237,6 +240,7 @@ func Default() Config {
 			DefaultWait: 2 * time.Second, // DESIGN §3: wait_ms defaults to 2000
 			MaxWait:     30 * time.Second,
 			MaxWaits:    100,
+			ReadyLag:    10_000,
 		},
 		HTTP: HTTP{
 			Listen:        "", // off

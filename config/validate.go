@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -138,6 +139,7 @@ func (c Config) Validate() error {
 	positive("reader.default_wait", c.Reader.DefaultWait)
 	positive("reader.max_wait", c.Reader.MaxWait)
 	between("reader.max_waits", int64(c.Reader.MaxWaits), 1, maxWaiters)
+	between("reader.ready_lag", int64(c.Reader.ReadyLag), 0, math.MaxInt32)
 	if c.Reader.DefaultWait > c.Reader.MaxWait {
 		bad("reader.default_wait %v must not exceed reader.max_wait %v", c.Reader.DefaultWait, c.Reader.MaxWait)
 	}

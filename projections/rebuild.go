@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +57,8 @@ func (r *Runner) Rebuild(ctx context.Context, name string) (err error) {
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
+	r.markRebuilding(name, 1)
+	defer r.markRebuilding(name, -1)
 	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -216,4 +219,29 @@ func (r *Runner) deleteGeneration(ctx context.Context, keys Keys, g int64) error
 		return r.rdb.Unlink(ctx, batch...).Err()
 	}
 	return nil
+}
+
+func (r *Runner) markRebuilding(name string, delta int) {
+	r.rebuildingMu.Lock()
+	defer r.rebuildingMu.Unlock()
+	if r.rebuilding == nil {
+		r.rebuilding = map[string]int{}
+	}
+	r.rebuilding[name] += delta
+	if r.rebuilding[name] <= 0 {
+		delete(r.rebuilding, name)
+	}
+}
+
+// Rebuilding lists the projections this runner is rebuilding now (an
+// operator's readiness probe keeps such a projector out of rotation).
+func (r *Runner) Rebuilding() []string {
+	r.rebuildingMu.Lock()
+	defer r.rebuildingMu.Unlock()
+	names := make([]string, 0, len(r.rebuilding))
+	for n := range r.rebuilding {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

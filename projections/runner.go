@@ -96,6 +96,9 @@ type Runner struct {
 	id          string
 	log         *slog.Logger
 	metrics     *metrics
+	// rebuilding counts the rebuilds this runner runs, by projection.
+	rebuildingMu sync.Mutex
+	rebuilding   map[string]int
 }
 
 // errRestart means the runner's view of Redis is no longer true (lease lost,

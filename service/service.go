@@ -155,6 +155,7 @@ func RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb red
 	}
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
+	health.AddCheck("rebuild", RebuildCheck(r))
 	g, ctx := errgroup.WithContext(ctx)
 	rebuilds, err := ServeRebuilds(ctx, nc, r, log)
 	if err != nil {
@@ -172,11 +173,13 @@ func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.
 	if err != nil {
 		return err
 	}
+	last := reader.LastSequenceOf(js, cfg.Store.Stream)
 	rd := reader.New(nc, rdb, reader.Options{DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
-		ReadTimeout: cfg.NATS.RequestTimeout, MaxWaits: cfg.Reader.MaxWaits, LastSequence: reader.LastSequenceOf(js, cfg.Store.Stream),
+		ReadTimeout: cfg.NATS.RequestTimeout, MaxWaits: cfg.Reader.MaxWaits, LastSequence: last,
 		Logger: log, Registerer: health.Registry})
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
+	health.AddCheck("projections", LagCheck(rdb, last, modelProjections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })
 	ServeOps(ctx, g, cfg, health)
