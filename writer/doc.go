@@ -40,8 +40,15 @@
 // event ids (Nats-Msg-Id) are derived from the command_id ("<id>-<index>"),
 // so a resend that races the first attempt, or follows a crash between the
 // append and keeping the reply, is dropped by JetStream's duplicate window
-// and its reply rebuilt from the stored events carrying the command_id. A
-// command_id used for another command or aggregate is answered 409.
+// and its reply rebuilt from the stored events carrying the command_id.
+// Whatever a command_id's attempt did not store itself (a refusal 404, 409 or
+// 422, a duplicate, or a decision with no events) is checked against the
+// store before it is answered: when a twin (the same command_id, on any
+// writer) stored its events first, for instance between its append and
+// keeping its reply, or failed to keep it, the answer is that first
+// attempt's reply, byte for byte; when the store cannot be read the answer
+// is 503, never a refusal it could not confirm. A command_id used for
+// another command or aggregate is answered 409.
 //
 // # Unique keys
 //

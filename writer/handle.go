@@ -25,25 +25,48 @@ const unsureRetries = 3
 // reply; otherwise the aggregate's route decides and appends.
 func (w *Writer) handle(ctx context.Context, cache *aggCache, j *job) (Reply, error) {
 	cid := j.request.CommandID
-	if cid != "" {
-		if reply, found, err := w.recorded(ctx, j); err != nil || found {
-			return reply, err
-		}
+	if cid == "" {
+		return j.route.execute(ctx, cache, j)
+	}
+	if reply, found, err := w.recorded(ctx, j); err != nil || found {
+		return reply, err
 	}
 	reply, err := j.route.execute(ctx, cache, j)
-	if cid != "" && errors.Is(err, streams.ErrDuplicate) {
-		// The events of this command_id are stored already: a twin sent at
-		// the same time got there first, or an earlier attempt stored them
-		// but its reply was never kept. Answer as that first attempt did.
-		reply, err = w.replyFromStore(ctx, j)
+	if storedNothing(reply, err) {
+		// A twin of this command (the same command_id, on any writer) may
+		// have stored its events since the reply was looked up: it is the
+		// first attempt, and its answer is the answer. A refusal or a no-op
+		// decided now, on the state after it, would not be.
+		first, found, ferr := w.firstReply(ctx, j)
+		switch {
+		case ferr != nil:
+			return Reply{}, fmt.Errorf("command_id %s: look for the events of a first attempt: %w", cid, ferr)
+		case found:
+			reply, err = first, nil
+		case errors.Is(err, streams.ErrDuplicate):
+			// Its event ids are stored, but not on this aggregate.
+			return Reply{}, conflict("command_id %s was already used for another command or aggregate; use a new command_id for a new command", cid)
+		}
 	}
 	if err != nil {
 		return Reply{}, err
 	}
-	if cid != "" {
-		w.keep(ctx, j, reply)
-	}
+	w.keep(ctx, j, reply)
 	return reply, nil
+}
+
+// storedNothing reports whether a command's outcome leaves its events
+// unstored by this attempt: a refusal (404, 409, 422), a duplicate, or a
+// decision with no events.
+func storedNothing(reply Reply, err error) bool {
+	if err == nil {
+		return len(reply.Events) == 0
+	}
+	if errors.Is(err, streams.ErrDuplicate) {
+		return true
+	}
+	re, internal := classify(err)
+	return !internal && (re.Status == http.StatusNotFound || re.Status == http.StatusConflict || re.Status == http.StatusUnprocessableEntity)
 }
 
 // Register adds an aggregate type and its commands to the writer: each
@@ -159,12 +182,6 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			return Reply{}, err
 		}
 		if req.ExpectedVersion != nil {
-			if req.CommandID != "" {
-				// A twin of this command may be what moved the aggregate.
-				if first, found, ferr := w.firstReply(ctx, j); ferr != nil || found {
-					return first, ferr
-				}
-			}
 			var ce *streams.ConflictError
 			actual := "another version"
 			if errors.As(err, &ce) && ce.Actual.Version != 0 {
