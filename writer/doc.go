@@ -30,7 +30,10 @@
 // run in order while others run in parallel, and the bounded queues push
 // back rather than grow. Each worker keeps a small LRU cache of the
 // aggregates it loaded; a stale entry costs one conflict and a reload, never
-// a wrong result, since the store's concurrency check keeps it honest.
+// a wrong result, since the store's concurrency check keeps it honest. What
+// that check never sees (an expected_version that differs, a refusal, a
+// decision with no events) is decided again on the store's state before it
+// is answered.
 //
 // # Idempotency
 //

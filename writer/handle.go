@@ -160,6 +160,12 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			return Reply{}, decideError(typ, req.AggregateID, err)
 		}
 		if len(decision.Events) == 0 {
+			if cached {
+				// Nothing will be appended, so no concurrency check will
+				// catch a stale cache: decide again on the store's state.
+				fresh = true
+				continue
+			}
 			return replyOf(req.AggregateID, agg.Position, nil), nil
 		}
 		events, err := r.encode(decision.Events, req.CommandID)

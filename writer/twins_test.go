@@ -9,7 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetsource/jetsource/aggregate"
+	"github.com/jetsource/jetsource/codec"
 	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/writer"
 )
 
 // Twins of one command_id sent at once to two writers all get the first
@@ -50,4 +53,43 @@ func TestTwinsOfACommandGetTheFirstAttemptsReplyOnAnyWriter(t *testing.T) {
 		}
 		assert.Len(t, events(t, w.store, "account", id), 3, "round %d: withdrawn once", round)
 	}
+}
+
+// counterParts is a test aggregate whose commands are split between two
+// writers, so that a test knows which writer serves each command.
+func counterParts(commands ...string) aggregate.Definition[int] {
+	reg := codec.NewRegistry()
+	type Created struct{}
+	type Bumped struct{}
+	codec.Register[Created](reg, "Created")
+	codec.Register[Bumped](reg, "Bumped")
+	all := map[string]aggregate.Command[int]{
+		"create": aggregate.Create[int](func(struct{}) ([]any, error) { return []any{Created{}}, nil }),
+		"bump":   aggregate.Handle(func(int, struct{}) ([]any, error) { return []any{Bumped{}}, nil }),
+		"noop":   aggregate.Handle(func(int, struct{}) ([]any, error) { return nil, nil }),
+	}
+	def := aggregate.Definition[int]{Type: "counter", Events: reg, Commands: map[string]aggregate.Command[int]{},
+		Evolve: func(s int, _ any) int { return s + 1 }}
+	for _, c := range commands {
+		def.Commands[c] = all[c]
+	}
+	return def
+}
+
+// A command that decides no events answers with the store's version, not
+// with a writer's cached one: another writer may have moved the aggregate.
+func TestNoEventDecisionIsCheckedAgainstTheStore(t *testing.T) {
+	n := testenv.StartNATS(t)
+	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, counterParts("create", "noop")) })
+	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, counterParts("bump")) })
+	nc := n.Connect()
+	ok(t, nc, "cmd.counter.create", `{"aggregate_id":"c1"}`)        // the first writer caches version 1
+	moved := ok(t, nc, "cmd.counter.bump", `{"aggregate_id":"c1"}`) // the second moves it to 2
+	require.Equal(t, uint64(2), moved.Version)
+
+	r := send(t, nc, "cmd.counter.noop", `{"aggregate_id":"c1","expected_version":1}`)
+	assert.Equal(t, 409, r.status, r.raw)
+	assert.Contains(t, r.msg, "is at version 2, expected_version was 1")
+	assert.Equal(t, writer.Reply{AggregateID: "c1", Version: 2, Sequence: moved.Sequence, Events: []writer.ReplyEvent{}},
+		ok(t, nc, "cmd.counter.noop", `{"aggregate_id":"c1","expected_version":2}`))
 }
