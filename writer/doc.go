@@ -65,7 +65,11 @@
 // Errors set the micro headers Nats-Service-Error-Code and Nats-Service-Error
 // and the body {"error": {"code": …, "message": …}}: 400 bad_request,
 // 404 not_found, 409 conflict, 422 rejected, 503 unavailable, 500 internal
-// (logged with its details; the reply says little). A success is sent only
+// (logged with its details; the reply says little). A panic in an
+// aggregate's Decide or Evolve is such a bug: one wrapper around the
+// handling of each command recovers it, the command is answered 500
+// internal, the panic is logged with its stack, and the writer keeps
+// serving. A success is sent only
 // for events the store acknowledged, and a 503 only when nothing was stored.
 // When the store does not confirm an append (a timeout), the writer sends the
 // same events again, with the same ids and expected position, to learn what

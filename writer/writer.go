@@ -261,11 +261,12 @@ func shard(typ, id string, n int) int {
 // work runs the jobs of one worker in order, with that worker's cache.
 func (w *Writer) work(queue <-chan *job) {
 	cache := newAggCache(w.opts.CacheSize)
+	handle := recovering(w.handle)
 	for j := range queue {
 		// A command taken is finished even while the writer drains: its own
 		// timeout bounds it, not the caller's context.
 		ctx, cancel := context.WithTimeout(context.Background(), w.opts.Timeout)
-		reply, err := w.handle(ctx, cache, j)
+		reply, err := handle(ctx, cache, j)
 		cancel()
 		switch {
 		case errors.Is(err, errOutcomeUnknown):
@@ -314,7 +315,10 @@ func (w *Writer) finish(typ, command, id, outcome string, start time.Time, inter
 	d := time.Since(start)
 	w.metrics.observe(typ, command, outcome, d)
 	attrs := []any{"command", typ + "." + command, "aggregate", id, "outcome", outcome, "duration", d}
+	var pe *PanicError
 	switch {
+	case errors.As(internal, &pe):
+		w.log.Error("command panicked", append(attrs, "error", internal, "stack", string(pe.Stack))...)
 	case internal != nil:
 		w.log.Error("command failed", append(attrs, "error", internal)...)
 	default:
