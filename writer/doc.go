@@ -57,8 +57,18 @@
 //
 // A command declared with aggregate.Unique (user registration's username)
 // reserves its key in the UNIQUE bucket with create-only semantics before
-// appending, so that of two aggregates racing for one key exactly one wins;
-// an append that stores nothing gives the key back.
+// appending, so that of two aggregates racing for one key exactly one wins.
+// The entry names the aggregate and the command (its events' id prefix and
+// the position it was decided on), so the writer can tell whether that
+// command stored its events. An append that did not store them gives the
+// key back on every path (a conflict answered "already exists", a
+// duplicate, any error), unless a twin of the command stored them; only an
+// append whose outcome is unknown keeps it. An entry older than
+// WithStaleReservation (default 1m) whose command stored nothing is taken
+// over, conditionally on its revision; its old holder re-checks the revision
+// right before appending (a fence), so a holder that paused past the
+// takeover does not append with the key. A store that cannot be read while
+// a key is reserved or checked answers 503, never 409 "taken".
 //
 // # Errors and the truth of replies
 //

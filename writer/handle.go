@@ -126,11 +126,18 @@ func (r *typedRoute[S]) load(ctx context.Context, cache *aggCache, key, id strin
 func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (reply Reply, err error) {
 	w, req, typ := r.w, j.request, r.def.Type
 	key := typ + "." + req.AggregateID
+	// The event ids of every attempt of this command share one prefix, so
+	// that a unique key's entry names the command that reserved it.
+	prefix := req.CommandID
+	if prefix == "" {
+		prefix = "w" + nuid.Next()
+	}
 	var held *reservation
 	defer func() {
-		// A unique key reserved for an append that surely stored nothing
-		// is given back.
-		if held != nil && err != nil && !errors.Is(err, streams.ErrDuplicate) && !errors.Is(err, errOutcomeUnknown) {
+		// A unique key reserved for an append that did not store it is
+		// given back; one whose append's outcome is unknown stays, and is
+		// taken over once stale if the append stored nothing.
+		if held != nil && err != nil && !errors.Is(err, errOutcomeUnknown) {
 			w.release(ctx, held)
 		}
 	}()
@@ -168,14 +175,12 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			}
 			return replyOf(req.AggregateID, agg.Position, nil), nil
 		}
-		events, err := r.encode(decision.Events, req.CommandID)
+		events, err := r.encode(decision.Events, prefix)
 		if err != nil {
 			return Reply{}, err
 		}
-		if decision.Unique != "" && held == nil {
-			if held, err = w.reserve(ctx, typ, decision.Unique, req.AggregateID); err != nil {
-				return Reply{}, err
-			}
+		if held, err = w.claim(ctx, held, typ, decision.Unique, req.AggregateID, prefix, agg.Position); err != nil {
+			return Reply{}, err
 		}
 		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID)
 		if err == nil {
@@ -302,14 +307,10 @@ func (r *typedRoute[S]) storedAfter(ctx context.Context, ref streams.Ref, from s
 }
 
 // encode encodes the decided events with the aggregate's registry. Their ids
-// are derived from the command_id, so that JetStream drops a resend within
-// its duplicate window; without one, from a fresh id, so that an append
-// whose outcome is unknown can be resent safely.
-func (r *typedRoute[S]) encode(decided []any, commandID string) ([]streams.Event, error) {
-	prefix := commandID
-	if prefix == "" {
-		prefix = "w" + nuid.Next()
-	}
+// are "<prefix>-<index>": the prefix is the command_id, so that JetStream
+// drops a resend within its duplicate window, or without one a fresh id per
+// command, so that an append whose outcome is unknown can be resent safely.
+func (r *typedRoute[S]) encode(decided []any, prefix string) ([]streams.Event, error) {
 	events := make([]streams.Event, len(decided))
 	for i, e := range decided {
 		enc, err := r.def.Events.Encode(e)

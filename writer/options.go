@@ -36,6 +36,11 @@ const (
 	DefaultCommandsTTL = 7 * 24 * time.Hour
 	// UniqueBucket is the key-value bucket of reserved unique keys.
 	UniqueBucket = "UNIQUE"
+	// DefaultStaleReservation is how old a unique key's reservation whose
+	// command stored nothing must be before another aggregate may take it
+	// over: a writer that stopped between reserving and appending leaves
+	// such a reservation behind.
+	DefaultStaleReservation = time.Minute
 )
 
 // Internal tuning that operators have no reason to change.
@@ -50,11 +55,6 @@ const (
 	drainQuiet = 250 * time.Millisecond
 	// drainPoll is how often a drain checks whether the endpoints are gone.
 	drainPoll = 5 * time.Millisecond
-	// staleReservation is how old a unique-key reservation of an aggregate
-	// that was never created must be before another aggregate may take it
-	// over: a writer that crashed between reserving and appending leaves
-	// such a reservation behind.
-	staleReservation = time.Minute
 )
 
 // Options are the writer's settings.
@@ -66,8 +66,10 @@ type Options struct {
 	Timeout     time.Duration
 	CacheSize   int
 	CommandsTTL time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// StaleReservation: see DefaultStaleReservation.
+	StaleReservation time.Duration
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
 }
 
 // Option changes one setting.
@@ -99,6 +101,13 @@ func WithCacheSize(n int) Option { return func(o *Options) { o.CacheSize = n } }
 // (default 7 days). It applies when the writer creates the COMMANDS bucket.
 func WithCommandsTTL(d time.Duration) Option { return func(o *Options) { o.CommandsTTL = d } }
 
+// WithStaleReservation sets how old a unique key's reservation whose command
+// stored nothing must be before another aggregate may take it over (default
+// 1m). Keep it well above the command timeout: a holder paused longer than
+// it may lose its key, and then does not append (its command answers 409 or
+// reserves again).
+func WithStaleReservation(d time.Duration) Option { return func(o *Options) { o.StaleReservation = d } }
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
 
@@ -108,14 +117,15 @@ func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.R
 
 func defaultOptions() Options {
 	return Options{
-		QueueGroup:  DefaultQueueGroup,
-		Workers:     DefaultWorkers,
-		QueueDepth:  DefaultQueueDepth,
-		MaxRetries:  DefaultMaxRetries,
-		Timeout:     DefaultTimeout,
-		CacheSize:   DefaultCacheSize,
-		CommandsTTL: DefaultCommandsTTL,
-		Logger:      slog.Default(),
+		QueueGroup:       DefaultQueueGroup,
+		Workers:          DefaultWorkers,
+		QueueDepth:       DefaultQueueDepth,
+		MaxRetries:       DefaultMaxRetries,
+		Timeout:          DefaultTimeout,
+		CacheSize:        DefaultCacheSize,
+		CommandsTTL:      DefaultCommandsTTL,
+		StaleReservation: DefaultStaleReservation,
+		Logger:           slog.Default(),
 	}
 }
 
@@ -130,8 +140,9 @@ func (o Options) validate() error {
 	if o.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("writer: max retries must not be negative, got %d", o.MaxRetries))
 	}
-	if o.Timeout <= 0 || o.CommandsTTL <= 0 {
-		errs = append(errs, fmt.Errorf("writer: timeout (%v) and commands TTL (%v) must be positive", o.Timeout, o.CommandsTTL))
+	if o.Timeout <= 0 || o.CommandsTTL <= 0 || o.StaleReservation <= 0 {
+		errs = append(errs, fmt.Errorf("writer: timeout (%v), commands TTL (%v) and stale reservation age (%v) must be positive",
+			o.Timeout, o.CommandsTTL, o.StaleReservation))
 	}
 	if o.Logger == nil {
 		errs = append(errs, errors.New("writer: logger is nil"))
