@@ -27,8 +27,15 @@
 // A micro endpoint hands over one message at a time, so its handler only
 // decodes and routes: each command goes to one of a fixed pool of workers
 // chosen by a hash of its aggregate type and id. Commands of one aggregate
-// run in order while others run in parallel, and the bounded queues push
-// back rather than grow. Each worker keeps a small LRU cache of the
+// run in order while others run in parallel.
+//
+// The writer sheds load rather than let it pile up: a command whose worker's
+// queue is full is answered 503 at once ("the writer is full; nothing was
+// done"), and one that waited in the queue longer than WithMaxQueueWait
+// (default 3s) is answered 503 and not executed, since its client has likely
+// given up. Each endpoint's subscription buffers at most WithPendingLimits
+// messages and bytes; past them NATS drops requests (a slow consumer), which
+// is logged and counted in jetsource_writer_slow_consumer_total. Each worker keeps a small LRU cache of the
 // aggregates it loaded; a stale entry costs one conflict and a reload, never
 // a wrong result, since the store's concurrency check keeps it honest. What
 // that check never sees (an expected_version that differs, a refusal, a

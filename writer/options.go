@@ -19,9 +19,18 @@ const (
 	DefaultQueueGroup = "jetsource-writer"
 	// DefaultWorkers is the size of the worker pool.
 	DefaultWorkers = 64
-	// DefaultQueueDepth is how many commands wait in one worker's queue
-	// before the endpoint stops taking more (back-pressure).
+	// DefaultQueueDepth is how many commands wait in one worker's queue; a
+	// command that finds its worker's queue full is answered 503 at once.
 	DefaultQueueDepth = 64
+	// DefaultMaxQueueWait is how long a command may wait in a worker's queue:
+	// one that waited longer is answered 503 and not executed, since its
+	// client has likely given up.
+	DefaultMaxQueueWait = 3 * time.Second
+	// DefaultPendingMsgs and DefaultPendingBytes bound the messages an
+	// endpoint's subscription buffers before the handler takes them; past
+	// them NATS drops requests (a slow consumer, logged and counted).
+	DefaultPendingMsgs  = 8192
+	DefaultPendingBytes = 64 << 20
 	// DefaultMaxRetries bounds how often a command without expected_version
 	// is decided again after a concurrency conflict before the reply is 409.
 	DefaultMaxRetries = 10
@@ -59,13 +68,16 @@ const (
 
 // Options are the writer's settings.
 type Options struct {
-	QueueGroup  string
-	Workers     int
-	QueueDepth  int
-	MaxRetries  int
-	Timeout     time.Duration
-	CacheSize   int
-	CommandsTTL time.Duration
+	QueueGroup   string
+	Workers      int
+	QueueDepth   int
+	MaxRetries   int
+	Timeout      time.Duration
+	CacheSize    int
+	CommandsTTL  time.Duration
+	MaxQueueWait time.Duration
+	PendingMsgs  int
+	PendingBytes int
 	// StaleReservation: see DefaultStaleReservation.
 	StaleReservation time.Duration
 	Logger           *slog.Logger
@@ -84,6 +96,16 @@ func WithWorkers(n int) Option { return func(o *Options) { o.Workers = n } }
 
 // WithQueueDepth sets the length of each worker's queue (default 64).
 func WithQueueDepth(n int) Option { return func(o *Options) { o.QueueDepth = n } }
+
+// WithMaxQueueWait sets how long a command may wait in a worker's queue
+// before it is answered 503 without being executed (default 3s).
+func WithMaxQueueWait(d time.Duration) Option { return func(o *Options) { o.MaxQueueWait = d } }
+
+// WithPendingLimits sets how many messages and bytes each endpoint's
+// subscription buffers (default 8192 and 64 MiB); -1 means no limit.
+func WithPendingLimits(msgs, bytes int) Option {
+	return func(o *Options) { o.PendingMsgs, o.PendingBytes = msgs, bytes }
+}
 
 // WithMaxRetries sets how often a command without expected_version is
 // retried after concurrency conflicts (default 10); 0 answers the first
@@ -125,6 +147,9 @@ func defaultOptions() Options {
 		CacheSize:        DefaultCacheSize,
 		CommandsTTL:      DefaultCommandsTTL,
 		StaleReservation: DefaultStaleReservation,
+		MaxQueueWait:     DefaultMaxQueueWait,
+		PendingMsgs:      DefaultPendingMsgs,
+		PendingBytes:     DefaultPendingBytes,
 		Logger:           slog.Default(),
 	}
 }
@@ -143,6 +168,13 @@ func (o Options) validate() error {
 	if o.Timeout <= 0 || o.CommandsTTL <= 0 || o.StaleReservation <= 0 {
 		errs = append(errs, fmt.Errorf("writer: timeout (%v), commands TTL (%v) and stale reservation age (%v) must be positive",
 			o.Timeout, o.CommandsTTL, o.StaleReservation))
+	}
+	if o.MaxQueueWait <= 0 {
+		errs = append(errs, fmt.Errorf("writer: max queue wait must be positive, got %v", o.MaxQueueWait))
+	}
+	if o.PendingMsgs == 0 || o.PendingBytes == 0 || o.PendingMsgs < -1 || o.PendingBytes < -1 {
+		errs = append(errs, fmt.Errorf("writer: pending limits must be positive or -1 (no limit), got %d messages and %d bytes",
+			o.PendingMsgs, o.PendingBytes))
 	}
 	if o.Logger == nil {
 		errs = append(errs, errors.New("writer: logger is nil"))
