@@ -111,6 +111,9 @@ type Writer struct {
 	// SnapshotEvery takes a snapshot of an aggregate each time its version
 	// crosses a multiple of it; negative turns snapshots off.
 	SnapshotEvery int `yaml:"snapshot_every"`
+	// MaxQueueWait is how long a command may wait in a writer's queue: one
+	// that waited longer is answered 503 and not executed.
+	MaxQueueWait time.Duration `yaml:"max_queue_wait"`
 }
 
 // Projector is the projection runner.
@@ -228,6 +231,7 @@ func Default() Config {
 			MaxRetries:    10,
 			QueueGroup:    "jetsource-writer",
 			SnapshotEvery: 100,
+			MaxQueueWait:  3 * time.Second, // writer.DefaultMaxQueueWait
 		},
 		Projector: Projector{
 			BatchSize:    256,

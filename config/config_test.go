@@ -270,6 +270,7 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"snapshot every", func(c *config.Config) { c.Writer.SnapshotEvery = 0 }, "writer.snapshot_every must be positive"},
 		{"batch size", func(c *config.Config) { c.Projector.BatchSize = 0 }, "projector.batch_size must be between 1 and 10000, got 0"},
 		{"projector retries", func(c *config.Config) { c.Projector.MaxRetries = 101 }, "projector.max_retries must be between 0 and 100, got 101"},
+		{"max queue wait", func(c *config.Config) { c.Writer.MaxQueueWait = 0 }, "writer.max_queue_wait must be a positive duration"},
 		{"retry backoff", func(c *config.Config) { c.Projector.RetryBackoff = 0 }, "projector.retry_backoff must be a positive duration"},
 		{"lease ttl", func(c *config.Config) { c.Projector.LeaseTTL = 0 }, "projector.lease_ttl must be a positive duration"},
 		{"fetch wait", func(c *config.Config) { c.Projector.FetchWait = -time.Second }, "projector.fetch_wait must be a positive duration"},

@@ -128,6 +128,7 @@ func (c Config) Validate() error {
 	// Projector
 	between("projector.batch_size", int64(c.Projector.BatchSize), 1, maxBatchSize)
 	between("projector.max_retries", int64(c.Projector.MaxRetries), 0, maxRetries)
+	positive("writer.max_queue_wait", c.Writer.MaxQueueWait)
 	positive("projector.retry_backoff", c.Projector.RetryBackoff)
 	positive("projector.lease_ttl", c.Projector.LeaseTTL)
 	positive("projector.fetch_wait", c.Projector.FetchWait)

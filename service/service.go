@@ -46,6 +46,7 @@ func NewWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, store *str
 		writer.WithQueueGroup(cfg.Writer.QueueGroup),
 		writer.WithWorkers(cfg.Writer.Workers),
 		writer.WithMaxRetries(cfg.Writer.MaxRetries),
+		writer.WithMaxQueueWait(cfg.Writer.MaxQueueWait),
 		writer.WithTimeout(cfg.NATS.RequestTimeout),
 		writer.WithLogger(log),
 	}

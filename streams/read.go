@@ -146,14 +146,18 @@ func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) i
 }
 
 // readBatch fetches up to ReadBatch events of subject from sequence start.
-// done reports that nothing follows them.
+// done reports that nothing follows them. A read that did not end with the
+// server's own answer (events whose Nats-Num-Pending says what is left, or
+// its "no messages" status) is an error wrapping ErrUnavailable: the batch
+// iterator ends silently when the server does not answer in time, and that
+// silence must never read as "no events".
 func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence) ([]Recorded, bool, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, s.opts.ReadBatch,
 		jetstreamext.GetBatchSeq(uint64(start)), jetstreamext.GetBatchSubject(subject))
 	if err != nil {
-		return nil, false, fmt.Errorf("read %s: %w", ref, classify(err))
+		return nil, false, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
 	}
 	out := make([]Recorded, 0, s.opts.ReadBatch)
 	pending := ""
@@ -162,7 +166,7 @@ func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Se
 			return out, true, nil
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("read %s: %w", ref, classify(err))
+			return nil, false, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
 		}
 		rec, err := Decode(msg.Subject, Sequence(msg.Sequence), msg.Header, msg.Data)
 		if err != nil {
@@ -171,10 +175,36 @@ func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Se
 		out = append(out, rec)
 		pending = headerValue(msg.Header, "Nats-Num-Pending")
 	}
-	// The server counts what is left for the subject as it serves the batch;
-	// zero means this batch reached the end and no further request is needed.
-	done := len(out) == 0 || pending == "0" || (pending == "" && len(out) < s.opts.ReadBatch)
-	return out, done, nil
+	if len(out) == 0 {
+		return nil, false, fmt.Errorf("read %s from sequence %d: %w: no answer from the server", ref, start, errIncomplete(ctx))
+	}
+	// The server counts what is left for the subject as it serves the batch:
+	// zero means this batch reached the end. Anything else (a full batch, a
+	// batch cut by the server's byte limit, or one cut short by a timeout)
+	// is followed by another request from the next sequence, which either
+	// answers or fails.
+	return out, pending == "0", nil
+}
+
+// errIncomplete is the error of a batched read that ended without the
+// server's final answer: the context's error when it is done, a timeout
+// otherwise (the batch iterator gave up waiting).
+func errIncomplete(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, nats.ErrTimeout)
+}
+
+// classifyBatch classifies an error of a batched direct get. The store
+// refuses servers without batch gets at start, so a reply the batch client
+// cannot take for a message (a status such as 503 no responders or 408, or
+// a malformed one) means the read did not complete: ErrUnavailable.
+func classifyBatch(err error) error {
+	if errors.Is(err, jetstreamext.ErrBatchUnsupported) || errors.Is(err, jetstreamext.ErrInvalidResponse) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return classify(err)
 }
 
 // commandLookback widens the duplicate window when looking for a command's
@@ -191,7 +221,7 @@ func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, 1,
 		jetstreamext.GetBatchStartTime(since), jetstreamext.GetBatchSubject(ref.Subject()))
 	if err != nil {
-		return nil, fmt.Errorf("command events %s: %w", ref, classify(err))
+		return nil, fmt.Errorf("command events %s: %w", ref, classifyBatch(err))
 	}
 	var start Sequence
 	for msg, err := range msgs {
@@ -199,9 +229,13 @@ func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("command events %s: %w", ref, classify(err))
+			return nil, fmt.Errorf("command events %s: %w", ref, classifyBatch(err))
 		}
 		start = Sequence(msg.Sequence)
+	}
+	if start == 0 {
+		// Neither an event nor "no messages": the server did not answer.
+		return nil, fmt.Errorf("command events %s: %w: no answer from the server", ref, errIncomplete(ctx))
 	}
 	var out []Recorded
 	for start > 0 {

@@ -44,7 +44,7 @@ func (w *Writer) recorded(ctx context.Context, j *job) (Reply, bool, error) {
 
 // keep stores the first reply of the job's command_id. A failure is logged,
 // not returned: the events are stored, and a resend is still recognised by
-// its event ids (see replyFromStore).
+// its events (see firstReply).
 func (w *Writer) keep(ctx context.Context, j *job, reply Reply) {
 	b, err := json.Marshal(commandRecord{Type: j.typ, Command: j.command, AggregateID: j.request.AggregateID, Reply: reply})
 	if err == nil {
@@ -68,20 +68,4 @@ func (w *Writer) firstReply(ctx context.Context, j *job) (Reply, bool, error) {
 		return Reply{}, false, err
 	}
 	return replyOf(j.request.AggregateID, events[len(events)-1].Position(), events), true, nil
-}
-
-// replyFromStore answers a command whose events JetStream refused as
-// duplicates: the events of its command_id are stored already, and the
-// reply is rebuilt from them. When they are not on this aggregate the
-// command_id was used for another one.
-func (w *Writer) replyFromStore(ctx context.Context, j *job) (Reply, error) {
-	reply, found, err := w.firstReply(ctx, j)
-	if err != nil {
-		return Reply{}, err
-	}
-	if !found {
-		return Reply{}, conflict("command_id %s was already used for another command or aggregate; use a new command_id for a new command",
-			j.request.CommandID)
-	}
-	return reply, nil
 }

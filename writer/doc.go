@@ -27,10 +27,20 @@
 // A micro endpoint hands over one message at a time, so its handler only
 // decodes and routes: each command goes to one of a fixed pool of workers
 // chosen by a hash of its aggregate type and id. Commands of one aggregate
-// run in order while others run in parallel, and the bounded queues push
-// back rather than grow. Each worker keeps a small LRU cache of the
+// run in order while others run in parallel.
+//
+// The writer sheds load rather than let it pile up: a command whose worker's
+// queue is full is answered 503 at once ("the writer is full; nothing was
+// done"), and one that waited in the queue longer than WithMaxQueueWait
+// (default 3s) is answered 503 and not executed, since its client has likely
+// given up. Each endpoint's subscription buffers at most WithPendingLimits
+// messages and bytes; past them NATS drops requests (a slow consumer), which
+// is logged and counted in jetsource_writer_slow_consumer_total. Each worker keeps a small LRU cache of the
 // aggregates it loaded; a stale entry costs one conflict and a reload, never
-// a wrong result, since the store's concurrency check keeps it honest.
+// a wrong result, since the store's concurrency check keeps it honest. What
+// that check never sees (an expected_version that differs, a refusal, a
+// decision with no events) is decided again on the store's state before it
+// is answered.
 //
 // # Idempotency
 //
@@ -40,22 +50,43 @@
 // event ids (Nats-Msg-Id) are derived from the command_id ("<id>-<index>"),
 // so a resend that races the first attempt, or follows a crash between the
 // append and keeping the reply, is dropped by JetStream's duplicate window
-// and its reply rebuilt from the stored events carrying the command_id. A
-// command_id used for another command or aggregate is answered 409.
+// and its reply rebuilt from the stored events carrying the command_id.
+// Whatever a command_id's attempt did not store itself (a refusal 404, 409 or
+// 422, a duplicate, or a decision with no events) is checked against the
+// store before it is answered: when a twin (the same command_id, on any
+// writer) stored its events first, for instance between its append and
+// keeping its reply, or failed to keep it, the answer is that first
+// attempt's reply, byte for byte; when the store cannot be read the answer
+// is 503, never a refusal it could not confirm. A command_id used for
+// another command or aggregate is answered 409.
 //
 // # Unique keys
 //
 // A command declared with aggregate.Unique (user registration's username)
 // reserves its key in the UNIQUE bucket with create-only semantics before
-// appending, so that of two aggregates racing for one key exactly one wins;
-// an append that stores nothing gives the key back.
+// appending, so that of two aggregates racing for one key exactly one wins.
+// The entry names the aggregate and the command (its events' id prefix and
+// the position it was decided on), so the writer can tell whether that
+// command stored its events. An append that did not store them gives the
+// key back on every path (a conflict answered "already exists", a
+// duplicate, any error), unless a twin of the command stored them; only an
+// append whose outcome is unknown keeps it. An entry older than
+// WithStaleReservation (default 1m) whose command stored nothing is taken
+// over, conditionally on its revision; its old holder re-checks the revision
+// right before appending (a fence), so a holder that paused past the
+// takeover does not append with the key. A store that cannot be read while
+// a key is reserved or checked answers 503, never 409 "taken".
 //
 // # Errors and the truth of replies
 //
 // Errors set the micro headers Nats-Service-Error-Code and Nats-Service-Error
 // and the body {"error": {"code": …, "message": …}}: 400 bad_request,
 // 404 not_found, 409 conflict, 422 rejected, 503 unavailable, 500 internal
-// (logged with its details; the reply says little). A success is sent only
+// (logged with its details; the reply says little). A panic in an
+// aggregate's Decide or Evolve is such a bug: one wrapper around the
+// handling of each command recovers it, the command is answered 500
+// internal, the panic is logged with its stack, and the writer keeps
+// serving. A success is sent only
 // for events the store acknowledged, and a 503 only when nothing was stored.
 // When the store does not confirm an append (a timeout), the writer sends the
 // same events again, with the same ids and expected position, to learn what

@@ -50,6 +50,16 @@ func conflict(format string, args ...any) *RequestError {
 var errShuttingDown = &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
 	Message: "the writer is shutting down; nothing was done, send the command again"}
 
+// errFull answers a command whose worker's queue is full: shedding load at
+// once beats queueing work its client will have given up on.
+var errFull = &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+	Message: "the writer is full; nothing was done, send the command again later"}
+
+// errWaitedTooLong answers a command that waited in its worker's queue past
+// the writer's maximum queue wait: it is not executed.
+var errWaitedTooLong = &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+	Message: "the command waited past its deadline in the writer's queue; nothing was done, send it again"}
+
 // errOutcomeUnknown marks an append whose outcome the event store never
 // confirmed, even after retrying it with the same event ids: the command is
 // not answered, since neither success nor 503 would be sure to be true.

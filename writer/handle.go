@@ -25,25 +25,48 @@ const unsureRetries = 3
 // reply; otherwise the aggregate's route decides and appends.
 func (w *Writer) handle(ctx context.Context, cache *aggCache, j *job) (Reply, error) {
 	cid := j.request.CommandID
-	if cid != "" {
-		if reply, found, err := w.recorded(ctx, j); err != nil || found {
-			return reply, err
-		}
+	if cid == "" {
+		return j.route.execute(ctx, cache, j)
+	}
+	if reply, found, err := w.recorded(ctx, j); err != nil || found {
+		return reply, err
 	}
 	reply, err := j.route.execute(ctx, cache, j)
-	if cid != "" && errors.Is(err, streams.ErrDuplicate) {
-		// The events of this command_id are stored already: a twin sent at
-		// the same time got there first, or an earlier attempt stored them
-		// but its reply was never kept. Answer as that first attempt did.
-		reply, err = w.replyFromStore(ctx, j)
+	if storedNothing(reply, err) {
+		// A twin of this command (the same command_id, on any writer) may
+		// have stored its events since the reply was looked up: it is the
+		// first attempt, and its answer is the answer. A refusal or a no-op
+		// decided now, on the state after it, would not be.
+		first, found, ferr := w.firstReply(ctx, j)
+		switch {
+		case ferr != nil:
+			return Reply{}, fmt.Errorf("command_id %s: look for the events of a first attempt: %w", cid, ferr)
+		case found:
+			reply, err = first, nil
+		case errors.Is(err, streams.ErrDuplicate):
+			// Its event ids are stored, but not on this aggregate.
+			return Reply{}, conflict("command_id %s was already used for another command or aggregate; use a new command_id for a new command", cid)
+		}
 	}
 	if err != nil {
 		return Reply{}, err
 	}
-	if cid != "" {
-		w.keep(ctx, j, reply)
-	}
+	w.keep(ctx, j, reply)
 	return reply, nil
+}
+
+// storedNothing reports whether a command's outcome leaves its events
+// unstored by this attempt: a refusal (404, 409, 422), a duplicate, or a
+// decision with no events.
+func storedNothing(reply Reply, err error) bool {
+	if err == nil {
+		return len(reply.Events) == 0
+	}
+	if errors.Is(err, streams.ErrDuplicate) {
+		return true
+	}
+	re, internal := classify(err)
+	return !internal && (re.Status == http.StatusNotFound || re.Status == http.StatusConflict || re.Status == http.StatusUnprocessableEntity)
 }
 
 // Register adds an aggregate type and its commands to the writer: each
@@ -103,11 +126,18 @@ func (r *typedRoute[S]) load(ctx context.Context, cache *aggCache, key, id strin
 func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (reply Reply, err error) {
 	w, req, typ := r.w, j.request, r.def.Type
 	key := typ + "." + req.AggregateID
+	// The event ids of every attempt of this command share one prefix, so
+	// that a unique key's entry names the command that reserved it.
+	prefix := req.CommandID
+	if prefix == "" {
+		prefix = "w" + nuid.Next()
+	}
 	var held *reservation
 	defer func() {
-		// A unique key reserved for an append that surely stored nothing
-		// is given back.
-		if held != nil && err != nil && !errors.Is(err, streams.ErrDuplicate) && !errors.Is(err, errOutcomeUnknown) {
+		// A unique key reserved for an append that did not store it is
+		// given back; one whose append's outcome is unknown stays, and is
+		// taken over once stale if the append stored nothing.
+		if held != nil && err != nil && !errors.Is(err, errOutcomeUnknown) {
 			w.release(ctx, held)
 		}
 	}()
@@ -137,16 +167,20 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			return Reply{}, decideError(typ, req.AggregateID, err)
 		}
 		if len(decision.Events) == 0 {
+			if cached {
+				// Nothing will be appended, so no concurrency check will
+				// catch a stale cache: decide again on the store's state.
+				fresh = true
+				continue
+			}
 			return replyOf(req.AggregateID, agg.Position, nil), nil
 		}
-		events, err := r.encode(decision.Events, req.CommandID)
+		events, err := r.encode(decision.Events, prefix)
 		if err != nil {
 			return Reply{}, err
 		}
-		if decision.Unique != "" && held == nil {
-			if held, err = w.reserve(ctx, typ, decision.Unique, req.AggregateID); err != nil {
-				return Reply{}, err
-			}
+		if held, err = w.claim(ctx, held, typ, decision.Unique, req.AggregateID, prefix, agg.Position); err != nil {
+			return Reply{}, err
 		}
 		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID)
 		if err == nil {
@@ -159,12 +193,6 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			return Reply{}, err
 		}
 		if req.ExpectedVersion != nil {
-			if req.CommandID != "" {
-				// A twin of this command may be what moved the aggregate.
-				if first, found, ferr := w.firstReply(ctx, j); ferr != nil || found {
-					return first, ferr
-				}
-			}
 			var ce *streams.ConflictError
 			actual := "another version"
 			if errors.As(err, &ce) && ce.Actual.Version != 0 {
@@ -279,14 +307,10 @@ func (r *typedRoute[S]) storedAfter(ctx context.Context, ref streams.Ref, from s
 }
 
 // encode encodes the decided events with the aggregate's registry. Their ids
-// are derived from the command_id, so that JetStream drops a resend within
-// its duplicate window; without one, from a fresh id, so that an append
-// whose outcome is unknown can be resent safely.
-func (r *typedRoute[S]) encode(decided []any, commandID string) ([]streams.Event, error) {
-	prefix := commandID
-	if prefix == "" {
-		prefix = "w" + nuid.Next()
-	}
+// are "<prefix>-<index>": the prefix is the command_id, so that JetStream
+// drops a resend within its duplicate window, or without one a fresh id per
+// command, so that an append whose outcome is unknown can be resent safely.
+func (r *typedRoute[S]) encode(decided []any, prefix string) ([]streams.Event, error) {
 	events := make([]streams.Event, len(decided))
 	for i, e := range decided {
 		enc, err := r.def.Events.Encode(e)

@@ -14,6 +14,9 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 	events    *prometheus.CounterVec
 	conflicts *prometheus.CounterVec
+	// slowConsumer counts slow-consumer events on the endpoints: requests
+	// NATS dropped before the writer saw them.
+	slowConsumer prometheus.Counter
 }
 
 // newMetrics builds the writer's metrics and registers them on r; with a nil
@@ -37,12 +40,16 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Name: "jetsource_writer_conflict_retries_total",
 			Help: "Commands decided again after a concurrency conflict, by aggregate type.",
 		}, []string{"type"}),
+		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jetsource_writer_slow_consumer_total",
+			Help: "Slow-consumer events on the command endpoints: requests dropped past the pending limits, never answered.",
+		}),
 	}
 	if r == nil {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.commands, m.latency, m.events, m.conflicts} {
+	for _, c := range []prometheus.Collector{m.commands, m.latency, m.events, m.conflicts, m.slowConsumer} {
 		if err := r.Register(c); err != nil {
 			errs = append(errs, err)
 		}

@@ -19,9 +19,18 @@ const (
 	DefaultQueueGroup = "jetsource-writer"
 	// DefaultWorkers is the size of the worker pool.
 	DefaultWorkers = 64
-	// DefaultQueueDepth is how many commands wait in one worker's queue
-	// before the endpoint stops taking more (back-pressure).
+	// DefaultQueueDepth is how many commands wait in one worker's queue; a
+	// command that finds its worker's queue full is answered 503 at once.
 	DefaultQueueDepth = 64
+	// DefaultMaxQueueWait is how long a command may wait in a worker's queue:
+	// one that waited longer is answered 503 and not executed, since its
+	// client has likely given up.
+	DefaultMaxQueueWait = 3 * time.Second
+	// DefaultPendingMsgs and DefaultPendingBytes bound the messages an
+	// endpoint's subscription buffers before the handler takes them; past
+	// them NATS drops requests (a slow consumer, logged and counted).
+	DefaultPendingMsgs  = 8192
+	DefaultPendingBytes = 64 << 20
 	// DefaultMaxRetries bounds how often a command without expected_version
 	// is decided again after a concurrency conflict before the reply is 409.
 	DefaultMaxRetries = 10
@@ -36,6 +45,11 @@ const (
 	DefaultCommandsTTL = 7 * 24 * time.Hour
 	// UniqueBucket is the key-value bucket of reserved unique keys.
 	UniqueBucket = "UNIQUE"
+	// DefaultStaleReservation is how old a unique key's reservation whose
+	// command stored nothing must be before another aggregate may take it
+	// over: a writer that stopped between reserving and appending leaves
+	// such a reservation behind.
+	DefaultStaleReservation = time.Minute
 )
 
 // Internal tuning that operators have no reason to change.
@@ -50,24 +64,24 @@ const (
 	drainQuiet = 250 * time.Millisecond
 	// drainPoll is how often a drain checks whether the endpoints are gone.
 	drainPoll = 5 * time.Millisecond
-	// staleReservation is how old a unique-key reservation of an aggregate
-	// that was never created must be before another aggregate may take it
-	// over: a writer that crashed between reserving and appending leaves
-	// such a reservation behind.
-	staleReservation = time.Minute
 )
 
 // Options are the writer's settings.
 type Options struct {
-	QueueGroup  string
-	Workers     int
-	QueueDepth  int
-	MaxRetries  int
-	Timeout     time.Duration
-	CacheSize   int
-	CommandsTTL time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	QueueGroup   string
+	Workers      int
+	QueueDepth   int
+	MaxRetries   int
+	Timeout      time.Duration
+	CacheSize    int
+	CommandsTTL  time.Duration
+	MaxQueueWait time.Duration
+	PendingMsgs  int
+	PendingBytes int
+	// StaleReservation: see DefaultStaleReservation.
+	StaleReservation time.Duration
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
 }
 
 // Option changes one setting.
@@ -82,6 +96,16 @@ func WithWorkers(n int) Option { return func(o *Options) { o.Workers = n } }
 
 // WithQueueDepth sets the length of each worker's queue (default 64).
 func WithQueueDepth(n int) Option { return func(o *Options) { o.QueueDepth = n } }
+
+// WithMaxQueueWait sets how long a command may wait in a worker's queue
+// before it is answered 503 without being executed (default 3s).
+func WithMaxQueueWait(d time.Duration) Option { return func(o *Options) { o.MaxQueueWait = d } }
+
+// WithPendingLimits sets how many messages and bytes each endpoint's
+// subscription buffers (default 8192 and 64 MiB); -1 means no limit.
+func WithPendingLimits(msgs, bytes int) Option {
+	return func(o *Options) { o.PendingMsgs, o.PendingBytes = msgs, bytes }
+}
 
 // WithMaxRetries sets how often a command without expected_version is
 // retried after concurrency conflicts (default 10); 0 answers the first
@@ -99,6 +123,13 @@ func WithCacheSize(n int) Option { return func(o *Options) { o.CacheSize = n } }
 // (default 7 days). It applies when the writer creates the COMMANDS bucket.
 func WithCommandsTTL(d time.Duration) Option { return func(o *Options) { o.CommandsTTL = d } }
 
+// WithStaleReservation sets how old a unique key's reservation whose command
+// stored nothing must be before another aggregate may take it over (default
+// 1m). Keep it well above the command timeout: a holder paused longer than
+// it may lose its key, and then does not append (its command answers 409 or
+// reserves again).
+func WithStaleReservation(d time.Duration) Option { return func(o *Options) { o.StaleReservation = d } }
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
 
@@ -108,14 +139,18 @@ func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.R
 
 func defaultOptions() Options {
 	return Options{
-		QueueGroup:  DefaultQueueGroup,
-		Workers:     DefaultWorkers,
-		QueueDepth:  DefaultQueueDepth,
-		MaxRetries:  DefaultMaxRetries,
-		Timeout:     DefaultTimeout,
-		CacheSize:   DefaultCacheSize,
-		CommandsTTL: DefaultCommandsTTL,
-		Logger:      slog.Default(),
+		QueueGroup:       DefaultQueueGroup,
+		Workers:          DefaultWorkers,
+		QueueDepth:       DefaultQueueDepth,
+		MaxRetries:       DefaultMaxRetries,
+		Timeout:          DefaultTimeout,
+		CacheSize:        DefaultCacheSize,
+		CommandsTTL:      DefaultCommandsTTL,
+		StaleReservation: DefaultStaleReservation,
+		MaxQueueWait:     DefaultMaxQueueWait,
+		PendingMsgs:      DefaultPendingMsgs,
+		PendingBytes:     DefaultPendingBytes,
+		Logger:           slog.Default(),
 	}
 }
 
@@ -130,8 +165,16 @@ func (o Options) validate() error {
 	if o.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("writer: max retries must not be negative, got %d", o.MaxRetries))
 	}
-	if o.Timeout <= 0 || o.CommandsTTL <= 0 {
-		errs = append(errs, fmt.Errorf("writer: timeout (%v) and commands TTL (%v) must be positive", o.Timeout, o.CommandsTTL))
+	if o.Timeout <= 0 || o.CommandsTTL <= 0 || o.StaleReservation <= 0 {
+		errs = append(errs, fmt.Errorf("writer: timeout (%v), commands TTL (%v) and stale reservation age (%v) must be positive",
+			o.Timeout, o.CommandsTTL, o.StaleReservation))
+	}
+	if o.MaxQueueWait <= 0 {
+		errs = append(errs, fmt.Errorf("writer: max queue wait must be positive, got %v", o.MaxQueueWait))
+	}
+	if o.PendingMsgs == 0 || o.PendingBytes == 0 || o.PendingMsgs < -1 || o.PendingBytes < -1 {
+		errs = append(errs, fmt.Errorf("writer: pending limits must be positive or -1 (no limit), got %d messages and %d bytes",
+			o.PendingMsgs, o.PendingBytes))
 	}
 	if o.Logger == nil {
 		errs = append(errs, errors.New("writer: logger is nil"))

@@ -3,8 +3,10 @@ package writer
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,10 +14,43 @@ import (
 	"github.com/jetsource/jetsource/streams"
 )
 
-// reservation is a unique key this writer reserved for an aggregate.
+// reserveAttempts bounds how often a reservation is tried again when the key
+// changes hands while it is being reserved (released, or taken over by
+// another writer).
+const reserveAttempts = 5
+
+// holding is the value of a UNIQUE bucket entry: the aggregate that holds
+// the key and the command that reserved it for that aggregate, named by the
+// id prefix of its events ("<prefix>-0" is the first) and the position it
+// was decided on. Whether that command stored its events tells a key that is
+// used from one whose command never appended (a writer that stopped between
+// reserving and appending, or an append that failed).
+//
+// Entries written before the command was recorded hold the bare aggregate id.
+type holding struct {
+	AggregateID string `json:"aggregate_id"`
+	Events      string `json:"events,omitempty"`
+	Version     uint64 `json:"version,omitempty"`
+	Sequence    uint64 `json:"sequence,omitempty"`
+}
+
+func parseHolding(b []byte) holding {
+	var h holding
+	if json.Unmarshal(b, &h) != nil || h.AggregateID == "" {
+		return holding{AggregateID: string(b)}
+	}
+	return h
+}
+
+// reservation is a unique key held for a command of an aggregate.
 type reservation struct {
-	typ, key, name, id string
-	revision           uint64
+	typ, key, name string
+	holding        holding
+	revision       uint64
+	// own is set when this attempt created the entry (or took it over) and
+	// so gives it back when its append stores nothing. A twin of the command
+	// (the same command_id) shares the entry without owning it.
+	own bool
 }
 
 // uniqueKey is the UNIQUE bucket key of a unique key of aggregate type typ:
@@ -25,65 +60,155 @@ func uniqueKey(typ, key string) string {
 	return typ + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
-// reserve claims key for aggregate id of type typ with create-only
-// semantics, so that of two aggregates racing for it exactly one wins. A
-// reservation the same aggregate holds already (an earlier attempt) is
-// fine and returns nil: it is not this attempt's to release. A reservation
-// of another aggregate that was never created and is older than
-// staleReservation (its writer died before appending) is taken over.
-func (w *Writer) reserve(ctx context.Context, typ, key, id string) (*reservation, error) {
-	name := uniqueKey(typ, key)
-	rev, err := w.unique.Create(ctx, name, []byte(id))
-	if err == nil {
-		return &reservation{typ: typ, key: key, name: name, id: id, revision: rev}, nil
-	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, fmt.Errorf("reserve unique %s key: %w: %w", typ, streams.ErrUnavailable, err)
-	}
-	entry, err := w.unique.Get(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		// Released between our create and get: the caller retries.
-		return nil, fmt.Errorf("reserve unique %s key: %w: released while reserving", typ, streams.ErrConflict)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reserve unique %s key: %w: %w", typ, streams.ErrUnavailable, err)
-	}
-	holder := string(entry.Value())
-	if holder == id {
-		return nil, nil
-	}
-	taken := conflict("%q is already taken by another %s", key, typ)
-	if time.Since(entry.Created()) < staleReservation {
-		return nil, taken
-	}
-	ref, err := streams.NewRef(typ, holder)
-	if err != nil {
-		return nil, taken
-	}
-	if head, err := w.store.Head(ctx, ref); err != nil || head.Version > 0 {
-		return nil, taken
-	}
-	rev, err = w.unique.Update(ctx, name, []byte(id), entry.Revision())
-	if err != nil {
-		return nil, taken
-	}
-	w.log.Warn("took over a stale unique key reservation", "type", typ, "from", holder, "to", id)
-	return &reservation{typ: typ, key: key, name: name, id: id, revision: rev}, nil
+// errReservationLost marks a reservation that was taken over or released
+// while its command was deciding: its command must not append with it.
+var errReservationLost = errors.New("unique key reservation lost")
+
+// unavailable wraps a store error met while reserving: 503, never "taken",
+// since what the bucket or stream holds could not be read.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, streams.ErrUnavailable, err)
 }
 
-// release gives back a reservation whose append stored nothing, unless the
-// aggregate exists after all (a twin of the command created it).
+// reserve claims key for the command (its events' id prefix, decided at
+// pos) on aggregate id of type typ, with create-only semantics, so that of
+// two aggregates racing for it exactly one wins. An entry of a twin of this
+// command is shared. An entry older than the stale-reservation age whose
+// command never stored its events is taken over, conditionally on its
+// revision, so that of two writers taking it over one wins and its old
+// holder's fence (confirm) fails. Store errors are 503, a key held by
+// another aggregate 409.
+func (w *Writer) reserve(ctx context.Context, typ, key, id, events string, pos streams.Position) (*reservation, error) {
+	name := uniqueKey(typ, key)
+	mine := holding{AggregateID: id, Events: events, Version: uint64(pos.Version), Sequence: uint64(pos.Sequence)}
+	value, err := json.Marshal(mine)
+	if err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("reserve unique %s key", typ)
+	for range reserveAttempts {
+		rev, err := w.unique.Create(ctx, name, value)
+		if err == nil {
+			return &reservation{typ: typ, key: key, name: name, holding: mine, revision: rev, own: true}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, unavailable(what, err)
+		}
+		entry, err := w.unique.Get(ctx, name)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return nil, unavailable(what, err)
+		}
+		held := parseHolding(entry.Value())
+		if held.AggregateID == id && held.Events == events || held.AggregateID == id && held.Events == "" {
+			return &reservation{typ: typ, key: key, name: name, holding: held, revision: entry.Revision()}, nil
+		}
+		taken := conflict("%q is already taken by another %s", key, typ)
+		if time.Since(entry.Created()) < w.opts.StaleReservation {
+			return nil, taken
+		}
+		used, err := w.used(ctx, typ, held)
+		if err != nil {
+			return nil, unavailable(what, err)
+		}
+		if used {
+			return nil, taken
+		}
+		rev, err = w.unique.Update(ctx, name, value, entry.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue // another writer changed it first
+		}
+		if err != nil {
+			return nil, unavailable(what, err)
+		}
+		w.log.Warn("took over a stale unique key reservation", "type", typ, "from", held.AggregateID, "to", id)
+		return &reservation{typ: typ, key: key, name: name, holding: mine, revision: rev, own: true}, nil
+	}
+	return nil, &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+		Message: fmt.Sprintf("the unique %s key kept changing hands while it was reserved; nothing was done, send the command again", typ)}
+}
+
+// claim returns the reservation of key (empty: none) for an attempt of a
+// command about to append, given held, the one an earlier attempt of it
+// reserved. A held reservation is confirmed (the fence); one lost meanwhile,
+// or of another key, is replaced by a new reservation.
+func (w *Writer) claim(ctx context.Context, held *reservation, typ, key, id, events string, pos streams.Position) (*reservation, error) {
+	if held != nil && held.key != key {
+		w.release(ctx, held)
+		held = nil
+	}
+	if key == "" {
+		return nil, nil
+	}
+	if held == nil {
+		return w.reserve(ctx, typ, key, id, events, pos)
+	}
+	err := w.confirm(ctx, held)
+	if errors.Is(err, errReservationLost) {
+		w.log.Warn("unique key reservation lost while deciding; reserving it again", "type", typ, "aggregate", id)
+		return w.reserve(ctx, typ, key, id, events, pos)
+	}
+	return held, err
+}
+
+// confirm is the fence of a reservation, checked right before appending with
+// it: the entry must still be the one reserved (same revision). A holder that
+// paused past the stale-reservation age and was taken over learns it here
+// and does not append.
+func (w *Writer) confirm(ctx context.Context, r *reservation) error {
+	entry, err := w.unique.Get(ctx, r.name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || err == nil && entry.Revision() != r.revision {
+		return errReservationLost
+	}
+	if err != nil {
+		return unavailable(fmt.Sprintf("confirm unique %s key", r.typ), err)
+	}
+	return nil
+}
+
+// used reports whether the command that reserved a key stored its events:
+// an event with its first event id on the holder after the position it was
+// decided on. For entries that do not name their command, whether the
+// holder exists at all.
+func (w *Writer) used(ctx context.Context, typ string, h holding) (bool, error) {
+	ref, err := streams.NewRef(typ, h.AggregateID)
+	if err != nil {
+		return false, nil // no aggregate can hold it
+	}
+	if h.Events == "" {
+		head, err := w.store.Head(ctx, ref)
+		return head.Version > 0, err
+	}
+	first := h.Events + "-0"
+	from := streams.Position{Version: streams.Version(h.Version), Sequence: streams.Sequence(h.Sequence)}
+	for rec, err := range w.store.Read(ctx, ref, from, streams.Until{}) {
+		if err != nil {
+			return false, err
+		}
+		if rec.ID == first {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// release gives back a reservation this attempt owns, unless its command's
+// events were stored after all (a twin of the command stored them). When
+// that cannot be read the entry stays, and ages into a stale reservation
+// that the next claimant takes over.
 func (w *Writer) release(ctx context.Context, r *reservation) {
+	if !r.own {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Timeout)
 	defer cancel()
-	ref, err := streams.NewRef(r.typ, r.id)
-	if err != nil {
-		return
+	used, err := w.used(ctx, r.typ, r.holding)
+	if err == nil && !used {
+		err = w.unique.Delete(ctx, r.name, jetstream.LastRevision(r.revision))
 	}
-	if head, err := w.store.Head(ctx, ref); err != nil || head.Version > 0 {
-		return
-	}
-	if err := w.unique.Delete(ctx, r.name, jetstream.LastRevision(r.revision)); err != nil {
-		w.log.Warn("unique key not released", "type", r.typ, "aggregate", r.id, "error", err)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		w.log.Warn("unique key not released; it is taken over once stale", "type", r.typ, "aggregate", r.holding.AggregateID, "error", err)
 	}
 }

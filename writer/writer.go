@@ -161,6 +161,14 @@ func (w *Writer) Serve(ctx context.Context) error {
 		Version:     ServiceVersion,
 		QueueGroup:  w.opts.QueueGroup,
 		Description: "jetsource command side: cmd.<type>.<command>",
+		// Async errors on the endpoints' subscriptions: above all a slow
+		// consumer, i.e. requests NATS dropped past the pending limits.
+		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
+			if errors.Is(e, nats.ErrSlowConsumer) {
+				w.metrics.slowConsumer.Inc()
+			}
+			w.log.Warn("writer endpoint error; requests may have been dropped", "subject", e.Subject, "error", e.Description)
+		},
 	})
 	if err != nil {
 		closeQueues()
@@ -200,9 +208,14 @@ func (w *Writer) Serve(ctx context.Context) error {
 					w.answerError(j, errShuttingDown)
 					return
 				}
-				queues[shard(typ, r.AggregateID, len(queues))] <- j
+				select {
+				case queues[shard(typ, r.AggregateID, len(queues))] <- j:
+				default:
+					w.answerError(j, errFull)
+				}
 			}
-			if err := group.AddEndpoint(typ+"_"+command, micro.HandlerFunc(handler), micro.WithEndpointSubject(command)); err != nil {
+			if err := group.AddEndpoint(typ+"_"+command, micro.HandlerFunc(handler), micro.WithEndpointSubject(command),
+				micro.WithEndpointPendingLimits(w.opts.PendingMsgs, w.opts.PendingBytes)); err != nil {
 				_ = svc.Stop()
 				closeQueues()
 				return fmt.Errorf("writer: endpoint cmd.%s.%s: %w", typ, command, err)
@@ -261,11 +274,16 @@ func shard(typ, id string, n int) int {
 // work runs the jobs of one worker in order, with that worker's cache.
 func (w *Writer) work(queue <-chan *job) {
 	cache := newAggCache(w.opts.CacheSize)
+	handle := recovering(w.handle)
 	for j := range queue {
+		if time.Since(j.start) > w.opts.MaxQueueWait {
+			w.answerError(j, errWaitedTooLong)
+			continue
+		}
 		// A command taken is finished even while the writer drains: its own
 		// timeout bounds it, not the caller's context.
 		ctx, cancel := context.WithTimeout(context.Background(), w.opts.Timeout)
-		reply, err := w.handle(ctx, cache, j)
+		reply, err := handle(ctx, cache, j)
 		cancel()
 		switch {
 		case errors.Is(err, errOutcomeUnknown):
@@ -314,7 +332,10 @@ func (w *Writer) finish(typ, command, id, outcome string, start time.Time, inter
 	d := time.Since(start)
 	w.metrics.observe(typ, command, outcome, d)
 	attrs := []any{"command", typ + "." + command, "aggregate", id, "outcome", outcome, "duration", d}
+	var pe *PanicError
 	switch {
+	case errors.As(internal, &pe):
+		w.log.Error("command panicked", append(attrs, "error", internal, "stack", string(pe.Stack))...)
 	case internal != nil:
 		w.log.Error("command failed", append(attrs, "error", internal)...)
 	default:

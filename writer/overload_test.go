@@ -1,0 +1,112 @@
+package writer_test
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/writer"
+)
+
+// A burst far beyond the writer's capacity is shed: the commands that do not
+// fit its queue are answered 503 at once, those that waited past their
+// deadline are answered 503 and never run, and every answer is true.
+func TestBurstBeyondCapacityIsShedAndNothingRunsPastItsDeadline(t *testing.T) {
+	n := testenv.StartNATS(t)
+	const burst, maxWait = 200, 100 * time.Millisecond
+	g := gate{entered: make(chan struct{}, burst), release: make(chan struct{})}
+	w := startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, g.definition()) },
+		writer.WithWorkers(1), writer.WithQueueDepth(2), writer.WithMaxQueueWait(maxWait))
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(g.release)
+		}
+	})
+
+	client := n.Connect()
+	replies := make(chan *nats.Msg, burst)
+	sub, err := client.ChanSubscribe("burst.replies.*", replies)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	for i := range burst {
+		require.NoError(t, client.PublishRequest("cmd.slow.pass", fmt.Sprintf("burst.replies.%d", i),
+			fmt.Appendf(nil, `{"aggregate_id":"b%d"}`, i)))
+	}
+	require.NoError(t, client.Flush())
+
+	// One command is being decided and two wait in the queue: every other
+	// one is answered 503 while the worker is still busy.
+	<-g.entered
+	answers := map[string]*nats.Msg{}
+	var full atomic.Int32
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		for {
+			select {
+			case m := <-replies:
+				answers[m.Subject] = m
+				if m.Header.Get("Nats-Service-Error-Code") == "503" {
+					full.Add(1)
+				}
+			default:
+				return full.Load() >= burst-3
+			}
+		}
+	}, "the commands beyond the queue answered 503 while the worker is busy")
+	for _, m := range answers {
+		assert.Contains(t, string(m.Data), "the writer is full; nothing was done")
+	}
+
+	// Every request has been handed to the writer (each was answered or
+	// queued) by now: the queued ones wait past their deadline, then the
+	// worker frees.
+	allIn := time.Now()
+	testenv.Eventually(t, 10*time.Second, func() bool { return time.Since(allIn) > maxWait }, "the queued commands' deadline passed")
+	close(g.release)
+	released = true
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		for {
+			select {
+			case m := <-replies:
+				answers[m.Subject] = m
+			default:
+				return len(answers) == burst
+			}
+		}
+	}, "every command answered")
+
+	var succeeded, shed, late int
+	for subject, m := range answers {
+		var i int
+		_, err := fmt.Sscanf(subject, "burst.replies.%d", &i)
+		require.NoError(t, err)
+		stored := len(events(t, w.store, "slow", fmt.Sprintf("b%d", i)))
+		switch {
+		case m.Header.Get("Nats-Service-Error-Code") == "":
+			succeeded++
+			assert.Equal(t, 1, stored, "b%d answered success: its event is stored", i)
+		default:
+			assert.Equal(t, "503", m.Header.Get("Nats-Service-Error-Code"), string(m.Data))
+			assert.Equal(t, 0, stored, "b%d answered 503: nothing stored", i)
+			switch {
+			case strings.Contains(string(m.Data), "the writer is full"):
+				shed++
+			case strings.Contains(string(m.Data), "past its deadline"):
+				late++
+			}
+		}
+	}
+	assert.Equal(t, 1, succeeded, "only the command taken before the burst filled the queue ran")
+	// The queue held one or two more (two when the worker took the first
+	// command off it before it filled up).
+	assert.Equal(t, burst-1-shed, late, "the queued commands were answered 503 past their deadline")
+	assert.GreaterOrEqual(t, late, 1)
+	assert.Empty(t, g.entered, "no command was decided after its deadline")
+}

@@ -1,0 +1,83 @@
+package writer_test
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/jetsource/jetsource/aggregate"
+	"github.com/jetsource/jetsource/codec"
+	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/writer"
+)
+
+// syncBuffer is a log destination that tests read while writers log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// fragile is a test aggregate with bugs: one command's Decide panics, and
+// Evolve panics on one event type.
+func fragile() aggregate.Definition[int] {
+	reg := codec.NewRegistry()
+	type Made struct{}
+	type Poisoned struct{}
+	codec.Register[Made](reg, "Made")
+	codec.Register[Poisoned](reg, "Poisoned")
+	return aggregate.Definition[int]{Type: "fragile", Events: reg,
+		Evolve: func(s int, e any) int {
+			if _, ok := e.(Poisoned); ok {
+				panic("evolve cannot fold Poisoned")
+			}
+			return s + 1
+		},
+		Commands: map[string]aggregate.Command[int]{
+			"make":    aggregate.Create[int](func(struct{}) ([]any, error) { return []any{Made{}}, nil }),
+			"explode": aggregate.Create[int](func(struct{}) ([]any, error) { panic("decide blew up") }),
+			"poison":  aggregate.Handle(func(int, struct{}) ([]any, error) { return []any{Poisoned{}}, nil }),
+		}}
+}
+
+// A panic in an aggregate's Decide or Evolve answers that command 500
+// internal, is logged with its stack, and the writer keeps serving.
+func TestPanicInUserCodeIsInternalErrorAndTheWriterKeepsServing(t *testing.T) {
+	n := testenv.StartNATS(t)
+	logs := &syncBuffer{}
+	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, fragile()) },
+		writer.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	nc := n.Connect()
+
+	r := send(t, nc, "cmd.fragile.explode", `{"aggregate_id":"f1"}`)
+	assert.Equal(t, 500, r.status, r.raw)
+	assert.Equal(t, "internal", r.code)
+	assert.NotContains(t, r.raw, "blew up", "the reply says little")
+	ok(t, nc, "cmd.fragile.make", `{"aggregate_id":"f1"}`)
+
+	r = send(t, nc, "cmd.fragile.poison", `{"aggregate_id":"f1"}`)
+	assert.Equal(t, 500, r.status, r.raw)
+	assert.Equal(t, "internal", r.code)
+	ok(t, nc, "cmd.fragile.make", `{"aggregate_id":"f2"}`)
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"after-panics","data":{"owner":"ada"}}`)
+
+	out := logs.String()
+	assert.Contains(t, out, "decide blew up")
+	assert.Contains(t, out, "evolve cannot fold Poisoned")
+	assert.Contains(t, out, "runtime/debug.Stack", "logged with its stack")
+	assert.Contains(t, out, "recover_test.go", "the stack reaches the panicking code")
+}
