@@ -224,6 +224,11 @@ func (s *Store) appendError(ctx context.Context, ref Ref, expected Position, err
 			return fmt.Errorf("append %s: %w: %v", ref, ErrDuplicate, err)
 		case errCodeBatchTooLarge:
 			return fmt.Errorf("append %s: %w: %v", ref, ErrBatchTooLarge, err)
+		case errCodeDuplicateInProcess:
+			// The same ids are being stored right now by another append:
+			// it may or may not succeed. A resend of the same events
+			// learns which (stored: a duplicate; not: stored now).
+			return fmt.Errorf("append %s: %w: %w", ref, ErrUnavailable, err)
 		}
 	}
 	return fmt.Errorf("append %s: %w", ref, classify(err))

@@ -23,4 +23,8 @@ const (
 	errCodeWrongLastSequenceConstant = 10164 // clustered streams and batches
 	errCodeAtomicDuplicate           = 10201 // JSAtomicPublishContainsDuplicateMessageErr
 	errCodeBatchTooLarge             = 10199 // JSAtomicPublishTooLargeBatchErrF
+	// errCodeDuplicateInProcess: a clustered stream is still proposing a
+	// message with the same id (a twin's append in flight); its outcome is
+	// not known yet.
+	errCodeDuplicateInProcess = 10158 // JSStreamDuplicateMessageConflict
 )

@@ -44,21 +44,32 @@
 //
 // # Idempotency
 //
-// With a command_id, the first reply is kept in the COMMANDS key-value
-// bucket (DefaultCommandsTTL) and a command sent again gets that reply back
-// and appends nothing, also after later commands and writer restarts. The
-// event ids (Nats-Msg-Id) are derived from the command_id ("<id>-<index>"),
-// so a resend that races the first attempt, or follows a crash between the
-// append and keeping the reply, is dropped by JetStream's duplicate window
+// With a command_id, exactly one attempt runs the command, on any writer,
+// and its first outcome is kept in the COMMANDS key-value bucket
+// (DefaultCommandsTTL): a command sent again gets that outcome back and
+// appends nothing, also after later commands and writer restarts. The first
+// outcome is a success reply or a refusal (404 not_found, 409 conflict, 422
+// rejected); a refusal is kept too, so a withdrawal refused for want of funds
+// stays refused for its command_id even after a deposit. Transient answers
+// (503, a 409 that gave up after conflict retries, 500) keep nothing: a
+// resend runs the command again.
+//
+// The attempt first claims the command_id with a create-only "pending"
+// record. A twin (the same command_id) that finds it pending waits for the
+// outcome until its own deadline, then answers 503 ("still running; send it
+// again") having done nothing; a claim older than WithStaleClaim (default
+// three times the command timeout) belongs to an attempt that died or hung,
+// and a twin takes it over, conditionally on its revision. The event ids
+// (Nats-Msg-Id) are derived from the command_id ("<id>-<index>"), so an
+// attempt that wakes after a takeover, or a resend after a crash between the
+// append and keeping the outcome, is dropped by JetStream's duplicate window
 // and its reply rebuilt from the stored events carrying the command_id.
-// Whatever a command_id's attempt did not store itself (a refusal 404, 409 or
-// 422, a duplicate, or a decision with no events) is checked against the
-// store before it is answered: when a twin (the same command_id, on any
-// writer) stored its events first, for instance between its append and
-// keeping its reply, or failed to keep it, the answer is that first
-// attempt's reply, byte for byte; when the store cannot be read the answer
-// is 503, never a refusal it could not confirm. A command_id used for
-// another command or aggregate is answered 409.
+// Whatever an attempt did not store itself (a refusal, a duplicate, a
+// decision with no events) is checked against the store before it is
+// answered or kept: when the command's events are there, the answer is the
+// reply of the attempt that stored them, byte for byte; when the store
+// cannot be read the answer is 503, never a refusal it could not confirm. A
+// command_id used for another command or aggregate is answered 409.
 //
 // # Unique keys
 //

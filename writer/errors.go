@@ -25,6 +25,9 @@ type RequestError struct {
 	Status  int
 	Code    string
 	Message string
+	// retryable marks a refusal that another attempt may not repeat (a
+	// conflict that gave up after retries): it is not kept for twins.
+	retryable bool
 }
 
 func (e *RequestError) Error() string { return e.Code + ": " + e.Message }

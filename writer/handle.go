@@ -28,8 +28,12 @@ func (w *Writer) handle(ctx context.Context, cache *aggCache, j *job) (Reply, er
 	if cid == "" {
 		return j.route.execute(ctx, cache, j)
 	}
-	if reply, found, err := w.recorded(ctx, j); err != nil || found {
-		return reply, err
+	claim, kept, err := w.claimCommand(ctx, j)
+	if err != nil {
+		return Reply{}, err
+	}
+	if kept != nil {
+		return kept.outcome()
 	}
 	reply, err := j.route.execute(ctx, cache, j)
 	if storedNothing(reply, err) {
@@ -45,13 +49,13 @@ func (w *Writer) handle(ctx context.Context, cache *aggCache, j *job) (Reply, er
 			reply, err = first, nil
 		case errors.Is(err, streams.ErrDuplicate):
 			// Its event ids are stored, but not on this aggregate.
-			return Reply{}, conflict("command_id %s was already used for another command or aggregate; use a new command_id for a new command", cid)
+			err = conflict("command_id %s was already used for another command or aggregate; use a new command_id for a new command", cid)
 		}
 	}
+	w.settleCommand(ctx, j, claim, reply, err)
 	if err != nil {
 		return Reply{}, err
 	}
-	w.keep(ctx, j, reply)
 	return reply, nil
 }
 
@@ -202,8 +206,10 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 				typ, req.AggregateID, *req.ExpectedVersion, actual)
 		}
 		if attempt >= w.opts.MaxRetries {
-			return Reply{}, conflict("%s %s is being changed by other writers: gave up after %d retries; send the command again",
+			gaveUp := conflict("%s %s is being changed by other writers: gave up after %d retries; send the command again",
 				typ, req.AggregateID, attempt)
+			gaveUp.retryable = true
+			return Reply{}, gaveUp
 		}
 		attempt++
 		w.metrics.conflicts.WithLabelValues(typ).Inc()

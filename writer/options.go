@@ -80,8 +80,13 @@ type Options struct {
 	PendingBytes int
 	// StaleReservation: see DefaultStaleReservation.
 	StaleReservation time.Duration
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
+	// StaleClaim is how old the claim of a command_id whose attempt never
+	// settled must be before a twin takes it over; zero means three times
+	// Timeout, longer than a live attempt can hold it (its command time plus
+	// the time it may spend learning an unsure append's outcome).
+	StaleClaim time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Option changes one setting.
@@ -129,6 +134,10 @@ func WithCommandsTTL(d time.Duration) Option { return func(o *Options) { o.Comma
 // it may lose its key, and then does not append (its command answers 409 or
 // reserves again).
 func WithStaleReservation(d time.Duration) Option { return func(o *Options) { o.StaleReservation = d } }
+
+// WithStaleClaim sets how old an unsettled claim of a command_id must be
+// before a twin takes it over (default three times the command timeout).
+func WithStaleClaim(d time.Duration) Option { return func(o *Options) { o.StaleClaim = d } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }

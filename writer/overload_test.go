@@ -21,13 +21,14 @@ import (
 func TestBurstBeyondCapacityIsShedAndNothingRunsPastItsDeadline(t *testing.T) {
 	n := testenv.StartNATS(t)
 	const burst, maxWait = 200, 100 * time.Millisecond
-	g := gate{entered: make(chan struct{}, burst), release: make(chan struct{})}
+	g := newGate()
+	g.entered = make(chan struct{}, burst)
 	w := startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, g.definition()) },
 		writer.WithWorkers(1), writer.WithQueueDepth(2), writer.WithMaxQueueWait(maxWait))
 	released := false
 	t.Cleanup(func() {
 		if !released {
-			close(g.release)
+			g.open()
 		}
 	})
 
@@ -69,7 +70,7 @@ func TestBurstBeyondCapacityIsShedAndNothingRunsPastItsDeadline(t *testing.T) {
 	// worker frees.
 	allIn := time.Now()
 	testenv.Eventually(t, 10*time.Second, func() bool { return time.Since(allIn) > maxWait }, "the queued commands' deadline passed")
-	close(g.release)
+	g.open()
 	released = true
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		for {

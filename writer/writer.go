@@ -55,6 +55,9 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.StaleClaim == 0 {
+		o.StaleClaim = 3 * o.Timeout
+	}
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -67,39 +70,29 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
-	js := store.JetStream()
-	commands, err := keyValue(ctx, js, jetstream.KeyValueConfig{
+	// The buckets follow the store's replicas: losing a node must lose no
+	// idempotency record and no username reservation.
+	commands, err := store.Bucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      CommandsBucket,
-		Description: "jetsource writer: command_id -> first reply",
+		Description: "jetsource writer: command_id -> claim, then first outcome",
 		History:     1,
 		TTL:         o.CommandsTTL,
 		Storage:     jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("writer: %w", err)
 	}
-	unique, err := keyValue(ctx, js, jetstream.KeyValueConfig{
+	unique, err := store.Bucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      UniqueBucket,
 		Description: "jetsource writer: <type>.<key> -> aggregate id",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("writer: %w", err)
 	}
 	return &Writer{nc: nc, store: store, opts: o, log: o.Logger, routes: map[string]route{},
 		commands: commands, unique: unique, metrics: m}, nil
-}
-
-func keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := js.CreateKeyValue(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, cfg.Bucket)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("writer: bucket %s: %w", cfg.Bucket, err)
-	}
-	return kv, nil
 }
 
 // job is one command on its way through a worker.
@@ -301,10 +294,12 @@ func (w *Writer) work(queue <-chan *job) {
 				w.answerError(j, merr)
 				continue
 			}
+			// Counted before the reply goes out, so that a client that got
+			// its reply sees it in the metrics.
+			w.finish(j.typ, j.command, j.request.AggregateID, "ok", j.start, nil)
 			if perr := w.respond(j.reply, body, nil); perr != nil {
 				w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", perr)
 			}
-			w.finish(j.typ, j.command, j.request.AggregateID, "ok", j.start, nil)
 		}
 	}
 }
@@ -316,14 +311,14 @@ func (w *Writer) answerError(j *job, err error) {
 	h := nats.Header{}
 	h.Set(micro.ErrorCodeHeader, strconv.Itoa(re.Status))
 	h.Set(micro.ErrorHeader, re.Message)
-	if rerr := w.respond(j.reply, errorBody(re), h); rerr != nil {
-		w.log.Warn("error reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", rerr)
-	}
 	var details error
 	if internal {
 		details = err
 	}
 	w.finish(j.typ, j.command, j.request.AggregateID, re.Code, j.start, details)
+	if rerr := w.respond(j.reply, errorBody(re), h); rerr != nil {
+		w.log.Warn("error reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", rerr)
+	}
 }
 
 // finish logs and counts one command. Command data is never logged: it may

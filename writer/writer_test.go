@@ -71,9 +71,15 @@ func buggy() aggregate.Definition[struct{}] {
 type gate struct {
 	entered chan struct{}
 	release chan struct{}
+	once    *sync.Once
 }
 
-func newGate() gate { return gate{entered: make(chan struct{}, 100), release: make(chan struct{})} }
+func newGate() gate {
+	return gate{entered: make(chan struct{}, 100), release: make(chan struct{}), once: new(sync.Once)}
+}
+
+// open releases every command held, once.
+func (g gate) open() { g.once.Do(func() { close(g.release) }) }
 
 func (g gate) definition() aggregate.Definition[struct{}] {
 	reg := codec.NewRegistry()
@@ -570,7 +576,7 @@ func TestDrainAnswersInFlightCommands(t *testing.T) {
 		t.Fatal("Serve returned with commands in flight")
 	default:
 	}
-	close(g.release)
+	g.open()
 	select {
 	case <-w.done:
 		require.NoError(t, *w.err)
