@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +35,8 @@ type fleet struct {
 	t   *testing.T
 	bin string
 	env []string
+	// slotEnv, when set, adds variables of a slot's own (they win over env).
+	slotEnv func(slot string) []string
 
 	mu      sync.Mutex
 	procs   map[string]*proc
@@ -64,7 +67,11 @@ func (f *fleet) launch(slot string) error {
 	f.mu.Lock()
 	f.runs[slot]++
 	f.mu.Unlock()
-	p, err := launch(f.t, f.named(slot), filepath.Join(f.bin, kind(slot)), f.env)
+	env := f.env
+	if f.slotEnv != nil {
+		env = append(slices.Clone(env), f.slotEnv(slot)...)
+	}
+	p, err := launch(f.t, f.named(slot), filepath.Join(f.bin, kind(slot)), env)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -82,6 +83,14 @@ type answer struct {
 	attempt string // which attempt: first attempt, resend sent concurrently …
 	status  string // statusOK, an error status from the micro header ("422"), or a client-side status
 	body    []byte
+	at      time.Time // when the answer came, or the client gave up
+	// floor is the highest stream sequence a success had given before the
+	// attempt was sent: the stream held at least that much when it was.
+	floor uint64
+	// ceiling is, for a refusal (404, 409, 422), the stream's last
+	// sequence read just after it came: nothing appended before the
+	// refusal lies beyond it. 0 when not read.
+	ceiling uint64
 }
 
 func (a answer) String() string {
@@ -139,7 +148,12 @@ func (c *sentCommand) settled() bool {
 
 // workload is the clients' side: every command sent and what it got.
 type workload struct {
-	nc       *nats.Conn
+	nc *nats.Conn
+	// lastSequence, when set, reads the stream's last sequence for the
+	// ceiling of each refusal.
+	lastSequence func() (uint64, error)
+	highest      atomic.Uint64 // the highest sequence a success gave
+
 	mu       sync.Mutex
 	commands []*sentCommand
 }
@@ -154,19 +168,40 @@ func (w *workload) command(subject, commandID, aggregateID string, data any) *se
 }
 
 func (w *workload) ask(c *sentCommand, attempt string) answer {
+	a := answer{attempt: attempt, floor: w.highest.Load()}
 	msg, err := w.nc.Request(c.subject, c.body, commandTimeout)
+	a.at = time.Now()
 	switch {
 	case errors.Is(err, nats.ErrTimeout):
-		return answer{attempt: attempt, status: statusTimeout}
+		a.status = statusTimeout
 	case errors.Is(err, nats.ErrNoResponders):
-		return answer{attempt: attempt, status: statusNoResponders}
+		a.status = statusNoResponders
 	case err != nil:
-		return answer{attempt: attempt, status: statusNATSError, body: []byte(err.Error())}
+		a.status, a.body = statusNATSError, []byte(err.Error())
+	case msg.Header.Get(micro.ErrorCodeHeader) != "":
+		a.status, a.body = msg.Header.Get(micro.ErrorCodeHeader), msg.Data
+		if w.lastSequence != nil && (a.status == "404" || a.status == "409" || a.status == "422") {
+			a.ceiling, _ = w.lastSequence()
+		}
+	default:
+		a.status, a.body = statusOK, msg.Data
+		var r struct {
+			Sequence uint64 `json:"sequence"`
+		}
+		if json.Unmarshal(msg.Data, &r) == nil {
+			raise(&w.highest, r.Sequence)
+		}
 	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		return answer{attempt: attempt, status: code, body: msg.Data}
+	return a
+}
+
+// raise sets v to to if that is higher.
+func raise(v *atomic.Uint64, to uint64) {
+	for seen := v.Load(); to > seen; seen = v.Load() {
+		if v.CompareAndSwap(seen, to) {
+			return
+		}
 	}
-	return answer{attempt: attempt, status: statusOK, body: msg.Data}
 }
 
 // sendTwice sends c and, at a random moment, its resend (same command_id,
@@ -400,7 +435,7 @@ func summarize(t *testing.T, w *workload, f *fleet, strays map[string]int, stray
 	chaosLog := strings.Join(f.log, "\n  ")
 	f.mu.Unlock()
 	fmt.Fprintf(tw, "stray pulls\t%d rounds, messages taken %v\n", strayRounds, strays)
-	fmt.Fprintf(tw, "events in the stream\t%d\n", v.events)
+	fmt.Fprintf(tw, "events in the stream\t%d\n", len(v.stream))
 	for _, inv := range v.all {
 		state := "held"
 		if len(inv.violations) > 0 {

@@ -48,8 +48,8 @@ func (p *promise) violated(kind, format string, args ...any) {
 // verdicts are the checked promises, in the order they are reported.
 type verdicts struct {
 	all    []*promise
-	events int
-	phases string // how long each phase of the run took, for the summary
+	stream []storedEvent // the stream the promises were checked against
+	phases string        // how long each phase of the run took, for the summary
 }
 
 func (v *verdicts) promise(text string) *promise {
@@ -145,6 +145,14 @@ type account struct {
 // checkPromises checks every promise of the run and fails the test for
 // each broken one.
 func checkPromises(t *testing.T, nc *nats.Conn, w *workload, accounts []string, f *fleet, deadline time.Time) *verdicts {
+	v := verify(t, nc, w, accounts, f, deadline)
+	v.report(t)
+	return v
+}
+
+// verify checks every promise of the run against the stream, the read
+// models and UNIQUE, and returns what held and what broke.
+func verify(t *testing.T, nc *nats.Conn, w *workload, accounts []string, f *fleet, deadline time.Time) *verdicts {
 	v := &verdicts{}
 	once := v.promise("every acknowledged command is in the stream exactly once (Es-Command-Id), at the sequence its reply gave")
 	twins := v.promise("every resend gets the first reply byte for byte; answered twins never disagree")
@@ -165,7 +173,7 @@ func checkPromises(t *testing.T, nc *nats.Conn, w *workload, accounts []string, 
 	last := info.State.LastSeq
 	events, err := readStream(ctx, js, last)
 	require.NoError(t, err)
-	v.events = len(events)
+	v.stream = events
 
 	checkOnce(w, events, once)
 	checkTwins(w, twins, allowed)
@@ -175,7 +183,6 @@ func checkPromises(t *testing.T, nc *nats.Conn, w *workload, accounts []string, 
 	for _, dead := range f.diedOnTheirOwn() {
 		alive.violated("process", "%s", dead)
 	}
-	v.report(t)
 	return v
 }
 
