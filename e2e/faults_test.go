@@ -94,6 +94,8 @@ type fault struct {
 	inject func(ctx context.Context, r *rig) (string, error)
 }
 
+var baseline = fault{"no fault (baseline)", func(context.Context, *rig) (string, error) { return "nothing", nil }}
+
 var faults = []fault{
 	{"SIGKILL of the EVENTS leader, restart", func(ctx context.Context, r *rig) (string, error) {
 		return r.killLeaderOf(ctx, streams.DefaultStream)
@@ -139,7 +141,17 @@ var faults = []fault{
 		}
 		// The projector has no lease setting yet: it runs with the default.
 		d := projections.DefaultLeaseTTL + leaseOverrun
-		return fmt.Sprintf("%s (holds the %s lease) stopped %v", slot, projections.Accounts, d), r.fleet.pause(ctx, slot, d)
+		if err := r.fleet.pause(ctx, slot, d); err != nil {
+			return "", err
+		}
+		did := fmt.Sprintf("%s (held the %s lease) stopped %v", slot, projections.Accounts, d)
+		lookup, cancel = context.WithTimeout(ctx, lookupTimeout)
+		defer cancel()
+		holder, err := r.activeProjector(lookup, projections.Accounts)
+		if err != nil {
+			return did, fmt.Errorf("after the pause: %w", err)
+		}
+		return did + ", then " + holder + " held it", nil
 	}},
 }
 
@@ -196,6 +208,10 @@ func (r *rig) roles(ctx context.Context, node string) string {
 // projector's REDIS_URL names it after its slot).
 func (r *rig) activeProjector(ctx context.Context, projection string) (string, error) {
 	lease := projections.KeysOf(projection).Lease()
+	holder, err := r.rdb.Get(ctx, lease).Result()
+	if err != nil {
+		return "", fmt.Errorf("the lease %s: %w", lease, err)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", r.redis.Addr)
 	if err != nil {
@@ -208,12 +224,14 @@ func (r *rig) activeProjector(ctx context.Context, projection string) (string, e
 	if _, err := conn.Write([]byte("MONITOR\r\n")); err != nil {
 		return "", fmt.Errorf("monitor redis: %w", err)
 	}
-	// A line: +1700000000.123456 [0 127.0.0.1:51234] "evalsha" "…" "2" "<lease key>" …
+	// A line: +1700000000.123456 [0 127.0.0.1:51234] "evalsha" "…" "2" "<lease key>" "<gen key>" "<holder>" …
+	// A projector that lost the lease still runs the renewal, with its own
+	// id: only the holder's counts.
 	var addr string
 	for sc := bufio.NewScanner(conn); addr == "" && sc.Scan(); {
 		line := sc.Text()
 		open, end := strings.IndexByte(line, '['), strings.IndexByte(line, ']')
-		if open < 0 || end < open || !strings.Contains(line, `"`+lease+`"`) {
+		if open < 0 || end < open || !strings.Contains(line, `"`+lease+`"`) || !strings.Contains(line, `"`+holder+`"`) {
 			continue
 		}
 		client := strings.Fields(line[open+1 : end])
@@ -223,7 +241,7 @@ func (r *rig) activeProjector(ctx context.Context, projection string) (string, e
 		}
 	}
 	if addr == "" {
-		return "", fmt.Errorf("no projector renewed the lease %s within %v", lease, lookupTimeout)
+		return "", fmt.Errorf("no projector renewed the lease %s held by %s within %v", lease, holder, lookupTimeout)
 	}
 	clients, err := r.rdb.ClientList(ctx).Result()
 	if err != nil {
@@ -286,16 +304,19 @@ func TestFaultInjectionOnACluster(t *testing.T) {
 
 	seen := map[string]bool{}
 	lost, twice := map[string]bool{}, map[string]bool{}
+	// The baseline (the opening of the accounts, then load without a
+	// fault) tells what breaks without any fault.
+	plan := []fault{baseline}
+	for range shape.rounds {
+		plan = append(plan, faults...)
+	}
 	var rows []*faultRow
-	for round := range shape.rounds {
-		for i, fl := range faults {
-			n := round*len(faults) + i
-			row := &faultRow{fault: fl.name}
-			rows = append(rows, row)
-			t.Run(fmt.Sprintf("%d %s", n+1, fl.name), func(t *testing.T) {
-				r.phase(t, n, fl, w, accounts, row, seen, lost, twice)
-			})
-		}
+	for n, fl := range plan {
+		row := &faultRow{fault: fl.name}
+		rows = append(rows, row)
+		t.Run(fmt.Sprintf("%d %s", n, fl.name), func(t *testing.T) {
+			r.phase(t, n, fl, w, accounts, row, seen, lost, twice)
+		})
 	}
 	t.Logf("fault injection, %d accounts, %d clients, load %v before and %v after each fault, stream and buckets asked for with %d replicas:\n%s",
 		len(accounts), chaosClients, shape.before, shape.after, clusterSize, faultTable(rows))
@@ -337,7 +358,7 @@ type faultRow struct {
 	errors           string
 	noService        time.Duration
 	lost, duplicated int
-	broken           []string
+	broken           []*promise // the promises the fault broke, with its new violations
 }
 
 // phase runs load around one fault, settles, checks every promise and
@@ -408,7 +429,7 @@ func (r *rig) phase(t *testing.T, n int, fl fault, w *workload, accounts []strin
 	}
 	for _, p := range fresh.all {
 		if len(p.violations) > 0 {
-			row.broken = append(row.broken, fmt.Sprintf("%q ×%d", p.promise, len(p.violations)))
+			row.broken = append(row.broken, p)
 		}
 	}
 }
@@ -624,19 +645,31 @@ func checkRefusals(cmds []*sentCommand, events []storedEvent, p *promise) {
 
 // faultTable formats the rows as the issue asks: fault, commands acked,
 // errors by code, seconds without service, lost, duplicated, and the
-// promises each fault broke.
+// promises each fault broke (numbered, with a legend below).
 func faultTable(rows []*faultRow) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "fault\ttarget\tacked\terrors by code\tno service (s)\tlost\tduplicated\tpromises broken")
+	fmt.Fprintln(tw, "fault\ttarget\tacked\terrors by code\tno service (s)\tlost\tduplicated\tpromises broken (violations)")
+	number := map[string]int{}
+	var legend []string
 	for _, r := range rows {
-		broken := "none"
-		if len(r.broken) > 0 {
-			broken = strings.Join(r.broken, "; ")
+		var broken []string
+		for _, p := range r.broken {
+			if number[p.promise] == 0 {
+				legend = append(legend, p.promise)
+				number[p.promise] = len(legend)
+			}
+			broken = append(broken, fmt.Sprintf("P%d (%d)", number[p.promise], len(p.violations)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f\t%d\t%d\t%s\n", r.fault, r.target, r.acked, r.errors, r.noService.Seconds(), r.lost, r.duplicated, broken)
+		if len(broken) == 0 {
+			broken = []string{"none"}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f\t%d\t%d\t%s\n", r.fault, r.target, r.acked, r.errors, r.noService.Seconds(), r.lost, r.duplicated, strings.Join(broken, " "))
 	}
 	tw.Flush()
+	for i, p := range legend {
+		fmt.Fprintf(&b, "P%d: %s\n", i+1, p)
+	}
 	return b.String()
 }
 
