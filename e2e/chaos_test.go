@@ -115,12 +115,9 @@ func (f *fleet) note(format string, args ...any) {
 
 // kill SIGKILLs the process of slot and starts a new one in its place.
 func (f *fleet) kill(slot string) error {
-	p := f.current(slot)
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return fmt.Errorf("SIGKILL %s: %w", p.name, err)
+	if err := f.current(slot).sigkill(); err != nil {
+		return err
 	}
-	err := <-p.done
-	p.done <- err // the cleanup of start waits on it too
 	f.mu.Lock()
 	f.killed[kind(slot)]++
 	f.mu.Unlock()
@@ -197,11 +194,8 @@ func (f *fleet) diedOnTheirOwn() []string {
 	defer f.mu.Unlock()
 	var dead []string
 	for _, p := range f.procs {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			dead = append(dead, fmt.Sprintf("%s exited by itself (%v); its output ends with:\n%s", p.name, err, tail(p.out.String(), 1500)))
-		default:
+		if why, ok := p.exited(); ok {
+			dead = append(dead, why)
 		}
 	}
 	sort.Strings(dead)

@@ -25,6 +25,8 @@ const (
 	clusterName = "jetsource-e2e"
 	// clientReconnectWait is the test clients' pause between reconnects.
 	clientReconnectWait = 50 * time.Millisecond
+	// upTimeout bounds the start of the cluster and of the first writer.
+	upTimeout = 60 * time.Second
 )
 
 // natsCluster is a cluster of nats-server processes on loopback, built
@@ -82,13 +84,13 @@ cluster {
 		require.NoError(t, c.run(n))
 	}
 	for _, n := range c.nodes {
-		testenv.Eventually(t, 60*time.Second, func() bool {
+		testenv.Eventually(t, upTimeout, func() bool {
 			nc, js, err := connectJS("nats://"+n.clientAddr, "cluster probe")
 			if err != nil {
 				return false
 			}
 			defer nc.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 			defer cancel()
 			_, err = js.AccountInfo(ctx)
 			return err == nil
@@ -143,13 +145,7 @@ func (c *natsCluster) kill(name string) error {
 	if err != nil {
 		return err
 	}
-	p := n.current()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return fmt.Errorf("SIGKILL %s: %w", p.name, err)
-	}
-	err = <-p.done
-	p.done <- err // the cleanup of launch waits on it too
-	return nil
+	return n.current().sigkill()
 }
 
 // restart starts node name again, on its address, store and config.
@@ -179,12 +175,8 @@ func (c *natsCluster) signal(name string, sig syscall.Signal) error {
 func (c *natsCluster) diedOnTheirOwn() []string {
 	var dead []string
 	for _, n := range c.nodes {
-		p := n.current()
-		select {
-		case err := <-p.done:
-			p.done <- err
-			dead = append(dead, fmt.Sprintf("%s exited by itself (%v); its output ends with:\n%s", p.name, err, tail(p.out.String(), 1500)))
-		default:
+		if why, ok := n.current().exited(); ok {
+			dead = append(dead, why)
 		}
 	}
 	return dead

@@ -143,11 +143,31 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
+// exited reports, without waiting, whether p has exited, and if so how,
+// with the end of its output.
+func (p *proc) exited() (string, bool) {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return fmt.Sprintf("%s exited by itself (%v); its output ends with:\n%s", p.name, err, tail(p.out.String(), 1500)), true
+	default:
+		return "", false
+	}
+}
+
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, p.sigkill())
+}
+
+// sigkill SIGKILLs p and waits until it has exited.
+func (p *proc) sigkill() error {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL %s: %w", p.name, err)
+	}
 	err := <-p.done
-	p.done <- err
+	p.done <- err // the cleanup of launch waits on it too
+	return nil
 }
 
 type platform struct {

@@ -47,6 +47,10 @@ const (
 	// lookupTimeout bounds finding the target of a fault (a leader, the
 	// active projector).
 	lookupTimeout = 10 * time.Second
+	// probeTimeout bounds one look at the cluster's state (stream info),
+	// and probeEvery spaces them while waiting for it to heal.
+	probeTimeout = 2 * time.Second
+	probeEvery   = 100 * time.Millisecond
 	// commandsStream and uniqueStream hold the writer's buckets.
 	commandsStream = "KV_" + writer.CommandsBucket
 	uniqueStream   = "KV_" + writer.UniqueBucket
@@ -289,8 +293,8 @@ func TestFaultInjectionOnACluster(t *testing.T) {
 	for _, slot := range []string{"writer-1", "writer-2"} {
 		require.NoError(t, r.fleet.launch(slot))
 	}
-	testenv.Eventually(t, 60*time.Second, func() bool {
-		_, err := nc.Request("cmd.account.open", []byte(`{}`), time.Second)
+	testenv.Eventually(t, upTimeout, func() bool {
+		_, err := nc.Request("cmd.account.open", []byte(`{}`), probeTimeout)
 		return err == nil
 	}, "a writer answers")
 	for _, slot := range []string{"projector-1", "projector-2", "reader-1"} {
@@ -324,7 +328,7 @@ func TestFaultInjectionOnACluster(t *testing.T) {
 
 // lastSequence reads the event stream's last sequence.
 func lastSequence(js jetstream.JetStream) (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 	s, err := js.Stream(ctx, streams.DefaultStream)
 	if err != nil {
@@ -338,7 +342,7 @@ func lastSequence(js jetstream.JetStream) (uint64, error) {
 func (r *rig) heal() error {
 	deadline := time.Now().Add(healTimeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 		err := healthy(ctx, r.js, r.accountsSubject, streams.DefaultStream, commandsStream, uniqueStream)
 		cancel()
 		if err == nil {
@@ -347,7 +351,7 @@ func (r *rig) heal() error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not healed after %v: %w", healTimeout, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(probeEvery)
 	}
 }
 
@@ -649,7 +653,7 @@ func checkRefusals(cmds []*sentCommand, events []storedEvent, p *promise) {
 func faultTable(rows []*faultRow) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "fault\ttarget\tacked\terrors by code\tno service (s)\tlost\tduplicated\tpromises broken (violations)")
+	fmt.Fprintln(tw, "fault\ttarget\tacked in load\terrors by code\tno service (s)\tlost\tduplicated\tpromises broken (violations)")
 	number := map[string]int{}
 	var legend []string
 	for _, r := range rows {
