@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,9 +43,10 @@ type natsCluster struct {
 // natsNode is one server of the cluster: its name (server_name), client
 // address, config file, and the process of its current run.
 type natsNode struct {
-	name       string
-	clientAddr string
-	conf       string
+	name        string
+	clientAddr  string
+	monitorAddr string // the HTTP monitoring endpoint (connz …)
+	conf        string
 
 	mu   sync.Mutex
 	p    *proc
@@ -62,11 +65,12 @@ func startCluster(t *testing.T, bin string, size int) *natsCluster {
 		routes[i] = fmt.Sprintf("%q", "nats://"+clusterAddrs[i])
 	}
 	for i := range size {
-		n := &natsNode{name: fmt.Sprintf("n%d", i+1), clientAddr: freeAddr(t)}
+		n := &natsNode{name: fmt.Sprintf("n%d", i+1), clientAddr: freeAddr(t), monitorAddr: freeAddr(t)}
 		dir := t.TempDir()
 		n.conf = filepath.Join(dir, n.name+".conf")
 		conf := fmt.Sprintf(`server_name: %s
 listen: %q
+http: %q
 jetstream {
   store_dir: %q
   sync_interval: always
@@ -76,7 +80,7 @@ cluster {
   listen: %q
   routes: [%s]
 }
-`, n.name, n.clientAddr, filepath.Join(dir, "store"), clusterName, clusterAddrs[i], strings.Join(routes, ", "))
+`, n.name, n.clientAddr, n.monitorAddr, filepath.Join(dir, "store"), clusterName, clusterAddrs[i], strings.Join(routes, ", "))
 		require.NoError(t, os.WriteFile(n.conf, []byte(conf), 0o600))
 		c.nodes = append(c.nodes, n)
 	}
@@ -168,6 +172,36 @@ func (c *natsCluster) signal(name string, sig syscall.Signal) error {
 		return fmt.Errorf("%v %s: %w", sig, p.name, err)
 	}
 	return nil
+}
+
+// clientsOf returns the names of the clients connected to each running node
+// (its connz), by node name.
+func (c *natsCluster) clientsOf(ctx context.Context) (map[string][]string, error) {
+	clients := map[string][]string{}
+	for _, n := range c.nodes {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.monitorAddr+"/connz?limit=1024", nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue // down or stopped
+		}
+		var connz struct {
+			Connections []struct {
+				Name string `json:"name"`
+			} `json:"connections"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&connz)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("connz of %s: %w", n.name, err)
+		}
+		for _, conn := range connz.Connections {
+			clients[n.name] = append(clients[n.name], conn.Name)
+		}
+	}
+	return clients, nil
 }
 
 // diedOnTheirOwn lists the nodes whose current process exited although the

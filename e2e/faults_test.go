@@ -117,6 +117,29 @@ var faults = []fault{
 		}
 		return r.killAndRestart(ctx, info.Cluster.Leader)
 	}},
+	{"SIGKILL of the writers' node, restart", func(ctx context.Context, r *rig) (string, error) {
+		clients, err := r.cluster.clientsOf(ctx)
+		if err != nil {
+			return "", err
+		}
+		node, most := "", 0
+		for name, conns := range clients {
+			writers := 0
+			for _, c := range conns {
+				if strings.Contains(c, "writer") { // the writer names its connection jetsource-writer
+					writers++
+				}
+			}
+			if writers > most {
+				node, most = name, writers
+			}
+		}
+		if node == "" {
+			return "", fmt.Errorf("no node has a writer connected: %v", clients)
+		}
+		did, err := r.killAndRestart(ctx, node)
+		return fmt.Sprintf("%s, %d writer(s) connected", did, most), err
+	}},
 	{"SIGSTOP of the EVENTS leader for 6s", func(ctx context.Context, r *rig) (string, error) {
 		node, err := streamLeader(ctx, r.js, streams.DefaultStream)
 		if err != nil {
