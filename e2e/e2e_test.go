@@ -97,11 +97,21 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T, name, bin string, env []string, args ...string) *proc {
 	t.Helper()
+	p, err := launch(t, name, bin, env, args...)
+	require.NoError(t, err)
+	return p
+}
+
+// launch is start without failing the test, for goroutines other than the
+// test's own (a restart during chaos): t.Cleanup still kills the process.
+func launch(t *testing.T, name, bin string, env []string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	require.NoError(t, cmd.Start())
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -110,7 +120,7 @@ func start(t *testing.T, name, bin string, env []string, args ...string) *proc {
 			t.Logf("--- %s output:\n%s", name, tail(p.out.String(), 4000))
 		}
 	})
-	return p
+	return p, nil
 }
 
 func tail(s string, n int) string {
@@ -133,11 +143,31 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
+// exited reports, without waiting, whether p has exited, and if so how,
+// with the end of its output.
+func (p *proc) exited() (string, bool) {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return fmt.Sprintf("%s exited by itself (%v); its output ends with:\n%s", p.name, err, tail(p.out.String(), 1500)), true
+	default:
+		return "", false
+	}
+}
+
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, p.sigkill())
+}
+
+// sigkill SIGKILLs p and waits until it has exited.
+func (p *proc) sigkill() error {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL %s: %w", p.name, err)
+	}
 	err := <-p.done
-	p.done <- err
+	p.done <- err // the cleanup of launch waits on it too
+	return nil
 }
 
 type platform struct {

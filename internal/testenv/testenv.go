@@ -6,6 +6,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -135,8 +136,18 @@ func (n *NATS) Restart() {
 type Redis struct {
 	URL  string
 	Addr string
-	cmd  *exec.Cmd
+
+	// Of a private server only: what Restart needs, and the running process.
+	bin, dir string
+	port     int
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan error
 }
+
+// ErrNotPrivate means Kill or Restart was called on the Redis named by
+// REDIS_URL, which the tests do not own.
+var ErrNotPrivate = errors.New("testenv: not a private redis-server (REDIS_URL)")
 
 // StartRedis starts a private redis-server on a random loopback port, with
 // no persistence, stopped by t.Cleanup. Without redis-server on PATH it uses
@@ -164,43 +175,42 @@ func StartRedis(t testing.TB) *Redis {
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
-		r, err := startRedisOn(t, bin, port)
-		if err == nil {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		r := &Redis{URL: "redis://" + addr + "/0", Addr: addr, bin: bin, dir: t.TempDir(), port: port}
+		if lastErr = r.start(); lastErr == nil {
+			t.Cleanup(func() { _ = r.Kill() })
 			return r
 		}
-		lastErr = err
 	}
 	t.Fatalf("testenv: redis-server did not start: %v", lastErr)
 	return nil
 }
 
-func startRedisOn(t testing.TB, bin string, port int) (*Redis, error) {
-	dir := t.TempDir()
-	cmd := exec.Command(bin,
+// start runs redis-server on r's port and waits until it answers PING.
+func (r *Redis) start() error {
+	cmd := exec.Command(r.bin,
 		"--bind", "127.0.0.1",
-		"--port", strconv.Itoa(port),
+		"--port", strconv.Itoa(r.port),
 		"--save", "",
 		"--appendonly", "no",
-		"--dir", dir,
-		"--logfile", filepath.Join(dir, "redis.log"),
+		"--dir", r.dir,
+		"--logfile", filepath.Join(r.dir, "redis.log"),
 		"--daemonize", "no",
 	)
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	r := &Redis{URL: "redis://" + addr + "/0", Addr: addr, cmd: cmd}
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
 		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			return nil, fmt.Errorf("redis-server exited: %v: %s", err, tail(log))
+			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
+			return fmt.Errorf("redis-server exited: %v: %s", err, tail(log))
 		default:
 		}
-		c := redis.NewClient(&redis.Options{Addr: addr})
+		c := redis.NewClient(&redis.Options{Addr: r.Addr})
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
@@ -208,15 +218,55 @@ func startRedisOn(t testing.TB, bin string, port int) (*Redis, error) {
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			return nil, fmt.Errorf("redis-server on %s not ready: %v", addr, err)
+			<-exited
+			return fmt.Errorf("redis-server on %s not ready: %v", r.Addr, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	return r, nil
+	r.mu.Lock()
+	r.cmd, r.exited = cmd, exited
+	r.mu.Unlock()
+	return nil
+}
+
+// Kill SIGKILLs the private redis-server and waits until it has exited, as
+// a crash would. It keeps nothing on disk, so every key is gone. Killing a
+// server that is not running does nothing.
+func (r *Redis) Kill() error {
+	if r.bin == "" {
+		return ErrNotPrivate
+	}
+	r.mu.Lock()
+	cmd, exited := r.cmd, r.exited
+	r.cmd, r.exited = nil, nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("testenv: kill redis-server: %w", err)
+	}
+	<-exited
+	return nil
+}
+
+// Restart starts a new, empty redis-server on the same port and address
+// after Kill, as a crashed Redis without persistence comes back. It fails
+// when the server is still running.
+func (r *Redis) Restart() error {
+	if r.bin == "" {
+		return ErrNotPrivate
+	}
+	r.mu.Lock()
+	running := r.cmd != nil
+	r.mu.Unlock()
+	if running {
+		return fmt.Errorf("testenv: restart redis-server on %s: still running, Kill it first", r.Addr)
+	}
+	if err := r.start(); err != nil {
+		return fmt.Errorf("testenv: restart redis-server on %s: %w", r.Addr, err)
+	}
+	return nil
 }
 
 // Client returns a client of the server that t.Cleanup closes.
