@@ -464,7 +464,7 @@ func checkUsernames(ctx context.Context, js jetstream.JetStream, events []stored
 			p.violated("bucket", "%s key %s: %v", uniqueBucket, k, err)
 			continue
 		}
-		holder := string(entry.Value())
+		holder := uniqueHolder(entry.Value())
 		held[name] = holder
 		switch got, ok := registered[holder]; {
 		case !ok:
@@ -480,4 +480,16 @@ func checkUsernames(ctx context.Context, js jetstream.JetStream, events []stored
 			p.violated("reserved for another user", "user %s registered as %q, but the username is reserved for %s", id, name, holder)
 		}
 	}
+}
+
+// uniqueHolder is the aggregate id a UNIQUE entry names: the writer keeps a
+// JSON object {"aggregate_id", …}; writers before it kept the bare id.
+func uniqueHolder(value []byte) string {
+	var entry struct {
+		AggregateID string `json:"aggregate_id"`
+	}
+	if json.Unmarshal(value, &entry) == nil && entry.AggregateID != "" {
+		return entry.AggregateID
+	}
+	return string(value)
 }
