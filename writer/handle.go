@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -186,7 +187,7 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		if held, err = w.claim(ctx, held, typ, decision.Unique, req.AggregateID, prefix, agg.Position); err != nil {
 			return Reply{}, err
 		}
-		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID)
+		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID, w.lastMoment(j))
 		if err == nil {
 			cache.put(key, next)
 			w.metrics.events.WithLabelValues(typ).Add(float64(len(appended.Events)))
@@ -227,7 +228,11 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 // without our ids), or stored now. When it cannot learn it, the error is
 // errOutcomeUnknown if an attempt may have reached the server, and
 // streams.ErrUnavailable only when none can have.
-func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string) (streams.Aggregate[S], streams.Appended, error) {
+//
+// Learning the outcome gets time of its own, but never past last (see
+// Writer.lastMoment): a writer paused here and woken after another attempt
+// took over the command or its unique key must send nothing.
+func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
 	next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(cid))
 	if err == nil || !errors.Is(err, streams.ErrUnavailable) {
 		return next, appended, err
@@ -235,7 +240,7 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 	maybeSent := mayHaveReached(err)
 	// The first attempt may have used up the command's time: learning the
 	// outcome gets its own.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.opts.Timeout)
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), last)
 	defer cancel()
 	for range unsureRetries {
 		if err := backoff(ctx, 1); err != nil {

@@ -81,9 +81,9 @@ type Options struct {
 	// StaleReservation: see DefaultStaleReservation.
 	StaleReservation time.Duration
 	// StaleClaim is how old the claim of a command_id whose attempt never
-	// settled must be before a twin takes it over; zero means three times
-	// Timeout, longer than a live attempt can hold it (its command time plus
-	// the time it may spend learning an unsure append's outcome).
+	// settled must be before a twin takes it over; zero means MaxQueueWait +
+	// 3 × Timeout, longer than a live attempt can publish (queue wait,
+	// command time, and as long again to learn an unsure append's outcome).
 	StaleClaim time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -136,7 +136,8 @@ func WithCommandsTTL(d time.Duration) Option { return func(o *Options) { o.Comma
 func WithStaleReservation(d time.Duration) Option { return func(o *Options) { o.StaleReservation = d } }
 
 // WithStaleClaim sets how old an unsettled claim of a command_id must be
-// before a twin takes it over (default three times the command timeout).
+// before a twin takes it over (default max queue wait + 3 × timeout); it
+// should exceed max queue wait + 2 × timeout (New warns otherwise).
 func WithStaleClaim(d time.Duration) Option { return func(o *Options) { o.StaleClaim = d } }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -163,8 +164,13 @@ func defaultOptions() Options {
 	}
 }
 
+// maxCommandLife bounds how long after its arrival a command may still
+// publish: queue wait, command time, outcome learning.
+func (o Options) maxCommandLife() time.Duration { return o.MaxQueueWait + 2*o.Timeout }
+
 func (o Options) validate() error {
 	var errs []error
+
 	if o.QueueGroup == "" {
 		errs = append(errs, errors.New("writer: queue group must not be empty"))
 	}

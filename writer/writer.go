@@ -56,10 +56,15 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 		opt(&o)
 	}
 	if o.StaleClaim == 0 {
-		o.StaleClaim = 3 * o.Timeout
+		o.StaleClaim = o.maxCommandLife() + o.Timeout
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
+	}
+	if life := o.maxCommandLife(); o.StaleClaim <= life || o.StaleReservation <= life {
+		o.Logger.Warn("stale claim or stale reservation age is shorter than a command's longest life (max queue wait + 2 × timeout): "+
+			"a writer paused that long and then woken may still append after its command or unique key was taken over",
+			"stale_claim", o.StaleClaim, "stale_reservation", o.StaleReservation, "command_life", life)
 	}
 	if nc == nil || store == nil {
 		return nil, errors.New("writer: nil NATS connection or store")
@@ -254,6 +259,17 @@ func (w *Writer) awaitEndpointsDrained(baseSubs int, idle func() bool) {
 	}
 }
 
+// lastMoment is the latest instant at which anything of job j may reach the
+// store: its time in the queue, its command time, and as long again to learn
+// an unsure append's outcome. Every publish of the job carries a deadline no
+// later than this (nats.go sends nothing once its context is done), and a
+// claim or unique-key reservation is taken over only when older than it
+// (StaleClaim, StaleReservation): the deadline is the fence that keeps a
+// paused writer, woken after the takeover, from appending.
+func (w *Writer) lastMoment(j *job) time.Time {
+	return j.start.Add(w.opts.maxCommandLife())
+}
+
 // shard picks the worker of an aggregate, so that the commands of one
 // aggregate run in order on one worker.
 func shard(typ, id string, n int) int {
@@ -275,7 +291,11 @@ func (w *Writer) work(queue <-chan *job) {
 		}
 		// A command taken is finished even while the writer drains: its own
 		// timeout bounds it, not the caller's context.
-		ctx, cancel := context.WithTimeout(context.Background(), w.opts.Timeout)
+		deadline := time.Now().Add(w.opts.Timeout)
+		if last := w.lastMoment(j); last.Before(deadline) {
+			deadline = last
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		reply, err := handle(ctx, cache, j)
 		cancel()
 		switch {
