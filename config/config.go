@@ -27,6 +27,21 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Standalone is the single-process mode with an embedded NATS server.
 	Standalone Standalone `yaml:"standalone"`
+	// Deployment names this deployment in the names it creates in NATS.
+	Deployment Deployment `yaml:"deployment"`
+}
+
+// Deployment names a deployment of jetsource. Every name jetsource creates
+// in NATS carries it: the projectors' consumers, the writer's buckets, the
+// services and their queue groups, the rebuild subject; so two deployments
+// on one NATS (a staging fleet beside production, a second projector fleet
+// writing another Redis) never share, repositions or delete each other's.
+// Commands and queries travel on the contract's subjects: only one
+// deployment per NATS account serves them (NATS accounts isolate subjects).
+type Deployment struct {
+	// Name is empty for the one deployment of a NATS account, or
+	// [a-z0-9][a-z0-9_-]{0,31}.
+	Name string `yaml:"name"`
 }
 
 // NATS is the connection to NATS. At most one way to authenticate is set:

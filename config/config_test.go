@@ -289,6 +289,7 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"nats listen", func(c *config.Config) { c.Standalone.NATSListen = "" }, `standalone.nats_listen "" must be host:port`},
 		{"sync word", func(c *config.Config) { c.Standalone.Sync = "sometimes" }, `standalone.sync must be "always" or a positive duration such as 2m, got "sometimes"`},
 		{"sync zero", func(c *config.Config) { c.Standalone.Sync = "0s" }, `standalone.sync must be "always" or a positive duration`},
+		{"deployment name", func(c *config.Config) { c.Deployment.Name = "Prod.1" }, `deployment.name "Prod.1" must match`},
 		{"max waits", func(c *config.Config) { c.Reader.MaxWaits = 0 }, "reader.max_waits must be between 1 and 100000, got 0"},
 		{"startup timeout", func(c *config.Config) { c.NATS.StartupTimeout = 0 }, "nats.startup_timeout must be a positive duration"},
 	}

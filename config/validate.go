@@ -28,6 +28,8 @@ const (
 	leaseRenewals = 3
 )
 
+var deploymentName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
 var (
 	natsSchemes  = []string{"nats", "tls", "ws", "wss"}
 	redisSchemes = []string{"redis", "rediss", "unix"}
@@ -159,6 +161,11 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains(logFormats, c.Log.Format) {
 		bad("log.format must be one of %s, got %q", strings.Join(logFormats, ", "), c.Log.Format)
+	}
+
+	// Deployment
+	if n := c.Deployment.Name; n != "" && !deploymentName.MatchString(n) {
+		bad("deployment.name %q must match [a-z0-9][a-z0-9_-]{0,31}", n)
 	}
 
 	// Standalone

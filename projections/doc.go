@@ -77,7 +77,7 @@
 // projector serves rebuild requests on jetsource.projector.rebuild.<name> in
 // a queue group (package service): 409 conflict while one runs, 404
 // not_found for an unknown projection. A rebuild reads the stream through
-// its own consumer (jetsource_rebuild_<name>) with the same gap checks as a
+// its own consumer (jetsource_[<deployment>_]rebuild_<name>) with the same gap checks as a
 // live runner.
 //
 // # Read models of the sample domains

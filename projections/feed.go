@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -61,12 +62,13 @@ func (f *feed) idle(ctx context.Context) (*jetstream.ConsumerInfo, error) {
 func (r *Runner) feed(ctx context.Context, name string, subjects []string, cp streams.Sequence, idle time.Duration) (*feed, error) {
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	if err := r.js.DeleteConsumer(cctx, r.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := r.deleteOwnConsumer(cctx, name); err != nil {
 		return nil, fmt.Errorf("reset consumer %s: %w", name, err)
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:           name,
-		Description:       "jetsource projection " + name,
+		Description:       consumerDescription + name,
+		Metadata:          map[string]string{metaDeployment: r.opts.Deployment, metaOwner: ownerProjector},
 		FilterSubjects:    subjects,
 		AckPolicy:         jetstream.AckAllPolicy,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
@@ -82,4 +84,55 @@ func (r *Runner) feed(ctx context.Context, name string, subjects []string, cp st
 		return nil, fmt.Errorf("create consumer %s: %w", name, err)
 	}
 	return &feed{cons: cons, stream: cp}, nil
+}
+
+// Consumer ownership: every consumer a runner creates says whose it is, so
+// that a runner deletes (to reposition) only consumers of its own
+// deployment's projectors.
+const (
+	consumerDescription = "jetsource projection "
+	metaDeployment      = "jetsource_deployment"
+	metaOwner           = "jetsource_owner"
+	ownerProjector      = "projector"
+)
+
+// ErrForeignConsumer means a consumer the runner would reposition by
+// deleting it was created by someone else: another deployment's projector
+// (give each deployment its own Deployment name), or a client that is not a
+// projector at all.
+var ErrForeignConsumer = errors.New("consumer belongs to someone else")
+
+// consumerName is the name of the runner's consumer of one kind (proj,
+// rebuild) for projection name: jetsource_[<deployment>_]<kind>_<name>.
+func (r *Runner) consumerName(kind, name string) string {
+	if r.opts.Deployment == "" {
+		return "jetsource_" + kind + "_" + name
+	}
+	return "jetsource_" + r.opts.Deployment + "_" + kind + "_" + name
+}
+
+// deleteOwnConsumer deletes consumer name if it is there and was created by
+// a projector of this deployment (or, with no metadata, by a jetsource
+// projector from before consumers carried it, of the unnamed deployment);
+// another's is refused with ErrForeignConsumer and left alone.
+func (r *Runner) deleteOwnConsumer(ctx context.Context, name string) error {
+	c, err := r.js.Consumer(ctx, r.opts.Stream, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cfg := c.CachedInfo().Config
+	owner, hasOwner := cfg.Metadata[metaOwner]
+	mine := hasOwner && owner == ownerProjector && cfg.Metadata[metaDeployment] == r.opts.Deployment
+	legacy := !hasOwner && r.opts.Deployment == "" && strings.HasPrefix(cfg.Description, consumerDescription)
+	if !mine && !legacy {
+		return fmt.Errorf("%w: %s (owner %q, deployment %q; this projector's deployment is %q)",
+			ErrForeignConsumer, name, owner, cfg.Metadata[metaDeployment], r.opts.Deployment)
+	}
+	if err := r.js.DeleteConsumer(ctx, r.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
 	"github.com/jetsource/jetsource/streams"
@@ -19,7 +18,7 @@ const (
 	scanCount = 500
 	// rebuildConsumerPrefix names the consumer of a rebuild:
 	// jetsource_rebuild_<name>.
-	rebuildConsumerPrefix = "jetsource_rebuild_"
+	rebuildConsumerKind = "rebuild"
 	// rebuildConsumerIdle lets the server remove the consumer of a rebuild
 	// whose process died.
 	rebuildConsumerIdle = 10 * time.Minute
@@ -133,7 +132,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 	if err != nil {
 		return err
 	}
-	cname := rebuildConsumerPrefix + name
+	cname := r.consumerName(rebuildConsumerKind, name)
 	f, err := r.feed(ctx, cname, p.Subjects, 0, rebuildConsumerIdle)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
@@ -194,7 +193,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 func (r *Runner) deleteConsumer(ctx context.Context, name string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	if err := r.js.DeleteConsumer(ctx, r.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := r.deleteOwnConsumer(ctx, name); err != nil {
 		r.log.Warn("rebuild consumer not deleted; the server removes it once idle", "consumer", name, "error", err)
 	}
 }

@@ -27,8 +27,9 @@ const (
 	// NoRetries as Options.MaxRetries stops a projection on the first
 	// failure of its handler.
 	NoRetries = -1
-	// consumerPrefix names the durable consumers: jetsource_proj_<name>.
-	consumerPrefix = "jetsource_proj_"
+	// consumerKind names the durable consumers of live projections:
+	// jetsource_[<deployment>_]proj_<name>.
+	consumerKind = "proj"
 	// progressEvery is how often a rebuild logs its progress.
 	progressEvery = 2 * time.Second
 	// requestTimeout bounds one JetStream API call of the runner.
@@ -53,6 +54,12 @@ type Options struct {
 	LeaseTTL time.Duration
 	// FetchWait is how long one fetch waits for events.
 	FetchWait time.Duration
+	// Deployment names the deployment the runner belongs to; it is part of
+	// the name of every consumer the runner creates, so that two
+	// deployments on one NATS (say a second projector fleet writing another
+	// Redis) never share or delete each other's consumers. Empty: the names
+	// of a single deployment, jetsource_proj_<projection>.
+	Deployment string
 	// Logger defaults to slog.Default.
 	Logger *slog.Logger
 	// Registerer, when set, registers the runner's metrics.
@@ -327,7 +334,7 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 	}
 	r.rdb.HSet(ctx, keys.Status(), "state", "running", "sequence", uint64(cp), "subject", "", "type", "", "error", "")
 	r.metrics.failed.WithLabelValues(p.Name).Set(0)
-	f, err := r.feed(ctx, consumerPrefix+p.Name, p.Subjects, cp, 0)
+	f, err := r.feed(ctx, r.consumerName(consumerKind, p.Name), p.Subjects, cp, 0)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,9 @@ type Options struct {
 	// a min_sequence beyond it answers 503 stale at once instead of waiting
 	// for a sequence that does not exist yet.
 	LastSequence func(ctx context.Context) (uint64, error)
+	// Deployment names the deployment the reader belongs to: its service is
+	// jetsource-reader-<deployment> (jetsource-reader when empty).
+	Deployment string
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 }
@@ -335,7 +338,11 @@ func (r *Reader) Serve(ctx context.Context) error {
 	// the drain has handed every received request over when the count is
 	// back to it.
 	baseSubs := r.nc.NumSubscriptions()
-	svc, err := micro.AddService(r.nc, micro.Config{Name: ServiceName, Version: ServiceVersion,
+	name := ServiceName
+	if r.opts.Deployment != "" {
+		name += "-" + r.opts.Deployment
+	}
+	svc, err := micro.AddService(r.nc, micro.Config{Name: name, Version: ServiceVersion,
 		Description: "jetsource query side: query.<model>.<name>"})
 	if err != nil {
 		return fmt.Errorf("reader: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/writer"
 )
 
 // The projector's micro service, which serves the rebuild requests.
@@ -31,6 +32,16 @@ const (
 	ProjectorQueueGroup = "jetsource-projector"
 )
 
+// RebuildSubjectOf is the prefix of the rebuild requests of a deployment's
+// projectors: RebuildSubject, or jetsource.<deployment>.projector.rebuild
+// for a named deployment.
+func RebuildSubjectOf(deployment string) string {
+	if deployment == "" {
+		return RebuildSubject
+	}
+	return "jetsource." + deployment + ".projector.rebuild"
+}
+
 // ServeRebuilds serves RebuildSubject.<projection> with r until ctx is done:
 // each request rebuilds one projection and is answered when the rebuild is
 // done, {"rebuilt": "<projection>"}, or with the contract's error body and
@@ -39,15 +50,22 @@ const (
 // projector stops first, 500 internal otherwise. It returns once the
 // endpoint is subscribed; wait returns when ctx is done, the endpoint is
 // stopped and the rebuilds it started have ended.
-func ServeRebuilds(ctx context.Context, nc *nats.Conn, r *projections.Runner, log *slog.Logger) (wait func() error, err error) {
-	svc, err := micro.AddService(nc, micro.Config{Name: ProjectorService, Version: ProjectorVersion,
-		Description: "jetsource projector: rebuilds on " + RebuildSubject + ".<projection>", QueueGroup: ProjectorQueueGroup})
+//
+// deployment, when not empty, names the deployment: the service is
+// jetsource-projector-<deployment> in the queue group of that name, on
+// RebuildSubjectOf(deployment), so each deployment's projectors rebuild only
+// their own read models.
+func ServeRebuilds(ctx context.Context, nc *nats.Conn, r *projections.Runner, deployment string, log *slog.Logger) (wait func() error, err error) {
+	subject := RebuildSubjectOf(deployment)
+	name := writer.Named(ProjectorService, "-", deployment)
+	svc, err := micro.AddService(nc, micro.Config{Name: name, Version: ProjectorVersion,
+		Description: "jetsource projector: rebuilds on " + subject + ".<projection>", QueueGroup: writer.Named(ProjectorQueueGroup, "-", deployment)})
 	if err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
 	var inFlight sync.WaitGroup
 	handler := micro.HandlerFunc(func(req micro.Request) {
-		name := strings.TrimPrefix(req.Subject(), RebuildSubject+".")
+		name := strings.TrimPrefix(req.Subject(), subject+".")
 		reply := req.Reply()
 		// A rebuild takes a while: it must not hold up the next request.
 		inFlight.Go(func() {
@@ -57,7 +75,7 @@ func ServeRebuilds(ctx context.Context, nc *nats.Conn, r *projections.Runner, lo
 			}
 		})
 	})
-	if err := svc.AddEndpoint("rebuild", handler, micro.WithEndpointSubject(RebuildSubject+".*")); err != nil {
+	if err := svc.AddEndpoint("rebuild", handler, micro.WithEndpointSubject(subject+".*")); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("projector: %w", err)
 	}

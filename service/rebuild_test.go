@@ -75,7 +75,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		r, err := projections.NewRunner(store.JetStream(), rdb, projections.Samples(),
 			projections.Options{FetchWait: 50 * time.Millisecond, BatchSize: 16})
 		require.NoError(t, err)
-		wait, err := service.ServeRebuilds(ctx, nc, r, slog.Default())
+		wait, err := service.ServeRebuilds(ctx, nc, r, "", slog.Default())
 		require.NoError(t, err)
 		require.NoError(t, nc.Flush())
 		running.Go(func() { _ = r.Run(ctx) })

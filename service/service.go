@@ -43,7 +43,8 @@ func OpenStore(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.
 // NewWriter builds a writer with the sample aggregates registered.
 func NewWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, store *streams.Store, health *ops.Server, log *slog.Logger) (*writer.Writer, error) {
 	opts := []writer.Option{
-		writer.WithQueueGroup(cfg.Writer.QueueGroup),
+		writer.WithQueueGroup(writerQueueGroup(cfg)),
+		writer.WithDeployment(cfg.Deployment.Name),
 		writer.WithWorkers(cfg.Writer.Workers),
 		writer.WithMaxRetries(cfg.Writer.MaxRetries),
 		writer.WithMaxQueueWait(cfg.Writer.MaxQueueWait),
@@ -125,6 +126,7 @@ func RedisCheck(rdb redis.UniversalClient) ops.Check {
 // NewRunner builds the projection runner of the sample read models.
 func NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) (*projections.Runner, error) {
 	opts := projections.Options{
+		Deployment:   cfg.Deployment.Name,
 		Stream:       cfg.Store.Stream,
 		BatchSize:    cfg.Projector.BatchSize,
 		MaxRetries:   cfg.Projector.MaxRetries,
@@ -158,7 +160,7 @@ func RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb red
 	health.AddCheck("redis", RedisCheck(rdb))
 	health.AddCheck("rebuild", RebuildCheck(r))
 	g, ctx := errgroup.WithContext(ctx)
-	rebuilds, err := ServeRebuilds(ctx, nc, r, log)
+	rebuilds, err := ServeRebuilds(ctx, nc, r, cfg.Deployment.Name, log)
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.
 		return err
 	}
 	last := reader.LastSequenceOf(js, cfg.Store.Stream)
-	rd := reader.New(nc, rdb, reader.Options{DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
+	rd := reader.New(nc, rdb, reader.Options{Deployment: cfg.Deployment.Name, DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
 		ReadTimeout: cfg.NATS.RequestTimeout, MaxWaits: cfg.Reader.MaxWaits, LastSequence: last,
 		Logger: log, Registerer: health.Registry})
 	health.AddCheck("nats", NATSCheck(nc))
@@ -201,4 +203,14 @@ func RunGateway(ctx context.Context, cfg config.Config, nc *nats.Conn, health *o
 	g.Go(func() error { return srv.Serve(ctx, cfg.HTTP.GatewayListen, ready) })
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
+}
+
+// writerQueueGroup is the configured queue group; the default one carries
+// the deployment's name, so that two deployments' writers never share
+// commands.
+func writerQueueGroup(cfg config.Config) string {
+	if cfg.Writer.QueueGroup == config.Default().Writer.QueueGroup {
+		return writer.Named(cfg.Writer.QueueGroup, "-", cfg.Deployment.Name)
+	}
+	return cfg.Writer.QueueGroup
 }

@@ -85,6 +85,11 @@ type Options struct {
 	// 3 × Timeout, longer than a live attempt can publish (queue wait,
 	// command time, and as long again to learn an unsure append's outcome).
 	StaleClaim time.Duration
+	// Deployment names the deployment the writer belongs to: its buckets
+	// are COMMANDS_<deployment> and UNIQUE_<deployment> and its service
+	// jetsource-writer-<deployment>. Empty: COMMANDS, UNIQUE,
+	// jetsource-writer.
+	Deployment string
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -134,6 +139,19 @@ func WithCommandsTTL(d time.Duration) Option { return func(o *Options) { o.Comma
 // it may lose its key, and then does not append (its command answers 409 or
 // reserves again).
 func WithStaleReservation(d time.Duration) Option { return func(o *Options) { o.StaleReservation = d } }
+
+// WithDeployment names the deployment the writer belongs to (see
+// Options.Deployment).
+func WithDeployment(name string) Option { return func(o *Options) { o.Deployment = name } }
+
+// Named returns base, or base joined to the deployment name with sep when
+// the deployment has one: how every name of a deployment is made.
+func Named(base, sep, deployment string) string {
+	if deployment == "" {
+		return base
+	}
+	return base + sep + deployment
+}
 
 // WithStaleClaim sets how old an unsettled claim of a command_id must be
 // before a twin takes it over (default max queue wait + 3 × timeout); it

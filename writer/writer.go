@@ -78,7 +78,7 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 	// The buckets follow the store's replicas: losing a node must lose no
 	// idempotency record and no username reservation.
 	commands, err := store.Bucket(ctx, jetstream.KeyValueConfig{
-		Bucket:      CommandsBucket,
+		Bucket:      Named(CommandsBucket, "_", o.Deployment),
 		Description: "jetsource writer: command_id -> claim, then first outcome",
 		History:     1,
 		TTL:         o.CommandsTTL,
@@ -88,7 +88,7 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
 	unique, err := store.Bucket(ctx, jetstream.KeyValueConfig{
-		Bucket:      UniqueBucket,
+		Bucket:      Named(UniqueBucket, "_", o.Deployment),
 		Description: "jetsource writer: <type>.<key> -> aggregate id",
 		History:     1,
 		Storage:     jetstream.FileStorage,
@@ -155,7 +155,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 	// the drain is complete when the count is back to it.
 	baseSubs := w.nc.NumSubscriptions()
 	svc, err := micro.AddService(w.nc, micro.Config{
-		Name:        ServiceName,
+		Name:        Named(ServiceName, "-", w.opts.Deployment),
 		Version:     ServiceVersion,
 		QueueGroup:  w.opts.QueueGroup,
 		Description: "jetsource command side: cmd.<type>.<command>",
