@@ -65,8 +65,8 @@ type Options struct {
 	// Deployment names the deployment the reader belongs to: its service is
 	// jetsource-reader-<deployment> (jetsource-reader when empty).
 	Deployment string
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Reader answers queries.
