@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	accountdomain "github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
@@ -162,7 +163,7 @@ var faults = []fault{
 	{"SIGSTOP of the active projector past its lease", func(ctx context.Context, r *rig) (string, error) {
 		lookup, cancel := context.WithTimeout(ctx, lookupTimeout)
 		defer cancel()
-		slot, err := r.activeProjector(lookup, projections.Accounts)
+		slot, err := r.activeProjector(lookup, accountdomain.ProjectionName)
 		if err != nil {
 			return "", err
 		}
@@ -171,10 +172,10 @@ var faults = []fault{
 		if err := r.fleet.pause(ctx, slot, d); err != nil {
 			return "", err
 		}
-		did := fmt.Sprintf("%s (held the %s lease) stopped %v", slot, projections.Accounts, d)
+		did := fmt.Sprintf("%s (held the %s lease) stopped %v", slot, accountdomain.ProjectionName, d)
 		lookup, cancel = context.WithTimeout(ctx, lookupTimeout)
 		defer cancel()
-		holder, err := r.activeProjector(lookup, projections.Accounts)
+		holder, err := r.activeProjector(lookup, accountdomain.ProjectionName)
 		if err != nil {
 			return did, fmt.Errorf("after the pause: %w", err)
 		}
@@ -309,7 +310,7 @@ func TestFaultInjectionOnACluster(t *testing.T) {
 	p := &platform{t: t, bin: bin, nc: nc, env: []string{"NATS_URL=" + cl.urls(), "REDIS_URL=" + rd.URL,
 		fmt.Sprintf("JETSOURCE_STORE_REPLICAS=%d", clusterSize), "JETSOURCE_LOG_LEVEL=info"}}
 	r := &rig{cluster: cl, redis: rd, rdb: rd.Client(t), nc: nc, js: js, fleet: newFleet(t, p), shape: shape,
-		accountsSubject: projections.AccountsProjection().Subjects[0]}
+		accountsSubject: accountdomain.Projection().Subjects[0]}
 	// Each service names its Redis connections after its slot, so that
 	// CLIENT LIST tells which projector holds a lease.
 	r.fleet.slotEnv = func(slot string) []string { return []string{"REDIS_URL=" + rd.URL + "?client_name=" + slot} }

@@ -22,10 +22,13 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/jetsource/jetsource/reader"
 )
 
 // Defaults of the gateway's settings.
@@ -34,9 +37,8 @@ const (
 	DefaultTimeout      = 10 * time.Second
 )
 
-// NumericParams are query parameters the gateway sends as JSON numbers; all
-// others travel as strings.
-var NumericParams = []string{"min_sequence", "wait_ms", "limit", "below"}
+// envelopeParams are the parameters every query takes, as JSON numbers.
+var envelopeParams = []string{"min_sequence", "wait_ms"}
 
 var tokenPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
@@ -45,13 +47,18 @@ type Options struct {
 	MaxBodyBytes int64
 	Timeout      time.Duration
 	Logger       *slog.Logger
+	// Queries are the queries the reader serves: their declared parameter
+	// types tell which query parameters travel as JSON numbers. Without
+	// them, only min_sequence and wait_ms do.
+	Queries []reader.Query
 }
 
 // Gateway is an http.Handler forwarding to NATS.
 type Gateway struct {
-	nc      *nats.Conn
-	opts    Options
-	numeric map[string]bool
+	nc   *nats.Conn
+	opts Options
+	// numeric lists, per query subject, the parameters sent as numbers.
+	numeric map[string]map[string]bool
 	mux     *http.ServeMux
 }
 
@@ -66,9 +73,13 @@ func New(nc *nats.Conn, opts Options) *Gateway {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	g := &Gateway{nc: nc, opts: opts, numeric: map[string]bool{}, mux: http.NewServeMux()}
-	for _, p := range NumericParams {
-		g.numeric[p] = true
+	g := &Gateway{nc: nc, opts: opts, numeric: map[string]map[string]bool{}, mux: http.NewServeMux()}
+	for _, q := range opts.Queries {
+		numeric := map[string]bool{}
+		for _, p := range q.Params {
+			numeric[p.Name] = p.Numeric()
+		}
+		g.numeric[q.Subject()] = numeric
 	}
 	g.mux.HandleFunc("POST /v1/commands/{type}/{command}", g.command)
 	g.mux.HandleFunc("GET /v1/queries/{model}/{name}", g.query)
@@ -112,7 +123,7 @@ func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("parameter %q is given %d times", key, len(values)))
 			return
 		}
-		if g.numeric[key] {
+		if slices.Contains(envelopeParams, key) || g.numeric["query."+model+"."+name][key] {
 			n, err := strconv.ParseInt(values[0], 10, 64)
 			if err != nil {
 				writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("parameter %q must be an integer, got %q", key, values[0]))

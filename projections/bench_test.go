@@ -113,7 +113,7 @@ func BenchmarkProjectionThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		rawTime += baseline(b, e, total, projections.DefaultBatchSize)
-		r, err := projections.NewRunner(e.store.JetStream(), e.rdb, []projections.Projection{projections.AccountsProjection()},
+		r, err := projections.NewRunner(e.store.JetStream(), e.rdb, []projections.Projection{account.Projection()},
 			projections.Options{FetchWait: 50 * time.Millisecond})
 		if err != nil {
 			b.Fatal(err)
@@ -122,7 +122,7 @@ func BenchmarkProjectionThroughput(b *testing.B) {
 		done := make(chan struct{})
 		start := time.Now()
 		go func() { _ = r.Run(ctx); close(done) }()
-		waitReached(b, e, projections.Accounts, total)
+		waitReached(b, e, account.ProjectionName, total)
 		runTime += time.Since(start)
 		cancel()
 		<-done
@@ -144,7 +144,7 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	e := newBenchEnv(b)
 	seedAccounts(b, e.store, events)
-	r, err := projections.NewRunner(e.store.JetStream(), e.rdb, []projections.Projection{projections.AccountsProjection()},
+	r, err := projections.NewRunner(e.store.JetStream(), e.rdb, []projections.Projection{account.Projection()},
 		projections.Options{FetchWait: 50 * time.Millisecond, BatchSize: 1000})
 	if err != nil {
 		b.Fatal(err)
@@ -152,7 +152,7 @@ func BenchmarkRebuild(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
-		if err := r.Rebuild(context.Background(), projections.Accounts); err != nil {
+		if err := r.Rebuild(context.Background(), account.ProjectionName); err != nil {
 			b.Fatal(err)
 		}
 	}

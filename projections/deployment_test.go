@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 )
@@ -24,7 +25,7 @@ func TestTwoDeploymentsOnOneNATSDoNotBreakEachOther(t *testing.T) {
 	e := newEnv(t)
 	other := testenv.StartRedis(t).Client(t)
 	prod := e.runner(projections.Options{})
-	staging, err := projections.NewRunner(e.js, other, projections.Samples(),
+	staging, err := projections.NewRunner(e.js, other, samples.Projections(),
 		projections.Options{Deployment: "staging", FetchWait: 50 * time.Millisecond})
 	require.NoError(t, err)
 	start(t, prod)
@@ -42,7 +43,7 @@ func TestTwoDeploymentsOnOneNATSDoNotBreakEachOther(t *testing.T) {
 
 	// Restart the staging fleet: it recreates its own consumers only.
 	stopStaging()
-	staging, err = projections.NewRunner(e.js, other, projections.Samples(),
+	staging, err = projections.NewRunner(e.js, other, samples.Projections(),
 		projections.Options{Deployment: "staging", FetchWait: 50 * time.Millisecond})
 	require.NoError(t, err)
 	start(t, staging)
@@ -54,12 +55,12 @@ func TestTwoDeploymentsOnOneNATSDoNotBreakEachOther(t *testing.T) {
 
 	last := e.lastSeq()
 	testenv.Eventually(t, 20*time.Second, func() bool {
-		r, err := projections.Reached(ctx, other, projections.Accounts)
+		r, err := projections.Reached(ctx, other, account.ProjectionName)
 		return err == nil && r >= last
 	}, "the staging read model caught up")
 	for id, want := range e.foldAccounts() {
-		for _, rdb := range []redis.Scripter{e.rdb, other} {
-			got, _, err := projections.GetAccount(ctx, rdb, id)
+		for _, rdb := range []redis.Cmdable{e.rdb, other} {
+			got, _, err := getAccount(ctx, rdb, id)
 			require.NoError(t, err)
 			assert.Equal(t, want.Balance, got.Balance, id)
 		}
@@ -76,7 +77,7 @@ func TestProjectorNeverDeletesAConsumerItDidNotCreate(t *testing.T) {
 		AckPolicy: jetstream.AckExplicitPolicy})
 	require.NoError(t, err)
 	logs := &testenv.SyncBuffer{}
-	r, err := projections.NewRunner(e.js, e.rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond,
+	r, err := projections.NewRunner(e.js, e.rdb, samples.Projections(), projections.Options{FetchWait: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	require.NoError(t, err)
 	start(t, r)

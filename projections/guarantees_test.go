@@ -15,11 +15,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
@@ -31,14 +31,14 @@ func (e *env) runnerWith(opts projections.Options, extra ...projections.Projecti
 	if opts.FetchWait == 0 {
 		opts.FetchWait = 50 * time.Millisecond
 	}
-	r, err := projections.NewRunner(e.js, e.rdb, append(projections.Samples(), extra...), opts)
+	r, err := projections.NewRunner(e.js, e.rdb, append(samples.Projections(), extra...), opts)
 	require.NoError(e.t, err)
 	return r
 }
 
 // foldAccounts folds every account event of the stream, read straight from
 // JetStream, into the accounts they make.
-func (e *env) foldAccounts() map[string]projections.Account {
+func (e *env) foldAccounts() map[string]account.View {
 	e.t.Helper()
 	ctx := context.Background()
 	last := e.lastSeq()
@@ -48,7 +48,7 @@ func (e *env) foldAccounts() map[string]projections.Account {
 	require.NoError(e.t, err)
 	defer msgs.Stop()
 	reg := account.Events()
-	out := map[string]projections.Account{}
+	out := map[string]account.View{}
 	for {
 		msg, err := msgs.Next()
 		require.NoError(e.t, err)
@@ -78,9 +78,11 @@ func (e *env) foldAccounts() map[string]projections.Account {
 func (e *env) assertAccountsAreTheFold() {
 	e.t.Helper()
 	want := e.foldAccounts()
-	got, _, err := projections.ListAccounts(context.Background(), e.rdb, len(want)+1, "")
+	got, _, err := projections.Read(context.Background(), e.rdb, account.ProjectionName, func(ctx context.Context, v *projections.View) ([]account.View, error) {
+		return account.List(ctx, v, len(want)+1, "")
+	})
 	require.NoError(e.t, err)
-	have := map[string]projections.Account{}
+	have := map[string]account.View{}
 	for _, a := range got {
 		have[a.ID] = a
 	}
@@ -132,7 +134,7 @@ func TestProjectionNeverSkipsAnEventAStrayClientPulled(t *testing.T) {
 	wg.Wait()
 	e.caughtUp()
 	e.assertAccountsAreTheFold()
-	assert.Positive(t, counted(t, reg, "jetsource_projection_gaps_total", projections.Accounts), "gaps counted")
+	assert.Positive(t, counted(t, reg, "jetsource_projection_gaps_total", account.ProjectionName), "gaps counted")
 }
 
 // counted returns the value of the counter metric of projection name.
@@ -194,14 +196,14 @@ func (l *logRecorder) find(msg string) map[string]string {
 // events of account "bad" and counts those calls.
 func failing(name string, calls *atomic.Int64, fail func() error) projections.Projection {
 	return projections.Projection{Name: name, Subjects: []string{"events.account.>"},
-		Apply: func(tx redis.Pipeliner, prefix string, ev streams.Recorded) error {
+		Apply: func(ctx context.Context, tx *projections.Tx, ev streams.Recorded) error {
 			if ev.Ref.ID() == "bad" {
 				calls.Add(1)
 				if err := fail(); err != nil {
 					return err
 				}
 			}
-			tx.HSet(context.Background(), prefix+"seen:"+ev.Ref.ID(), "version", uint64(ev.Version))
+			tx.HSet(ctx, tx.Keys.Key("seen", ev.Ref.ID()), "version", uint64(ev.Version))
 			return nil
 		}}
 }
@@ -314,14 +316,14 @@ func TestEventBreakingItsVersionSequenceIsPoisonForEveryProjectionThatSeesIt(t *
 				e.add("account", "f1", evs...)
 			}
 			forged := e.forge("f1", tc.version, account.MoneyDeposited{Amount: 1000})
-			for _, name := range []string{projections.Accounts, "audit"} {
+			for _, name := range []string{account.ProjectionName, "audit"} {
 				s := e.waitFailed(name)
 				assert.Equal(t, fmt.Sprint(forged), s["sequence"], name)
 				assert.Equal(t, "events.account.f1", s["subject"], name)
 				assert.Equal(t, "MoneyDeposited", s["type"], name)
 				assert.Contains(t, s["error"], tc.message, name)
 			}
-			a, _, err := projections.GetAccount(context.Background(), e.rdb, "f1")
+			a, _, err := getAccount(context.Background(), e.rdb, "f1")
 			if tc.before == 0 {
 				require.ErrorIs(t, err, projections.ErrNotFound, "never applied")
 				return
@@ -338,7 +340,7 @@ func TestEventBreakingItsVersionSequenceIsPoisonForEveryProjectionThatSeesIt(t *
 func (e *env) checkpointReaches(seq streams.Sequence) {
 	e.t.Helper()
 	testenv.Eventually(e.t, 30*time.Second, func() bool {
-		_, cp, err := projections.GetAccount(context.Background(), e.rdb, "a0")
+		_, cp, err := getAccount(context.Background(), e.rdb, "a0")
 		return err == nil && cp >= uint64(seq)
 	}, "the accounts checkpoint reaches %d", seq)
 }
@@ -359,19 +361,19 @@ func TestLostCheckpointRebuildsIntoAFreshGeneration(t *testing.T) {
 	}
 	start(t, e.runner(projections.Options{}))
 	e.caughtUp()
-	before := e.dump(projections.Accounts)
+	before := e.dump(account.ProjectionName)
 	ctx := context.Background()
-	keys := projections.KeysOf(projections.Accounts)
+	keys := projections.KeysOf(account.ProjectionName)
 
 	// Lost while the runner is idle: it notices by itself.
-	gen := e.generationOf(projections.Accounts)
+	gen := e.generationOf(account.ProjectionName)
 	require.NoError(t, e.rdb.Del(ctx, keys.Checkpoint(gen)).Err())
 	e.checkpointReaches(last)
-	assert.Greater(t, e.generationOf(projections.Accounts), gen, "a fresh generation")
-	assert.Equal(t, before, e.dump(projections.Accounts))
+	assert.Greater(t, e.generationOf(account.ProjectionName), gen, "a fresh generation")
+	assert.Equal(t, before, e.dump(account.ProjectionName))
 
 	// Lost, then an event arrives: nothing is counted twice.
-	require.NoError(t, e.rdb.Del(ctx, keys.Checkpoint(e.generationOf(projections.Accounts))).Err())
+	require.NoError(t, e.rdb.Del(ctx, keys.Checkpoint(e.generationOf(account.ProjectionName))).Err())
 	last = e.add("account", "a0", account.MoneyDeposited{Amount: 100})
 	e.checkpointReaches(last)
 	e.assertAccountsAreTheFold()

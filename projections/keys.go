@@ -1,6 +1,9 @@
 package projections
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // KeyPrefix is the first part of every key the projections write.
 const KeyPrefix = "jetsource:proj:"
@@ -34,3 +37,15 @@ func (k Keys) Reached(g int64) string { return k.Gen(g) + "reached" }
 
 // Versions is generation g's hash of subject -> last applied version.
 func (k Keys) Versions(g int64) string { return k.Gen(g) + "versions" }
+
+// KeySpace names the keys of one generation of one projection: every key a
+// projection writes or reads lives in it, so that a rebuild can write a
+// fresh generation beside the live one and switch over atomically.
+type KeySpace struct{ prefix string }
+
+// Key returns the key made of parts joined by ':' in the key space, e.g.
+// Key("account", id).
+func (k KeySpace) Key(parts ...string) string { return k.prefix + strings.Join(parts, ":") }
+
+// Space returns the key space of generation g.
+func (k Keys) Space(g int64) KeySpace { return KeySpace{prefix: k.Gen(g)} }

@@ -1,11 +1,13 @@
 package projections
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jetsource/jetsource/codec"
 	"github.com/jetsource/jetsource/streams"
 )
 
@@ -15,11 +17,42 @@ type Projection struct {
 	Name string
 	// Subjects are the event subjects it follows, e.g. events.account.>.
 	Subjects []string
-	// Apply queues the writes of one event on tx, with every key under
-	// prefix (the generation's prefix, ending in ':'). It must only write,
-	// never read: the writes run in one MULTI/EXEC with the checkpoint. An
-	// error means the event cannot be applied (a poison event).
-	Apply func(tx redis.Pipeliner, prefix string, ev streams.Recorded) error
+	// Apply queues the writes of one event on tx, every key made with
+	// tx.Keys (the key space of the generation being written). The writes
+	// of a batch of events run in one MULTI/EXEC with the checkpoint, so
+	// they are applied all or none, and exactly once. An error means the
+	// event cannot be applied (a poison event). ctx ends when the runner
+	// stops.
+	Apply func(ctx context.Context, tx *Tx, ev streams.Recorded) error
+	// ReadsModel lets Apply read the projection's own keys (tx.Read). It
+	// costs throughput: each event is then applied in a transaction of its
+	// own (so that a read sees every earlier event's writes), one round
+	// trip or more per event instead of one per batch. Blind writes
+	// (HSET, HINCRBY, ZADD …) need no reads and are the fast path.
+	ReadsModel bool
+}
+
+// Tx is what Apply is handed for one event: the writes it queues, which
+// run in the projection's MULTI/EXEC with its checkpoint, the key space of
+// the generation being written, and, for a projection with ReadsModel, a
+// client to read its own keys.
+type Tx struct {
+	redis.Pipeliner
+	// Keys names the keys of the generation being written.
+	Keys       KeySpace
+	projection string
+	reader     redis.Cmdable
+}
+
+// Read returns a client that reads the projection's own keys as committed
+// so far (every earlier event applied). It is there only for a projection
+// that sets ReadsModel; for any other it panics, which makes the event a
+// poison event that names the cause.
+func (tx *Tx) Read() redis.Cmdable {
+	if tx.reader == nil {
+		panic(fmt.Sprintf("projection %s reads its model in Apply but does not set ReadsModel", tx.projection))
+	}
+	return tx.reader
 }
 
 func (p Projection) validate() error {
@@ -69,3 +102,17 @@ func (e *ApplyError) Error() string {
 }
 
 func (e *ApplyError) Unwrap() error { return e.Err }
+
+// Decoding returns an Apply that decodes each event with the domain's
+// registry (upcasting older schemas) and hands apply the typed event, so
+// that a projection's handler is a switch on event types. An event the
+// registry cannot decode is a poison event.
+func Decoding(events *codec.Registry, apply func(ctx context.Context, tx *Tx, ev streams.Recorded, event any) error) func(context.Context, *Tx, streams.Recorded) error {
+	return func(ctx context.Context, tx *Tx, ev streams.Recorded) error {
+		e, err := events.Decode(ev.Type, ev.Schema, ev.Data)
+		if err != nil {
+			return err
+		}
+		return apply(ctx, tx, ev, e)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/domain/order"
 	"github.com/jetsource/jetsource/domain/product"
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/domain/user"
 	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
@@ -75,7 +76,7 @@ func (e *env) runner(opts projections.Options) *projections.Runner {
 	if opts.FetchWait == 0 {
 		opts.FetchWait = 50 * time.Millisecond
 	}
-	r, err := projections.NewRunner(e.js, e.rdb, projections.Samples(), opts)
+	r, err := projections.NewRunner(e.js, e.rdb, samples.Projections(), opts)
 	require.NoError(e.t, err)
 	return r
 }
@@ -104,7 +105,7 @@ func (e *env) caughtUp() {
 	e.t.Helper()
 	last := e.lastSeq()
 	testenv.Eventually(e.t, 30*time.Second, func() bool {
-		for _, name := range []string{projections.Accounts, projections.Orders, projections.Products, projections.Users} {
+		for _, name := range []string{account.ProjectionName, order.ProjectionName, product.ProjectionName, user.ProjectionName} {
 			if r, err := projections.Reached(context.Background(), e.rdb, name); err != nil || r < last {
 				return false
 			}
@@ -166,12 +167,14 @@ func TestSeedOrderExampleAndLowStock(t *testing.T) {
 	e.caughtUp()
 	ctx := context.Background()
 
-	o, _, err := projections.GetOrder(ctx, e.rdb, "7dd8")
+	o, _, err := projections.Read(ctx, e.rdb, order.ProjectionName, func(ctx context.Context, v *projections.View) (order.View, error) { return order.Get(ctx, v, "7dd8") })
 	require.NoError(t, err)
-	assert.Equal(t, []projections.Item{{ItemID: "9a37", Quantity: 5}, {ItemID: "a974", Quantity: 10}}, o.Items)
+	assert.Equal(t, []order.Item{{ItemID: "9a37", Quantity: 5}, {ItemID: "a974", Quantity: 10}}, o.Items)
 	assert.Equal(t, uint64(6), o.Version)
 
-	low, cp, err := projections.LowStock(ctx, e.rdb, 10, 10)
+	low, cp, err := projections.Read(ctx, e.rdb, product.ProjectionName, func(ctx context.Context, v *projections.View) ([]product.View, error) {
+		return product.LowStock(ctx, v, 10, 10)
+	})
 	require.NoError(t, err)
 	var ids []string
 	for _, p := range low {
@@ -179,13 +182,15 @@ func TestSeedOrderExampleAndLowStock(t *testing.T) {
 	}
 	assert.Equal(t, []string{"ink", "box", "pen", "cap"}, ids, "stock < 10, lowest first, 0 included")
 	assert.Positive(t, cp)
-	low, _, err = projections.LowStock(ctx, e.rdb, 10, 2)
+	low, _, err = projections.Read(ctx, e.rdb, product.ProjectionName, func(ctx context.Context, v *projections.View) ([]product.View, error) {
+		return product.LowStock(ctx, v, 10, 2)
+	})
 	require.NoError(t, err)
 	assert.Len(t, low, 2, "limit honoured")
 
-	u, _, err := projections.GetUser(ctx, e.rdb, "ada")
+	u, _, err := projections.Read(ctx, e.rdb, user.ProjectionName, func(ctx context.Context, v *projections.View) (user.View, error) { return user.Get(ctx, v, "ada") })
 	require.NoError(t, err)
-	assert.Equal(t, projections.User{ID: "u1", Username: "ada"}, u)
+	assert.Equal(t, user.View{ID: "u1", Username: "ada"}, u)
 	keys, _ := e.rdb.Keys(ctx, "*").Result()
 	for _, k := range keys {
 		if e.rdb.Type(ctx, k).Val() == "hash" {
@@ -194,7 +199,7 @@ func TestSeedOrderExampleAndLowStock(t *testing.T) {
 			}
 		}
 	}
-	_, _, err = projections.GetOrder(ctx, e.rdb, "nope")
+	_, _, err = projections.Read(ctx, e.rdb, order.ProjectionName, func(ctx context.Context, v *projections.View) (order.View, error) { return order.Get(ctx, v, "nope") })
 	require.ErrorIs(t, err, projections.ErrNotFound)
 }
 
@@ -237,9 +242,9 @@ func TestCancelMidBatchManyTimesEqualsFreshRebuild(t *testing.T) {
 	r := e.runner(projections.Options{BatchSize: 7})
 	start(t, r)
 	e.caughtUp()
-	live := e.dump(projections.Accounts)
-	require.NoError(t, r.Rebuild(context.Background(), projections.Accounts))
-	fresh := e.dump(projections.Accounts)
+	live := e.dump(account.ProjectionName)
+	require.NoError(t, r.Rebuild(context.Background(), account.ProjectionName))
+	fresh := e.dump(account.ProjectionName)
 	assert.Equal(t, fresh, live, "key for key")
 	assert.Greater(t, len(live), 20)
 }
@@ -251,17 +256,17 @@ func TestFlushAllRebuildsByItself(t *testing.T) {
 	}
 	stop := start(t, e.runner(projections.Options{}))
 	e.caughtUp()
-	before := e.dump(projections.Accounts)
+	before := e.dump(account.ProjectionName)
 	// Flushed under a running projector: it notices and rebuilds.
 	require.NoError(t, e.rdb.FlushAll(context.Background()).Err())
 	e.caughtUp()
-	assert.Equal(t, before, e.dump(projections.Accounts))
+	assert.Equal(t, before, e.dump(account.ProjectionName))
 	// Flushed while no projector runs, then one starts.
 	stop()
 	require.NoError(t, e.rdb.FlushAll(context.Background()).Err())
 	start(t, e.runner(projections.Options{}))
 	e.caughtUp()
-	assert.Equal(t, before, e.dump(projections.Accounts))
+	assert.Equal(t, before, e.dump(account.ProjectionName))
 }
 
 func TestBlueGreenRebuildWhileQueriesRun(t *testing.T) {
@@ -293,7 +298,7 @@ func TestBlueGreenRebuildWhileQueriesRun(t *testing.T) {
 				default:
 				}
 				id := fmt.Sprintf("a%d", n%accounts)
-				a, _, err := projections.GetAccount(context.Background(), e.rdb, id)
+				a, _, err := getAccount(context.Background(), e.rdb, id)
 				if err != nil || a.Balance != 210 || a.Version != 21 {
 					failures.Store(fmt.Sprint(q, n), fmt.Sprintf("%s: %+v %v", id, a, err))
 				}
@@ -302,7 +307,7 @@ func TestBlueGreenRebuildWhileQueriesRun(t *testing.T) {
 		}()
 	}
 	for range 3 {
-		require.NoError(t, r.Rebuild(context.Background(), projections.Accounts))
+		require.NoError(t, r.Rebuild(context.Background(), account.ProjectionName))
 	}
 	close(stop)
 	wg.Wait()
@@ -313,10 +318,10 @@ func TestBlueGreenRebuildWhileQueriesRun(t *testing.T) {
 	total := 0
 	queries.Range(func(_, v any) bool { total += v.(int); return true })
 	assert.Positive(t, total)
-	g, err := e.rdb.Get(context.Background(), projections.KeysOf(projections.Accounts).Generation()).Int64()
+	g, err := e.rdb.Get(context.Background(), projections.KeysOf(account.ProjectionName).Generation()).Int64()
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), g)
-	old, _ := e.rdb.Keys(context.Background(), projections.KeysOf(projections.Accounts).Gen(1)+"*").Result()
+	old, _ := e.rdb.Keys(context.Background(), projections.KeysOf(account.ProjectionName).Gen(1)+"*").Result()
 	assert.Empty(t, old, "old generation deleted")
 }
 
@@ -329,10 +334,10 @@ func TestPoisonEventStopsOnlyItsProjection(t *testing.T) {
 	e.add("product", "p1", product.ProductRegistered{Name: "pen"})
 	ctx := context.Background()
 	testenv.Eventually(t, 30*time.Second, func() bool {
-		s, _ := projections.Status(ctx, e.rdb, projections.Accounts)
+		s, _ := projections.Status(ctx, e.rdb, account.ProjectionName)
 		return s["state"] == "failed"
 	}, "accounts projection fails")
-	s, err := projections.Status(ctx, e.rdb, projections.Accounts)
+	s, err := projections.Status(ctx, e.rdb, account.ProjectionName)
 	require.NoError(t, err)
 	assert.Equal(t, fmt.Sprint(poison), s["sequence"])
 	assert.Equal(t, "events.account.bad", s["subject"])
@@ -342,15 +347,15 @@ func TestPoisonEventStopsOnlyItsProjection(t *testing.T) {
 	// The others keep up, also with events after the poison.
 	last := e.add("product", "p2", product.ProductRegistered{Name: "ink"})
 	testenv.Eventually(t, 30*time.Second, func() bool {
-		r, _ := projections.Reached(ctx, e.rdb, projections.Products)
+		r, _ := projections.Reached(ctx, e.rdb, product.ProjectionName)
 		return r >= uint64(last)
 	}, "products keep up")
 	// Accounts stopped before the poison, never past it.
-	a, cp, err := projections.GetAccount(ctx, e.rdb, "ok")
+	a, cp, err := getAccount(ctx, e.rdb, "ok")
 	require.NoError(t, err)
 	assert.Equal(t, "o", a.Owner)
 	assert.Less(t, cp, uint64(poison))
-	_, _, err = projections.GetAccount(ctx, e.rdb, "bad")
+	_, _, err = getAccount(ctx, e.rdb, "bad")
 	require.ErrorIs(t, err, projections.ErrNotFound)
 }
 
@@ -368,7 +373,14 @@ func TestTwoRunnersAtOnceKeepModelsExact(t *testing.T) {
 	close(stopTraffic)
 	wg.Wait()
 	e.caughtUp()
-	live := e.dump(projections.Accounts)
-	require.NoError(t, r2.Rebuild(context.Background(), projections.Accounts))
-	assert.Equal(t, e.dump(projections.Accounts), live)
+	live := e.dump(account.ProjectionName)
+	require.NoError(t, r2.Rebuild(context.Background(), account.ProjectionName))
+	assert.Equal(t, e.dump(account.ProjectionName), live)
+}
+
+// getAccount reads an account as account.get does.
+func getAccount(ctx context.Context, rdb redis.Cmdable, id string) (account.View, uint64, error) {
+	return projections.Read(ctx, rdb, account.ProjectionName, func(ctx context.Context, v *projections.View) (account.View, error) {
+		return account.Get(ctx, v, id)
+	})
 }

@@ -1,12 +1,11 @@
 package projections
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsource/jetsource/streams"
 )
@@ -21,7 +20,7 @@ var ErrPanic = errors.New("handler panicked")
 // running.
 func recoverer(p Projection, log *slog.Logger) Projection {
 	apply := p.Apply
-	p.Apply = func(tx redis.Pipeliner, prefix string, ev streams.Recorded) (err error) {
+	p.Apply = func(ctx context.Context, tx *Tx, ev streams.Recorded) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
 				log.Error("projection handler panicked", "projection", p.Name, "sequence", uint64(ev.Sequence),
@@ -29,7 +28,7 @@ func recoverer(p Projection, log *slog.Logger) Projection {
 				err = fmt.Errorf("%w: %v", ErrPanic, v)
 			}
 		}()
-		return apply(tx, prefix, ev)
+		return apply(ctx, tx, ev)
 	}
 	return p
 }

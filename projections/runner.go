@@ -505,6 +505,16 @@ const maxBackoffDoublings = 6
 // applyWithRetries commits events; an event the handler refuses is retried
 // alone, then reported as an *ApplyError.
 func (r *Runner) applyWithRetries(ctx context.Context, p Projection, t *target, events []streams.Recorded) error {
+	if p.ReadsModel && len(events) > 1 {
+		// Each event's reads must see the writes of those before it: one
+		// transaction per event.
+		for i := range events {
+			if err := r.applyWithRetries(ctx, p, t, events[i:i+1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for len(events) > 0 {
 		err := r.commit(ctx, p, t, events, 0)
 		var bad *badEvent
@@ -626,10 +636,13 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 			}
 			versions[subject] = ev.Version
 		}
-		prefix := t.keys.Gen(t.gen)
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			ptx := &Tx{Pipeliner: pipe, Keys: t.keys.Space(t.gen), projection: p.Name}
+			if p.ReadsModel {
+				ptx.reader = tx
+			}
 			for i, ev := range events {
-				if err := p.Apply(pipe, prefix, ev); err != nil {
+				if err := p.Apply(ctx, ptx, ev); err != nil {
 					return &badEvent{index: i, err: err}
 				}
 			}

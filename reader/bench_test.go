@@ -40,13 +40,13 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		}
 		last = res.Position.Sequence
 	}
-	r, err := projections.NewRunner(store.JetStream(), rdb, []projections.Projection{projections.AccountsProjection()}, projections.Options{})
+	r, err := projections.NewRunner(store.JetStream(), rdb, []projections.Projection{account.Projection()}, projections.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	go func() { _ = r.Run(ctx) }()
 	for {
-		if got, _ := projections.Reached(ctx, rdb, projections.Accounts); got >= uint64(last) {
+		if got, _ := projections.Reached(ctx, rdb, account.ProjectionName); got >= uint64(last) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -58,8 +58,8 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 			break
 		}
 	}
-	g, _ := rdb.Get(ctx, projections.KeysOf(projections.Accounts).Generation()).Result()
-	prefix := projections.KeyPrefix + projections.Accounts + ":g" + g + ":account:acc-"
+	g, _ := rdb.Get(ctx, projections.KeysOf(account.ProjectionName).Generation()).Result()
+	prefix := projections.KeyPrefix + account.ProjectionName + ":g" + g + ":account:acc-"
 	keyOf := func(i int) string { return prefix + fmt.Sprint(i%accounts) }
 	total := max(b.N, 20000)
 

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,7 +22,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsource/jetsource/projections"
-	"github.com/jetsource/jetsource/streams"
 )
 
 // Defaults of the reader's settings.
@@ -80,8 +79,10 @@ type Reader struct {
 	// back while it waits for a min_sequence.
 	reads   chan struct{}
 	waiting *waiting
-	// added are queries beyond the sample domains' (tests add them).
-	added map[string]map[string]queryFunc
+	queries []Query
+	// behind maps a model to the projections its queries depend on.
+	behind map[string][]string
+	views  *projections.Views
 }
 
 // New returns a reader.
@@ -103,6 +104,7 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
 	}
 	r := &Reader{nc: nc, rdb: rdb, opts: opts, log: opts.Logger,
 		reads: make(chan struct{}, maxInFlight), waiting: newWaiting(rdb, opts),
+		behind: map[string][]string{}, views: projections.NewViews(rdb),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jetsource_reader_query_seconds",
 			Help: "Query latency by model, query and outcome.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)},
 			[]string{"model", "query", "outcome"})}
@@ -112,10 +114,7 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
 	return r
 }
 
-// queryFunc answers one query from its raw parameters.
-type queryFunc func(ctx context.Context, params json.RawMessage) (any, uint64, error)
-
-// panicError is a panic of a query function, with the stack it was raised on.
+// panicError is a panic of a query's Read, with the stack it was raised on.
 type panicError struct {
 	value any
 	stack []byte
@@ -123,137 +122,54 @@ type panicError struct {
 
 func (e *panicError) Error() string { return fmt.Sprintf("query panicked: %v", e.value) }
 
-// recovered makes a panic of q an error of its request: 500 internal, logged
-// with its stack, and the reader keeps serving.
-func recovered(q queryFunc) queryFunc {
-	return func(ctx context.Context, params json.RawMessage) (data any, cp uint64, err error) {
+// recovered makes a panic of read an error of its request: 500 internal,
+// logged with its stack, and the reader keeps serving.
+func recovered(read func(context.Context, *projections.View, Params) (any, error)) func(context.Context, *projections.View, Params) (any, error) {
+	return func(ctx context.Context, v *projections.View, p Params) (data any, err error) {
 		defer func() {
-			if v := recover(); v != nil {
-				err = &panicError{value: v, stack: debug.Stack()}
+			if rv := recover(); rv != nil {
+				err = &panicError{value: rv, stack: debug.Stack()}
 			}
 		}()
-		return q(ctx, params)
+		return read(ctx, v, p)
 	}
 }
 
-// queries is the table of the queries served, by model and name: the sample
-// domains' and those added with addQuery.
-func (r *Reader) queries() map[string]map[string]queryFunc {
-	table := r.sampleQueries()
-	for model, qs := range r.added {
-		if table[model] == nil {
-			table[model] = map[string]queryFunc{}
+// Register adds queries to what the reader serves. Register before Serve.
+func (r *Reader) Register(queries ...Query) error {
+	for _, q := range queries {
+		if err := q.validate(); err != nil {
+			return err
 		}
-		maps.Copy(table[model], qs)
+		for _, have := range r.queries {
+			if have.Model == q.Model && have.Name == q.Name {
+				return fmt.Errorf("reader: query %s registered twice", q.Subject())
+			}
+		}
+		q.Read = recovered(q.Read)
+		r.queries = append(r.queries, q)
+		for _, name := range q.projectionsBehind() {
+			if !slices.Contains(r.behind[q.Model], name) {
+				r.behind[q.Model] = append(r.behind[q.Model], name)
+			}
+		}
 	}
-	return table
+	return nil
 }
 
-// addQuery adds query model.name to the table; Serve serves it.
-func (r *Reader) addQuery(model, name string, q queryFunc) {
-	if r.added == nil {
-		r.added = map[string]map[string]queryFunc{}
-	}
-	if r.added[model] == nil {
-		r.added[model] = map[string]queryFunc{}
-	}
-	r.added[model][name] = q
-}
-
-func (r *Reader) sampleQueries() map[string]map[string]queryFunc {
-	return map[string]map[string]queryFunc{
-		"account": {
-			"get": byID(func(ctx context.Context, id string) (any, uint64, error) {
-				return projections.GetAccount(ctx, r.rdb, id)
-			}),
-			"list": func(ctx context.Context, raw json.RawMessage) (any, uint64, error) {
-				var p struct {
-					Limit *int   `json:"limit"`
-					After string `json:"after"`
-				}
-				if err := decode(raw, &p); err != nil {
-					return nil, 0, err
-				}
-				limit, err := limitOf(p.Limit)
-				if err != nil {
-					return nil, 0, err
-				}
-				if p.After != "" {
-					if err := streams.ValidateID(p.After); err != nil {
-						return nil, 0, badRequest("after: %v", err)
-					}
-				}
-				return projections.ListAccounts(ctx, r.rdb, limit, p.After)
-			},
-		},
-		"order": {
-			"get": byID(func(ctx context.Context, id string) (any, uint64, error) { return projections.GetOrder(ctx, r.rdb, id) }),
-		},
-		"product": {
-			"get": byID(func(ctx context.Context, id string) (any, uint64, error) {
-				return projections.GetProduct(ctx, r.rdb, id)
-			}),
-			"low_stock": func(ctx context.Context, raw json.RawMessage) (any, uint64, error) {
-				var p struct {
-					Below *int64 `json:"below"`
-					Limit *int   `json:"limit"`
-				}
-				if err := decode(raw, &p); err != nil {
-					return nil, 0, err
-				}
-				if p.Below == nil {
-					return nil, 0, badRequest("below is required")
-				}
-				limit, err := limitOf(p.Limit)
-				if err != nil {
-					return nil, 0, err
-				}
-				return projections.LowStock(ctx, r.rdb, *p.Below, limit)
-			},
-		},
-		"user": {
-			"get": func(ctx context.Context, raw json.RawMessage) (any, uint64, error) {
-				var p struct {
-					Username *string `json:"username"`
-				}
-				if err := decode(raw, &p); err != nil {
-					return nil, 0, err
-				}
-				if p.Username == nil || *p.Username == "" || len(*p.Username) > 64 {
-					return nil, 0, badRequest("username is required (at most 64 characters)")
-				}
-				return projections.GetUser(ctx, r.rdb, *p.Username)
-			},
-		},
-	}
-}
-
-func byID(get func(ctx context.Context, id string) (any, uint64, error)) queryFunc {
-	return func(ctx context.Context, raw json.RawMessage) (any, uint64, error) {
-		var p struct {
-			ID *string `json:"id"`
+// Projections lists, once each, the projections behind the registered
+// queries (a readiness check watches how far behind they are).
+func (r *Reader) Projections() []string {
+	var names []string
+	for _, ps := range r.behind {
+		for _, p := range ps {
+			if !slices.Contains(names, p) {
+				names = append(names, p)
+			}
 		}
-		if err := decode(raw, &p); err != nil {
-			return nil, 0, err
-		}
-		if p.ID == nil {
-			return nil, 0, badRequest("id is required")
-		}
-		if err := streams.ValidateID(*p.ID); err != nil {
-			return nil, 0, badRequest("%v", err)
-		}
-		return get(ctx, *p.ID)
 	}
-}
-
-func limitOf(l *int) (int, error) {
-	if l == nil {
-		return DefaultLimit, nil
-	}
-	if *l < 1 || *l > MaxLimit {
-		return 0, badRequest("limit must be between 1 and %d, got %d", MaxLimit, *l)
-	}
-	return *l, nil
+	slices.Sort(names)
+	return names
 }
 
 // Envelope is the part of every query request the reader itself reads.
@@ -302,20 +218,6 @@ func DecodeEnvelope(body []byte, defaultWait, maxWait time.Duration) (Envelope, 
 	return env, nil
 }
 
-// decode strictly decodes query parameters.
-func decode(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return badRequest("parameter %q has the wrong type (got JSON %s)", te.Field, te.Value)
-		}
-		return badRequest("bad parameters: %v", err)
-	}
-	return nil
-}
-
 // queryError is an error reply.
 type queryError struct {
 	status  int
@@ -358,10 +260,13 @@ func (r *Reader) Serve(ctx context.Context) error {
 		// lastHandled is when a handler last ran (see awaitDrained).
 		lastHandled atomic.Int64
 	)
-	for model, qs := range r.queries() {
-		group := svc.AddGroup("query." + model)
-		for name, q := range qs {
-			q := recovered(q)
+	if len(r.queries) == 0 {
+		_ = svc.Stop()
+		return errors.New("reader: no query registered")
+	}
+	for _, q := range r.queries {
+		model, name := q.Model, q.Name
+		{
 			handler := micro.HandlerFunc(func(req micro.Request) {
 				lastHandled.Store(time.Now().UnixNano())
 				gate.RLock()
@@ -380,7 +285,7 @@ func (r *Reader) Serve(ctx context.Context) error {
 					r.answer(ctx, req, model, name, q)
 				}()
 			})
-			if err := group.AddEndpoint(model+"_"+name, handler, micro.WithEndpointSubject(name)); err != nil {
+			if err := svc.AddEndpoint(model+"_"+name, handler, micro.WithEndpointSubject(q.Subject())); err != nil {
 				_ = svc.Stop()
 				return fmt.Errorf("reader: %w", err)
 			}
@@ -424,7 +329,7 @@ func (r *Reader) awaitDrained(baseSubs int, lastHandled *atomic.Int64) {
 
 // answer answers one query. The query runs with its own deadline, detached
 // from the service's ctx, so that a reader that stops still answers it.
-func (r *Reader) answer(ctx context.Context, req micro.Request, model, name string, q queryFunc) {
+func (r *Reader) answer(ctx context.Context, req micro.Request, model, name string, q Query) {
 	start := time.Now()
 	env, err := DecodeEnvelope(req.Data(), r.opts.DefaultWait, r.opts.MaxWait)
 	if err != nil {
@@ -433,7 +338,7 @@ func (r *Reader) answer(ctx context.Context, req micro.Request, model, name stri
 	}
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), env.Wait+r.opts.ReadTimeout)
 	defer cancel()
-	data, cp, err := r.run(qctx, env, model, q)
+	data, cp, err := r.run(qctx, env, q)
 	if err != nil {
 		r.answerError(req, model, name, start, err)
 		return
@@ -473,13 +378,17 @@ var (
 	errInternal = &queryError{http.StatusInternalServerError, "internal", "internal error; it has been logged"}
 )
 
-func (r *Reader) run(ctx context.Context, env Envelope, model string, q queryFunc) (any, uint64, error) {
+func (r *Reader) run(ctx context.Context, env Envelope, q Query) (any, uint64, error) {
+	params, err := decodeParams(env.Params, q.Params)
+	if err != nil {
+		return nil, 0, err
+	}
 	if env.MinSequence > 0 {
-		if err := r.waitFor(ctx, model, env.MinSequence, env.Wait); err != nil {
+		if err := r.waitFor(ctx, q.Model, q.projectionsBehind(), env.MinSequence, env.Wait); err != nil {
 			return nil, 0, err
 		}
 	}
-	return q(ctx, env.Params)
+	return r.runQuery(ctx, q, params)
 }
 
 func (r *Reader) classify(err error, model string) *queryError {
@@ -497,7 +406,7 @@ func (r *Reader) classify(err error, model string) *queryError {
 		return &queryError{http.StatusNotFound, "not_found", err.Error()}
 	case errors.Is(err, errStale):
 		msg := err.Error()
-		for _, name := range projections.ModelProjections[model] {
+		for _, name := range r.behind[model] {
 			if s, serr := projections.Status(context.Background(), r.rdb, name); serr == nil && s["state"] == "failed" {
 				msg += fmt.Sprintf("; projection %s stopped at sequence %s: %s", name, s["sequence"], s["error"])
 			}

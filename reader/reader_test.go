@@ -23,6 +23,7 @@ import (
 	"github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/domain/order"
 	"github.com/jetsource/jetsource/domain/product"
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/domain/user"
 	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
@@ -78,7 +79,7 @@ func (w *world) background(serve func(context.Context) error) (stop func()) {
 
 // project starts the projection runner of the sample projections.
 func (w *world) project() (stop func()) {
-	r, err := projections.NewRunner(w.store.JetStream(), w.rdb, projections.Samples(), projections.Options{FetchWait: 50 * time.Millisecond})
+	r, err := projections.NewRunner(w.store.JetStream(), w.rdb, samples.Projections(), projections.Options{FetchWait: 50 * time.Millisecond})
 	require.NoError(w.t, err)
 	return w.background(r.Run)
 }
@@ -101,6 +102,9 @@ func (w *world) serve(opts reader.Options, setup ...func(*reader.Reader)) *serve
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &served{Reader: reader.New(w.n.Connect(), w.rdb, opts), stop: cancel, done: make(chan struct{})}
+	for _, d := range samples.Domains() {
+		require.NoError(w.t, s.Register(d.Queries...))
+	}
 	for _, f := range setup {
 		f(s.Reader)
 	}
@@ -218,7 +222,7 @@ func TestReadYourWrites(t *testing.T) {
 		balance += int64(i)
 		a := ask(t, nc, "query.account.get", fmt.Sprintf(`{"id":"ryw","min_sequence":%d}`, r.Sequence))
 		require.Equal(t, 200, a.status, a.message)
-		var acc projections.Account
+		var acc account.View
 		require.NoError(t, json.Unmarshal(a.data, &acc))
 		require.Equal(t, balance, acc.Balance, "write %d is visible", i)
 		require.Equal(t, r.Version, acc.Version)
@@ -276,7 +280,7 @@ func TestQueriesOfTheSampleDomains(t *testing.T) {
 
 	a = ask(t, nc, "query.account.list", `{"limit":2,`+wait+`}`)
 	require.Equal(t, 200, a.status, a.message)
-	var page []projections.Account
+	var page []account.View
 	require.NoError(t, json.Unmarshal(a.data, &page))
 	require.Len(t, page, 2)
 	assert.Equal(t, []string{"a1", "a2"}, []string{page[0].ID, page[1].ID})
@@ -361,9 +365,10 @@ func TestAPanickingQueryAnswers500AndTheReaderKeepsServing(t *testing.T) {
 	w.project()
 	var logs lockedBuffer
 	w.serve(reader.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(r *reader.Reader) {
-		reader.AddQuery(r, "account", "boom", func(context.Context, json.RawMessage) (any, uint64, error) {
-			panic("the query has a bug")
-		})
+		require.NoError(t, r.Register(reader.Query{Model: "account", Name: "boom", Projection: account.ProjectionName,
+			Read: func(context.Context, *projections.View, reader.Params) (any, error) {
+				panic("the query has a bug")
+			}}))
 	})
 	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"p1","data":{"owner":"ada"}}`).Sequence
 	for range 2 {
@@ -436,12 +441,12 @@ func TestWaitsForMinSequenceDoNotHoldUpOtherQueries(t *testing.T) {
 
 	// The waits share one poll of the projection: Redis sees the reads of
 	// the polls (2 GETs each), not 300 per poll.
-	polls, gets := metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts), redisCalls(t, w.rdb, "get")
+	polls, gets := metric(t, reg, "jetsource_reader_wait_polls_total", account.ProjectionName), redisCalls(t, w.rdb, "get")
 	testenv.Eventually(t, 10*time.Second, func() bool {
-		return metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts) >= polls+20
+		return metric(t, reg, "jetsource_reader_wait_polls_total", account.ProjectionName) >= polls+20
 	}, "the waits are polled")
 	gets = redisCalls(t, w.rdb, "get") - gets
-	polls = metric(t, reg, "jetsource_reader_wait_polls_total", projections.Accounts) - polls
+	polls = metric(t, reg, "jetsource_reader_wait_polls_total", account.ProjectionName) - polls
 	assert.LessOrEqual(t, float64(gets), 2*polls+4, "Redis GETs for %v polls of %d waits", polls, waits)
 
 	// The projection resumes: every wait gets its answer.

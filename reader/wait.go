@@ -78,12 +78,12 @@ func errTooManyWaits(model string, most int) error {
 // a wait slot; one that must wait gives its read slot (reads) back while it
 // waits, so that waits never hold up the queries that need none. The caller
 // holds a read slot.
-func (r *Reader) waitFor(ctx context.Context, model string, seq uint64, wait time.Duration) error {
+func (r *Reader) waitFor(ctx context.Context, model string, behind []string, seq uint64, wait time.Duration) error {
 	w := r.waiting
 	asked := time.Now()
 	deadline := asked.Add(wait)
 	waited := false
-	for _, name := range projections.ModelProjections[model] {
+	for _, name := range behind {
 		reached, err := projections.Reached(ctx, r.rdb, name)
 		if err != nil {
 			return err

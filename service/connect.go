@@ -38,7 +38,7 @@ func connectNATS(ctx context.Context, cfg config.Config, name string, extra []na
 	}
 	opts = append(opts, extra...)
 	opts = append(opts, nats.Name("jetsource-"+name))
-	opts = append(opts, natsEventLogging(log)...)
+	opts = append(opts, NATSEventLogging(log)...)
 	url := config.RedactURL(cfg.NATS.URL)
 	var nc *nats.Conn
 	err = retryStartup(ctx, cfg.NATS.StartupTimeout, log, "NATS", url, func() error {
@@ -57,9 +57,9 @@ func connectNATS(ctx context.Context, cfg config.Config, name string, extra []na
 	return nc, nil
 }
 
-// natsEventLogging are connection options that log what happens to the
+// NATSEventLogging are connection options that log what happens to the
 // connection: each event once, as it happens.
-func natsEventLogging(log *slog.Logger) []nats.Option {
+func NATSEventLogging(log *slog.Logger) []nats.Option {
 	return []nats.Option{
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			log.Warn("NATS disconnected; reconnecting", "server", nc.ConnectedUrlRedacted(), "error", err)
@@ -85,11 +85,11 @@ func natsEventLogging(log *slog.Logger) []nats.Option {
 	}
 }
 
-// openRedis returns a client of the configured Redis once it answers PING,
+// ConnectRedis returns a client of the configured Redis once it answers PING,
 // trying again with backoff until the startup timeout while it cannot be
 // reached; refused credentials fail at once with ErrRedisAuth. The client
 // logs when Redis starts failing and when it answers again, once per change.
-func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redis.Client, error) {
+func ConnectRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redis.Client, error) {
 	rdb, err := OpenRedis(cfg)
 	if err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func Start(ctx context.Context, name string, args []string, getenv func(string) 
 		d.NATS = nc
 	}
 	if needs.Redis {
-		if d.Redis, err = openRedis(ctx, cfg, log); err != nil {
+		if d.Redis, err = ConnectRedis(ctx, cfg, log); err != nil {
 			return err
 		}
 		defer d.Redis.Close()

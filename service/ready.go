@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -47,18 +46,4 @@ func LagCheck(rdb redis.Cmdable, lastSequence func(context.Context) (uint64, err
 		}
 		return nil
 	}
-}
-
-// modelProjections lists, once each, the projections behind the queries.
-func modelProjections() []string {
-	var names []string
-	for _, ps := range projections.ModelProjections {
-		for _, p := range ps {
-			if !slices.Contains(names, p) {
-				names = append(names, p)
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -35,11 +34,11 @@ func appendEvents(t *testing.T, store *streams.Store, typ string, n int) streams
 // gatedProjection counts notes; while gate is set its Apply waits for it.
 func gatedProjection(gate *atomic.Pointer[chan struct{}]) projections.Projection {
 	return projections.Projection{Name: "notes", Subjects: []string{"events.note.>"},
-		Apply: func(tx redis.Pipeliner, prefix string, ev streams.Recorded) error {
+		Apply: func(ctx context.Context, tx *projections.Tx, ev streams.Recorded) error {
 			if g := gate.Load(); g != nil {
 				<-*g
 			}
-			tx.Incr(context.Background(), prefix+"count")
+			tx.Incr(ctx, tx.Keys.Key("count"))
 			return nil
 		}}
 }

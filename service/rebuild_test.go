@@ -11,10 +11,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/service"
@@ -72,7 +74,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 	t.Cleanup(func() { cancel(); running.Wait() })
 	for range 2 {
 		nc := n.Connect()
-		r, err := projections.NewRunner(store.JetStream(), rdb, projections.Samples(),
+		r, err := projections.NewRunner(store.JetStream(), rdb, samples.Projections(),
 			projections.Options{FetchWait: 50 * time.Millisecond, BatchSize: 16})
 		require.NoError(t, err)
 		wait, err := service.ServeRebuilds(ctx, nc, r, "", slog.Default())
@@ -82,7 +84,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		running.Go(func() { _ = wait() })
 	}
 	testenv.Eventually(t, 30*time.Second, func() bool {
-		_, cp, err := projections.GetAccount(ctx, rdb, "a0")
+		_, cp, err := getAccount(ctx, rdb, "a0")
 		return err == nil && cp >= uint64(last)
 	}, "accounts caught up")
 	client := n.Connect()
@@ -92,9 +94,9 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 	assert.Equal(t, "not_found", r.Error.Code)
 
 	// While a rebuild runs (here: holds the lock), another is refused.
-	lock := projections.KeysOf(projections.Accounts).RebuildLock()
+	lock := projections.KeysOf(account.ProjectionName).RebuildLock()
 	require.NoError(t, rdb.Set(ctx, lock, "another projector", time.Minute).Err())
-	r = requestRebuild(t, client, projections.Accounts)
+	r = requestRebuild(t, client, account.ProjectionName)
 	assert.Equal(t, "409", r.status)
 	assert.Equal(t, "conflict", r.Error.Code)
 	assert.Contains(t, r.Error.Message, "already running")
@@ -105,7 +107,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		replies := make([]rebuildReply, 3)
 		var wg sync.WaitGroup
 		for i := range replies {
-			wg.Go(func() { replies[i] = requestRebuild(t, client, projections.Accounts) })
+			wg.Go(func() { replies[i] = requestRebuild(t, client, account.ProjectionName) })
 		}
 		wg.Wait()
 		rebuilt := 0
@@ -113,7 +115,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 			switch r.status {
 			case "":
 				rebuilt++
-				assert.Equal(t, projections.Accounts, r.Rebuilt)
+				assert.Equal(t, account.ProjectionName, r.Rebuilt)
 			case "409":
 				assert.Equal(t, "conflict", r.Error.Code)
 			default:
@@ -123,9 +125,16 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		assert.Positive(t, rebuilt, "round %d", round)
 	}
 	for i := range 20 {
-		a, _, err := projections.GetAccount(ctx, rdb, fmt.Sprintf("a%d", i))
+		a, _, err := getAccount(ctx, rdb, fmt.Sprintf("a%d", i))
 		require.NoError(t, err)
 		assert.Equal(t, int64(140), a.Balance)
 		assert.Equal(t, uint64(21), a.Version)
 	}
+}
+
+// getAccount reads an account as account.get does.
+func getAccount(ctx context.Context, rdb redis.Cmdable, id string) (account.View, uint64, error) {
+	return projections.Read(ctx, rdb, account.ProjectionName, func(ctx context.Context, v *projections.View) (account.View, error) {
+		return account.Get(ctx, v, id)
+	})
 }

@@ -1,5 +1,15 @@
-// Package service wires the jetsource services from their settings, so the
+// Package service is jetsource's composition root: a Platform holds the
+// domains of a deployment (aggregates, projections, queries, each domain
+// from its own package or module) and runs the writer, the projector, the
+// reader and the gateway with them, from their settings, so that the
 // separate binaries and the single-process mode start them the same way.
+//
+//	p := service.New(service.Domain{
+//		Aggregates:  []service.Aggregate{service.AggregateOf(counter.Definition())},
+//		Projections: []projections.Projection{counter.Projection()},
+//		Queries:     counter.Queries(),
+//	})
+//	service.Main("writer", service.Needs{Writer: true}, p.Writer)
 package service
 
 import (
@@ -14,12 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/config"
-	"github.com/jetsource/jetsource/domain/account"
-	"github.com/jetsource/jetsource/domain/order"
-	"github.com/jetsource/jetsource/domain/product"
-	"github.com/jetsource/jetsource/domain/user"
 	"github.com/jetsource/jetsource/gateway"
 	"github.com/jetsource/jetsource/ops"
 	"github.com/jetsource/jetsource/projections"
@@ -40,8 +45,8 @@ func OpenStore(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.
 		streams.WithLogger(log))
 }
 
-// NewWriter builds a writer with the sample aggregates registered.
-func NewWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, store *streams.Store, health *ops.Server, log *slog.Logger) (*writer.Writer, error) {
+// NewWriter builds a writer with the platform's aggregates registered.
+func (p *Platform) NewWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, store *streams.Store, health *ops.Server, log *slog.Logger) (*writer.Writer, error) {
 	opts := []writer.Option{
 		writer.WithQueueGroup(writerQueueGroup(cfg)),
 		writer.WithDeployment(cfg.Deployment.Name),
@@ -58,29 +63,21 @@ func NewWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, store *str
 	if err != nil {
 		return nil, err
 	}
-	every := cfg.Writer.SnapshotEvery
-	errs := []error{
-		writer.Register(w, withSnapshots(account.Definition(), every)),
-		writer.Register(w, withSnapshots(order.Definition(), every)),
-		writer.Register(w, withSnapshots(product.Definition(), every)),
-		writer.Register(w, withSnapshots(user.Definition(), every)),
+	var errs []error
+	for _, a := range p.aggregates() {
+		errs = append(errs, a.register(w, cfg.Writer.SnapshotEvery))
 	}
 	return w, errors.Join(errs...)
 }
 
-func withSnapshots[S any](d aggregate.Definition[S], every int) aggregate.Definition[S] {
-	d.SnapshotEvery = every
-	return d
-}
-
 // RunWriter provisions the store and serves commands until ctx is done; with
 // cfg.HTTP.Listen set it serves health and metrics beside.
-func RunWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger) error {
+func (p *Platform) RunWriter(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger) error {
 	store, err := OpenStore(ctx, cfg, nc, log)
 	if err != nil {
 		return err
 	}
-	w, err := NewWriter(ctx, cfg, nc, store, health, log)
+	w, err := p.NewWriter(ctx, cfg, nc, store, health, log)
 	if err != nil {
 		return err
 	}
@@ -123,8 +120,8 @@ func RedisCheck(rdb redis.UniversalClient) ops.Check {
 	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 }
 
-// NewRunner builds the projection runner of the sample read models.
-func NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) (*projections.Runner, error) {
+// NewRunner builds the projection runner of the platform's projections.
+func (p *Platform) NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) (*projections.Runner, error) {
 	opts := projections.Options{
 		Deployment:   cfg.Deployment.Name,
 		Stream:       cfg.Store.Stream,
@@ -142,17 +139,17 @@ func NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalCli
 	if health != nil {
 		opts.Registerer = health.Registry
 	}
-	return projections.NewRunner(js, rdb, projections.Samples(), opts)
+	return projections.NewRunner(js, rdb, p.projections(), opts)
 }
 
-// RunProjector runs the sample projections until ctx is done; it serves
+// RunProjector runs the platform's projections until ctx is done; it serves
 // jetsource.projector.rebuild.<name> to rebuild one on demand.
-func RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
+func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.NATS.RequestTimeout))
 	if err != nil {
 		return err
 	}
-	r, err := NewRunner(cfg, js, rdb, health, log)
+	r, err := p.NewRunner(cfg, js, rdb, health, log)
 	if err != nil {
 		return err
 	}
@@ -171,7 +168,7 @@ func RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb red
 }
 
 // RunReader serves queries until ctx is done.
-func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
+func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.NATS.RequestTimeout))
 	if err != nil {
 		return err
@@ -182,7 +179,10 @@ func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.
 		Logger: log, Registerer: health.Registry})
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
-	health.AddCheck("projections", LagCheck(rdb, last, modelProjections(), uint64(cfg.Reader.ReadyLag)))
+	if err := rd.Register(p.queries()...); err != nil {
+		return err
+	}
+	health.AddCheck("projections", LagCheck(rdb, last, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })
 	ServeOps(ctx, g, cfg, health)
@@ -191,8 +191,9 @@ func RunReader(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.
 
 // RunGateway serves the HTTP gateway on cfg.HTTP.GatewayListen until ctx is
 // done. ready, when set, receives the bound address.
-func RunGateway(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger, ready func(net.Addr)) error {
-	gw := gateway.New(nc, gateway.Options{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Timeout: cfg.NATS.RequestTimeout + cfg.Reader.MaxWait, Logger: log})
+func (p *Platform) RunGateway(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger, ready func(net.Addr)) error {
+	gw := gateway.New(nc, gateway.Options{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Timeout: cfg.NATS.RequestTimeout + cfg.Reader.MaxWait, Logger: log,
+		Queries: p.queries()})
 	health.AddCheck("nats", NATSCheck(nc))
 	// The gateway shares a listener with its health and metrics.
 	srv := ops.New(log)

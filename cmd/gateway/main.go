@@ -7,13 +7,10 @@
 package main
 
 import (
-	"context"
-
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/service"
 )
 
 func main() {
-	service.Main("gateway", service.Needs{}, func(ctx context.Context, d service.Deps) error {
-		return service.RunGateway(ctx, d.Config, d.NATS, d.Health, d.Log, nil)
-	})
+	service.Main("gateway", service.Needs{}, samples.Platform().Gateway)
 }

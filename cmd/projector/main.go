@@ -9,13 +9,10 @@
 package main
 
 import (
-	"context"
-
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/service"
 )
 
 func main() {
-	service.Main("projector", service.Needs{Redis: true}, func(ctx context.Context, d service.Deps) error {
-		return service.RunProjector(ctx, d.Config, d.NATS, d.Redis, d.Health, d.Log)
-	})
+	service.Main("projector", service.Needs{Redis: true}, samples.Platform().Projector)
 }

@@ -6,13 +6,10 @@
 package main
 
 import (
-	"context"
-
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/service"
 )
 
 func main() {
-	service.Main("reader", service.Needs{Redis: true}, func(ctx context.Context, d service.Deps) error {
-		return service.RunReader(ctx, d.Config, d.NATS, d.Redis, d.Health, d.Log)
-	})
+	service.Main("reader", service.Needs{Redis: true}, samples.Platform().Reader)
 }

@@ -9,13 +9,10 @@
 package main
 
 import (
-	"context"
-
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/service"
 )
 
 func main() {
-	service.Main("writer", service.Needs{Writer: true}, func(ctx context.Context, d service.Deps) error {
-		return service.RunWriter(ctx, d.Config, d.NATS, d.Health, d.Log)
-	})
+	service.Main("writer", service.Needs{Writer: true}, samples.Platform().Writer)
 }

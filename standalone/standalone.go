@@ -1,4 +1,9 @@
-package service
+// Package standalone is jetsource's single-process mode: an embedded
+// nats-server with JetStream, the writer, the projector, the reader and the
+// HTTP gateway in one process, so that one command starts a working
+// platform on a bare machine. It is the only package that links the
+// nats-server and the in-process Redis; the service binaries do not.
+package standalone
 
 import (
 	"context"
@@ -16,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/service"
 )
 
 const (
@@ -25,13 +31,13 @@ const (
 	servicePoll = 50 * time.Millisecond
 )
 
-// Standalone runs the whole platform in one process: an embedded nats-server
+// Run runs the whole platform p in one process: an embedded nats-server
 // with JetStream (file store under cfg.Standalone.DataDir, so events survive
 // restarts), the writer, the projector, the reader and the HTTP gateway.
 // Read models go to cfg.Redis.URL when it was configured; otherwise to an
 // in-process Redis, and are rebuilt from the event store at each start.
 // ready, when set, receives the gateway's address once everything serves.
-func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(gateway net.Addr)) error {
+func Run(ctx context.Context, p *service.Platform, d service.Deps, redisConfigured bool, ready func(gateway net.Addr)) error {
 	cfg, log := d.Config, d.Log
 	opts, err := embeddedNATSOptions(cfg)
 	if err != nil {
@@ -58,7 +64,7 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 
 	var rdb *redis.Client
 	if redisConfigured {
-		if rdb, err = openRedis(ctx, cfg, log); err != nil {
+		if rdb, err = service.ConnectRedis(ctx, cfg, log); err != nil {
 			return err
 		}
 		log.Info("read models in Redis", "url", config.RedactURL(cfg.Redis.URL))
@@ -75,7 +81,7 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 	defer rdb.Close()
 
 	connect := func(name string, writer bool) (*nats.Conn, error) {
-		opts := append([]nats.Option{nats.Name("jetsource-" + name), nats.MaxReconnects(-1)}, natsEventLogging(log)...)
+		opts := append([]nats.Option{nats.Name("jetsource-" + name), nats.MaxReconnects(-1)}, service.NATSEventLogging(log)...)
 		if writer {
 			opts = append(opts, nats.ReconnectBufSize(-1))
 		}
@@ -93,12 +99,12 @@ func Standalone(ctx context.Context, d Deps, redisConfigured bool, ready func(ga
 	defer nc.Close()
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return RunWriter(ctx, cfg, wnc, d.Health, log.With("service", "writer")) })
-	g.Go(func() error { return RunProjector(ctx, cfg, nc, rdb, d.Health, log.With("service", "projector")) })
-	g.Go(func() error { return RunReader(ctx, cfg, nc, rdb, d.Health, log.With("service", "reader")) })
+	g.Go(func() error { return p.RunWriter(ctx, cfg, wnc, d.Health, log.With("service", "writer")) })
+	g.Go(func() error { return p.RunProjector(ctx, cfg, nc, rdb, d.Health, log.With("service", "projector")) })
+	g.Go(func() error { return p.RunReader(ctx, cfg, nc, rdb, d.Health, log.With("service", "reader")) })
 	addrs := make(chan net.Addr, 1)
 	g.Go(func() error {
-		return RunGateway(ctx, cfg, nc, d.Health, log.With("service", "gateway"), func(a net.Addr) { addrs <- a })
+		return p.RunGateway(ctx, cfg, nc, d.Health, log.With("service", "gateway"), func(a net.Addr) { addrs <- a })
 	})
 	g.Go(func() error {
 		var a net.Addr

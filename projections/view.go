@@ -1,0 +1,234 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrGenerationSwitched means a rebuild switched the projection to a new
+// generation between two reads of one View: the reads are of different
+// generations, so the query runs again on a fresh View.
+var ErrGenerationSwitched = errors.New("the projection switched generation during the read")
+
+// ReadScript is a Lua script that reads a projection's keys. Its body sees
+// its own KEYS and ARGV, as passed to View.Run, and returns what the read
+// returns; the script around it checks, in the same atomic step, that the
+// generation is the View's and reads the checkpoint. Every key the body
+// touches must be in its KEYS (made with the View's Keys): nothing is built
+// from ARGV, so the script works on a Redis Cluster once a projection's
+// keys share a slot.
+type ReadScript struct{ script *redis.Script }
+
+// NewReadScript returns the read script of body.
+func NewReadScript(body string) *ReadScript {
+	return &ReadScript{script: redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+local cp = tonumber(redis.call('GET', KEYS[2]) or '0')
+local KEYS = {unpack(KEYS, 3)}
+local ARGV = {unpack(ARGV, 2)}
+local function read()
+` + body + `
+end
+return {1, cp, read()}`)}
+}
+
+// hashRead reads one hash.
+var hashRead = NewReadScript(`return redis.call('HGETALL', KEYS[1])`)
+
+// Views hands out Views of projections for queries, keeping the current
+// generation of each projection so that a read is one round trip: a read
+// of a generation that was switched meanwhile fails with
+// ErrGenerationSwitched and the next View asks Redis again.
+type Views struct {
+	rdb  redis.Cmdable
+	mu   sync.Mutex
+	gens map[string]int64
+}
+
+// NewViews returns the views of the projections in rdb.
+func NewViews(rdb redis.Cmdable) *Views { return &Views{rdb: rdb, gens: map[string]int64{}} }
+
+// View returns a view of the current generation of projection name.
+func (vs *Views) View(ctx context.Context, name string) (*View, error) {
+	vs.mu.Lock()
+	g, ok := vs.gens[name]
+	vs.mu.Unlock()
+	if !ok {
+		n, err := vs.rdb.Get(ctx, KeysOf(name).Generation()).Int64()
+		switch {
+		case errors.Is(err, redis.Nil):
+			n = 0 // nothing projected yet: an empty view
+		case err != nil:
+			return nil, err
+		}
+		g = n
+		if g > 0 {
+			vs.mu.Lock()
+			vs.gens[name] = g
+			vs.mu.Unlock()
+		}
+	}
+	return &View{views: vs, name: name, gen: g, Keys: KeysOf(name).Space(g)}, nil
+}
+
+func (vs *Views) forget(name string) {
+	vs.mu.Lock()
+	delete(vs.gens, name)
+	vs.mu.Unlock()
+}
+
+// View reads one generation of one projection: every read runs atomically
+// with a check of the generation and a read of the checkpoint, so an answer
+// never mixes generations (no torn read during a blue/green switch), and
+// Checkpoint says which stream sequence the answer reflects.
+type View struct {
+	views *Views
+	name  string
+	gen   int64
+	// Keys names the keys of the generation read.
+	Keys       KeySpace
+	checkpoint uint64
+	read       bool
+}
+
+// Checkpoint is the checkpoint of the first read: the answer reflects the
+// stream at least up to it.
+func (v *View) Checkpoint() uint64 { return v.checkpoint }
+
+// Run runs s with keys (made with v.Keys) and args, and returns what its
+// body returned (nil for an empty view: nothing projected yet).
+func (v *View) Run(ctx context.Context, s *ReadScript, keys []string, args ...any) (any, error) {
+	if v.gen == 0 {
+		return nil, nil
+	}
+	k := KeysOf(v.name)
+	all := append([]string{k.Generation(), k.Checkpoint(v.gen)}, keys...)
+	res, err := s.script.Run(ctx, v.views.rdb, all, append([]any{strconv.FormatInt(v.gen, 10)}, args...)...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	if ok, _ := res[0].(int64); ok != 1 || len(res) < 2 {
+		v.views.forget(v.name)
+		return nil, fmt.Errorf("read %s: %w", v.name, ErrGenerationSwitched)
+	}
+	if !v.read {
+		cp, _ := res[1].(int64)
+		v.checkpoint, v.read = uint64(cp), true
+	}
+	if len(res) < 3 {
+		return nil, nil
+	}
+	return res[2], nil
+}
+
+// HGetAll reads the hash key (made with v.Keys); empty when it is absent.
+func (v *View) HGetAll(ctx context.Context, key string) (map[string]string, error) {
+	res, err := v.Run(ctx, hashRead, []string{key})
+	if err != nil {
+		return nil, err
+	}
+	return Pairs(res), nil
+}
+
+// hashesRead reads every hash of KEYS.
+var hashesRead = NewReadScript(`local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('HGETALL', k) end
+return out`)
+
+// HGetAllMany reads the hashes keys (made with v.Keys) in one atomic read,
+// in order; an absent one is an empty map.
+func (v *View) HGetAllMany(ctx context.Context, keys []string) ([]map[string]string, error) {
+	out := make([]map[string]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	res, err := v.Run(ctx, hashesRead, keys)
+	if err != nil {
+		return nil, err
+	}
+	list, _ := res.([]any)
+	for i := range out {
+		if i < len(list) {
+			out[i] = Pairs(list[i])
+		} else {
+			out[i] = map[string]string{}
+		}
+	}
+	return out, nil
+}
+
+// Pairs turns a Redis reply of alternating fields and values (HGETALL) into
+// a map.
+func Pairs(v any) map[string]string {
+	list, _ := v.([]any)
+	m := make(map[string]string, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		k, _ := list[i].(string)
+		val, _ := list[i+1].(string)
+		m[k] = val
+	}
+	return m
+}
+
+// Read runs read on a view of the current generation of projection name,
+// again when a rebuild switched the generation during it, and returns its
+// answer with the checkpoint the answer reflects: the typed way for Go code
+// that holds a Redis client to read a model as queries do.
+func Read[T any](ctx context.Context, rdb redis.Cmdable, name string, read func(context.Context, *View) (T, error)) (T, uint64, error) {
+	views := NewViews(rdb)
+	for attempt := 1; ; attempt++ {
+		v, err := views.View(ctx, name)
+		if err != nil {
+			var zero T
+			return zero, 0, err
+		}
+		out, err := read(ctx, v)
+		if errors.Is(err, ErrGenerationSwitched) && attempt < readAttempts {
+			continue
+		}
+		return out, v.Checkpoint(), err
+	}
+}
+
+// readAttempts bounds how often a read runs again after a rebuild switched
+// the generation under it.
+const readAttempts = 3
+
+// Hashes reads the hash of each id (its key made by key) in one atomic
+// read, in order, and returns those that exist: the second step of a list
+// query, after a read of an index gave the ids (Strings).
+func (v *View) Hashes(ctx context.Context, ids []string, key func(id string) string) ([]map[string]string, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = key(id)
+	}
+	all, err := v.HGetAllMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, h := range all {
+		if len(h) > 0 {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// Strings turns a Redis reply that is a list of strings (ZRANGE and the
+// like) into a slice.
+func Strings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

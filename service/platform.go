@@ -1,0 +1,121 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jetsource/jetsource/aggregate"
+	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/reader"
+	"github.com/jetsource/jetsource/writer"
+)
+
+// Domain is what a domain hands the platform: its aggregates (the command
+// side), its projections (read models) and its queries. A domain lives in a
+// package of its own, in this module (the samples under domain/) or in a
+// user's.
+type Domain struct {
+	Aggregates  []Aggregate
+	Projections []projections.Projection
+	Queries     []reader.Query
+}
+
+// Aggregate is an aggregate type to register with the writer, its state
+// type erased (see AggregateOf).
+type Aggregate struct {
+	typ      string
+	register func(w *writer.Writer, snapshotEvery int) error
+}
+
+// AggregateOf makes an aggregate definition registrable. The writer's
+// writer.snapshot_every setting applies to it unless the definition sets its
+// own SnapshotEvery.
+func AggregateOf[S any](def aggregate.Definition[S]) Aggregate {
+	return Aggregate{typ: def.Type, register: func(w *writer.Writer, every int) error {
+		if def.SnapshotEvery == 0 {
+			def.SnapshotEvery = every
+		}
+		return writer.Register(w, def)
+	}}
+}
+
+// Platform is a deployment's set of domains, run as any of the services.
+type Platform struct {
+	domains []Domain
+}
+
+// New returns the platform of domains.
+func New(domains ...Domain) *Platform { return &Platform{domains: domains} }
+
+// Validate reports an aggregate type, projection or query that two domains
+// both register.
+func (p *Platform) Validate() error {
+	var types, names, subjects []string
+	for _, d := range p.domains {
+		for _, a := range d.Aggregates {
+			if slices.Contains(types, a.typ) {
+				return fmt.Errorf("service: aggregate type %s registered twice", a.typ)
+			}
+			types = append(types, a.typ)
+		}
+		for _, pr := range d.Projections {
+			if slices.Contains(names, pr.Name) {
+				return fmt.Errorf("service: projection %s registered twice", pr.Name)
+			}
+			names = append(names, pr.Name)
+		}
+		for _, q := range d.Queries {
+			if slices.Contains(subjects, q.Subject()) {
+				return fmt.Errorf("service: query %s registered twice", q.Subject())
+			}
+			subjects = append(subjects, q.Subject())
+		}
+	}
+	return nil
+}
+
+func (p *Platform) aggregates() []Aggregate {
+	var out []Aggregate
+	for _, d := range p.domains {
+		out = append(out, d.Aggregates...)
+	}
+	return out
+}
+
+func (p *Platform) projections() []projections.Projection {
+	var out []projections.Projection
+	for _, d := range p.domains {
+		out = append(out, d.Projections...)
+	}
+	return out
+}
+
+func (p *Platform) queries() []reader.Query {
+	var out []reader.Query
+	for _, d := range p.domains {
+		out = append(out, d.Queries...)
+	}
+	return out
+}
+
+// Writer is the whole run of a writer process: serve the platform's
+// commands until ctx is done (a run function for Main).
+func (p *Platform) Writer(ctx context.Context, d Deps) error {
+	return p.RunWriter(ctx, d.Config, d.NATS, d.Health, d.Log)
+}
+
+// Projector is the whole run of a projector process.
+func (p *Platform) Projector(ctx context.Context, d Deps) error {
+	return p.RunProjector(ctx, d.Config, d.NATS, d.Redis, d.Health, d.Log)
+}
+
+// Reader is the whole run of a reader process.
+func (p *Platform) Reader(ctx context.Context, d Deps) error {
+	return p.RunReader(ctx, d.Config, d.NATS, d.Redis, d.Health, d.Log)
+}
+
+// Gateway is the whole run of a gateway process.
+func (p *Platform) Gateway(ctx context.Context, d Deps) error {
+	return p.RunGateway(ctx, d.Config, d.NATS, d.Health, d.Log, nil)
+}
