@@ -129,6 +129,10 @@ type Writer struct {
 	// MaxQueueWait is how long a command may wait in a writer's queue: one
 	// that waited longer is answered 503 and not executed.
 	MaxQueueWait time.Duration `yaml:"max_queue_wait"`
+	// StaleReservation is how old a unique key's reservation (a username)
+	// whose command stored nothing must be before another aggregate may take
+	// it over; keep it above max_queue_wait + 2 × nats.request_timeout.
+	StaleReservation time.Duration `yaml:"stale_reservation"`
 }
 
 // Projector is the projection runner.
@@ -163,6 +167,10 @@ type Reader struct {
 	// ReadyLag is how many events a projection behind the queries may be
 	// behind the end of the stream while the reader still reports ready.
 	ReadyLag int `yaml:"ready_lag"`
+	// PollInterval is how often the reader reads the position of a
+	// projection that queries wait for (one read per projection, whatever
+	// the number of waiting queries).
+	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
 // HTTP holds the HTTP listeners, each a host:port.
@@ -242,11 +250,12 @@ func Default() Config {
 			MaxBatch:        1000, // the server's default atomic batch limit
 		},
 		Writer: Writer{
-			Workers:       64,
-			MaxRetries:    10,
-			QueueGroup:    "jetsource-writer",
-			SnapshotEvery: 100,
-			MaxQueueWait:  3 * time.Second, // writer.DefaultMaxQueueWait
+			Workers:          64,
+			MaxRetries:       10,
+			QueueGroup:       "jetsource-writer",
+			SnapshotEvery:    100,
+			MaxQueueWait:     3 * time.Second, // writer.DefaultMaxQueueWait
+			StaleReservation: time.Minute,     // writer.DefaultStaleReservation
 		},
 		Projector: Projector{
 			BatchSize:    256,
@@ -256,10 +265,11 @@ func Default() Config {
 			FetchWait:    250 * time.Millisecond,
 		},
 		Reader: Reader{
-			DefaultWait: 2 * time.Second, // DESIGN §3: wait_ms defaults to 2000
-			MaxWait:     30 * time.Second,
-			MaxWaits:    100,
-			ReadyLag:    10_000,
+			DefaultWait:  2 * time.Second, // DESIGN §3: wait_ms defaults to 2000
+			MaxWait:      30 * time.Second,
+			MaxWaits:     100,
+			ReadyLag:     10_000,
+			PollInterval: 5 * time.Millisecond,
 		},
 		HTTP: HTTP{
 			Listen:        "", // off

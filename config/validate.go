@@ -131,6 +131,10 @@ func (c Config) Validate() error {
 	between("projector.batch_size", int64(c.Projector.BatchSize), 1, maxBatchSize)
 	between("projector.max_retries", int64(c.Projector.MaxRetries), 0, maxRetries)
 	positive("writer.max_queue_wait", c.Writer.MaxQueueWait)
+	if life := c.Writer.MaxQueueWait + 2*c.NATS.RequestTimeout; c.Writer.StaleReservation <= life {
+		bad("writer.stale_reservation %v must exceed writer.max_queue_wait + 2 × nats.request_timeout (%v): a paused writer could otherwise still append with a name taken over from it",
+			c.Writer.StaleReservation, life)
+	}
 	positive("projector.retry_backoff", c.Projector.RetryBackoff)
 	positive("projector.lease_ttl", c.Projector.LeaseTTL)
 	positive("projector.fetch_wait", c.Projector.FetchWait)
@@ -143,6 +147,7 @@ func (c Config) Validate() error {
 	positive("reader.max_wait", c.Reader.MaxWait)
 	between("reader.max_waits", int64(c.Reader.MaxWaits), 1, maxWaiters)
 	between("reader.ready_lag", int64(c.Reader.ReadyLag), 0, math.MaxInt32)
+	positive("reader.poll_interval", c.Reader.PollInterval)
 	if c.Reader.DefaultWait > c.Reader.MaxWait {
 		bad("reader.default_wait %v must not exceed reader.max_wait %v", c.Reader.DefaultWait, c.Reader.MaxWait)
 	}

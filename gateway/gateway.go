@@ -63,7 +63,11 @@ type Gateway struct {
 }
 
 // New returns a gateway that forwards over nc.
-func New(nc *nats.Conn, opts Options) *Gateway {
+func New(nc *nats.Conn, options ...Option) *Gateway {
+	var opts Options
+	for _, o := range options {
+		o(&opts)
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}

@@ -18,7 +18,7 @@ import (
 
 // echoService answers cmd.account.* by echoing the subject and body, and
 // fails cmd.account.withdraw with a 422 as the writer would.
-func startGateway(t *testing.T, opts gateway.Options) *httptest.Server {
+func startGateway(t *testing.T, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
 	n := testenv.StartNATS(t)
 	nc := n.Connect()
@@ -39,7 +39,7 @@ func startGateway(t *testing.T, opts gateway.Options) *httptest.Server {
 	// "no responders". A flush round trip on the subscribing connection
 	// guarantees that.
 	require.NoError(t, nc.Flush())
-	srv := httptest.NewServer(gateway.New(n.Connect(), opts))
+	srv := httptest.NewServer(gateway.New(n.Connect(), opts...))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -60,7 +60,7 @@ func do(t *testing.T, method, url, body string) (int, map[string]any) {
 }
 
 func TestCommandIsForwardedToItsSubject(t *testing.T) {
-	srv := startGateway(t, gateway.Options{})
+	srv := startGateway(t)
 	status, body := do(t, "POST", srv.URL+"/v1/commands/account/deposit", `{"aggregate_id":"acc-1","data":{"amount":5}}`)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "cmd.account.deposit", body["subject"])
@@ -68,14 +68,14 @@ func TestCommandIsForwardedToItsSubject(t *testing.T) {
 }
 
 func TestServiceErrorCodeBecomesHTTPStatus(t *testing.T) {
-	srv := startGateway(t, gateway.Options{})
+	srv := startGateway(t)
 	status, body := do(t, "POST", srv.URL+"/v1/commands/account/withdraw", `{"aggregate_id":"acc-1","data":{"amount":5}}`)
 	assert.Equal(t, http.StatusUnprocessableEntity, status)
 	assert.Equal(t, "rejected", body["error"].(map[string]any)["code"])
 }
 
 func TestQueryParamsTravelAsJSON(t *testing.T) {
-	srv := startGateway(t, gateway.Options{})
+	srv := startGateway(t)
 	status, body := do(t, "GET", srv.URL+"/v1/queries/account/get?id=acc-1&min_sequence=12&wait_ms=500", "")
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "query.account.get", body["subject"])
@@ -83,7 +83,7 @@ func TestQueryParamsTravelAsJSON(t *testing.T) {
 }
 
 func TestGatewayRefusesBadRequests(t *testing.T) {
-	srv := startGateway(t, gateway.Options{MaxBodyBytes: 64})
+	srv := startGateway(t, gateway.WithMaxBodyBytes(64))
 	cases := []struct {
 		name, method, path, body string
 		status                   int

@@ -114,7 +114,7 @@ func BenchmarkProjectionThroughput(b *testing.B) {
 		}
 		rawTime += baseline(b, e, total, projections.DefaultBatchSize)
 		r, err := projections.NewRunner(e.store.JetStream(), e.rdb, []projections.Projection{account.Projection()},
-			projections.Options{FetchWait: 50 * time.Millisecond})
+			projections.WithFetchWait(50*time.Millisecond))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func BenchmarkRebuild(b *testing.B) {
 	e := newBenchEnv(b)
 	seedAccounts(b, e.store, events)
 	r, err := projections.NewRunner(e.store.JetStream(), e.rdb, []projections.Projection{account.Projection()},
-		projections.Options{FetchWait: 50 * time.Millisecond, BatchSize: 1000})
+		projections.WithFetchWait(50*time.Millisecond), projections.WithBatchSize(1000))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,9 +24,9 @@ import (
 func TestTwoDeploymentsOnOneNATSDoNotBreakEachOther(t *testing.T) {
 	e := newEnv(t)
 	other := testenv.StartRedis(t).Client(t)
-	prod := e.runner(projections.Options{})
+	prod := e.runner()
 	staging, err := projections.NewRunner(e.js, other, samples.Projections(),
-		projections.Options{Deployment: "staging", FetchWait: 50 * time.Millisecond})
+		projections.WithDeployment("staging"), projections.WithFetchWait(50*time.Millisecond))
 	require.NoError(t, err)
 	start(t, prod)
 	stopStaging := start(t, staging)
@@ -44,7 +44,7 @@ func TestTwoDeploymentsOnOneNATSDoNotBreakEachOther(t *testing.T) {
 	// Restart the staging fleet: it recreates its own consumers only.
 	stopStaging()
 	staging, err = projections.NewRunner(e.js, other, samples.Projections(),
-		projections.Options{Deployment: "staging", FetchWait: 50 * time.Millisecond})
+		projections.WithDeployment("staging"), projections.WithFetchWait(50*time.Millisecond))
 	require.NoError(t, err)
 	start(t, staging)
 	e.add("account", "late", account.AccountOpened{Owner: "o"}, account.MoneyDeposited{Amount: 99})
@@ -77,8 +77,7 @@ func TestProjectorNeverDeletesAConsumerItDidNotCreate(t *testing.T) {
 		AckPolicy: jetstream.AckExplicitPolicy})
 	require.NoError(t, err)
 	logs := &testenv.SyncBuffer{}
-	r, err := projections.NewRunner(e.js, e.rdb, samples.Projections(), projections.Options{FetchWait: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	r, err := projections.NewRunner(e.js, e.rdb, samples.Projections(), projections.WithFetchWait(50*time.Millisecond), projections.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	require.NoError(t, err)
 	start(t, r)
 	e.add("account", "f1", account.AccountOpened{Owner: "o"})

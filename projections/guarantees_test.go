@@ -26,12 +26,10 @@ import (
 )
 
 // runnerWith returns a runner of the sample projections and extra.
-func (e *env) runnerWith(opts projections.Options, extra ...projections.Projection) *projections.Runner {
+func (e *env) runnerWith(extra []projections.Projection, opts ...projections.Option) *projections.Runner {
 	e.t.Helper()
-	if opts.FetchWait == 0 {
-		opts.FetchWait = 50 * time.Millisecond
-	}
-	r, err := projections.NewRunner(e.js, e.rdb, append(samples.Projections(), extra...), opts)
+	opts = append([]projections.Option{projections.WithFetchWait(50 * time.Millisecond)}, opts...)
+	r, err := projections.NewRunner(e.js, e.rdb, append(samples.Projections(), extra...), opts...)
 	require.NoError(e.t, err)
 	return r
 }
@@ -99,7 +97,7 @@ func must[T any](v T, err error) T {
 func TestProjectionNeverSkipsAnEventAStrayClientPulled(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	start(t, e.runner(projections.Options{BatchSize: 5, Registerer: reg}))
+	start(t, e.runner(projections.WithBatchSize(5), projections.WithMetrics(reg)))
 	stopTraffic := make(chan struct{})
 	wg := traffic(e, 10, stopTraffic)
 
@@ -226,8 +224,7 @@ func TestPanicInApplyIsAPoisonEventAndTheProcessKeepsRunning(t *testing.T) {
 	logs := &logRecorder{}
 	var calls atomic.Int64
 	boom := failing("boom", &calls, func() error { panic("handler bug") })
-	start(t, e.runnerWith(projections.Options{MaxRetries: 2, RetryBackoff: 5 * time.Millisecond,
-		Logger: slog.New(logs)}, boom))
+	start(t, e.runnerWith([]projections.Projection{boom}, projections.WithMaxRetries(2), projections.WithRetryBackoff(5*time.Millisecond), projections.WithLogger(slog.New(logs))))
 	e.add("account", "ok", account.AccountOpened{Owner: "o"})
 	bad := e.add("account", "bad", account.AccountOpened{Owner: "b"})
 
@@ -263,8 +260,7 @@ func TestPoisonEventStopsItsProjectionWhenRetriesOutliveTheLease(t *testing.T) {
 			e := newEnv(t)
 			var calls atomic.Int64
 			poison := failing("poison", &calls, func() error { return errors.New("cannot apply") })
-			start(t, e.runnerWith(projections.Options{MaxRetries: tc.maxRetries, RetryBackoff: 50 * time.Millisecond,
-				LeaseTTL: 300 * time.Millisecond}, poison))
+			start(t, e.runnerWith([]projections.Projection{poison}, projections.WithMaxRetries(tc.maxRetries), projections.WithRetryBackoff(50*time.Millisecond), projections.WithLeaseTTL(300*time.Millisecond)))
 			e.add("account", "ok", account.AccountOpened{Owner: "o"})
 			bad := e.add("account", "bad", account.AccountOpened{Owner: "b"})
 
@@ -306,7 +302,7 @@ func TestEventBreakingItsVersionSequenceIsPoisonForEveryProjectionThatSeesIt(t *
 			e := newEnv(t)
 			var calls atomic.Int64
 			audit := failing("audit", &calls, func() error { return nil })
-			start(t, e.runnerWith(projections.Options{}, audit))
+			start(t, e.runnerWith([]projections.Projection{audit}))
 			e.add("account", "ok", account.AccountOpened{Owner: "o"})
 			if tc.before > 0 {
 				evs := []any{account.AccountOpened{Owner: "f"}}
@@ -359,7 +355,7 @@ func TestLostCheckpointRebuildsIntoAFreshGeneration(t *testing.T) {
 	for i := range 10 {
 		last = e.add("account", fmt.Sprintf("a%d", i), account.AccountOpened{Owner: "o"}, account.MoneyDeposited{Amount: int64(i + 1)})
 	}
-	start(t, e.runner(projections.Options{}))
+	start(t, e.runner())
 	e.caughtUp()
 	before := e.dump(account.ProjectionName)
 	ctx := context.Background()

@@ -19,7 +19,6 @@ import (
 	"github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/domain/order"
 	"github.com/jetsource/jetsource/domain/product"
-	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/domain/user"
 	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
@@ -71,14 +70,9 @@ func (e *env) addRaw(ref streams.Ref, events []streams.Event) streams.Sequence {
 	return res.Position.Sequence
 }
 
-func (e *env) runner(opts projections.Options) *projections.Runner {
+func (e *env) runner(opts ...projections.Option) *projections.Runner {
 	e.t.Helper()
-	if opts.FetchWait == 0 {
-		opts.FetchWait = 50 * time.Millisecond
-	}
-	r, err := projections.NewRunner(e.js, e.rdb, samples.Projections(), opts)
-	require.NoError(e.t, err)
-	return r
+	return e.runnerWith(nil, opts...)
 }
 
 // start runs r until the test ends or the returned stop is called.
@@ -163,7 +157,7 @@ func TestSeedOrderExampleAndLowStock(t *testing.T) {
 		e.add("product", id, evs...)
 	}
 	e.add("user", "u1", user.UserRegistered{Username: "ada", PasswordHash: "$2a$hash"})
-	start(t, e.runner(projections.Options{}))
+	start(t, e.runner())
 	e.caughtUp()
 	ctx := context.Background()
 
@@ -231,7 +225,7 @@ func TestCancelMidBatchManyTimesEqualsFreshRebuild(t *testing.T) {
 	stopTraffic := make(chan struct{})
 	wg := traffic(e, 20, stopTraffic)
 	for cycle := range 20 {
-		r := e.runner(projections.Options{BatchSize: 7})
+		r := e.runner(projections.WithBatchSize(7))
 		stop := start(t, r)
 		time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond)
 		stop()
@@ -239,7 +233,7 @@ func TestCancelMidBatchManyTimesEqualsFreshRebuild(t *testing.T) {
 	}
 	close(stopTraffic)
 	wg.Wait()
-	r := e.runner(projections.Options{BatchSize: 7})
+	r := e.runner(projections.WithBatchSize(7))
 	start(t, r)
 	e.caughtUp()
 	live := e.dump(account.ProjectionName)
@@ -254,7 +248,7 @@ func TestFlushAllRebuildsByItself(t *testing.T) {
 	for i := range 30 {
 		e.add("account", fmt.Sprintf("a%d", i), account.AccountOpened{Owner: "o"}, account.MoneyDeposited{Amount: int64(i + 1)})
 	}
-	stop := start(t, e.runner(projections.Options{}))
+	stop := start(t, e.runner())
 	e.caughtUp()
 	before := e.dump(account.ProjectionName)
 	// Flushed under a running projector: it notices and rebuilds.
@@ -264,7 +258,7 @@ func TestFlushAllRebuildsByItself(t *testing.T) {
 	// Flushed while no projector runs, then one starts.
 	stop()
 	require.NoError(t, e.rdb.FlushAll(context.Background()).Err())
-	start(t, e.runner(projections.Options{}))
+	start(t, e.runner())
 	e.caughtUp()
 	assert.Equal(t, before, e.dump(account.ProjectionName))
 }
@@ -278,7 +272,7 @@ func TestBlueGreenRebuildWhileQueriesRun(t *testing.T) {
 			e.add("account", fmt.Sprintf("a%d", i), account.MoneyDeposited{Amount: int64(j + 1)})
 		}
 	}
-	r := e.runner(projections.Options{BatchSize: 16})
+	r := e.runner(projections.WithBatchSize(16))
 	start(t, r)
 	e.caughtUp()
 
@@ -330,7 +324,7 @@ func TestPoisonEventStopsOnlyItsProjection(t *testing.T) {
 	e.add("account", "ok", account.AccountOpened{Owner: "o"})
 	ref, _ := streams.NewRef("account", "bad")
 	poison := e.addRaw(ref, []streams.Event{{Type: "AccountOpened", Data: []byte(`{"owner":5}`)}})
-	start(t, e.runner(projections.Options{MaxRetries: 2, RetryBackoff: 5 * time.Millisecond}))
+	start(t, e.runner(projections.WithMaxRetries(2), projections.WithRetryBackoff(5*time.Millisecond)))
 	e.add("product", "p1", product.ProductRegistered{Name: "pen"})
 	ctx := context.Background()
 	testenv.Eventually(t, 30*time.Second, func() bool {
@@ -363,8 +357,8 @@ func TestTwoRunnersAtOnceKeepModelsExact(t *testing.T) {
 	e := newEnv(t)
 	stopTraffic := make(chan struct{})
 	wg := traffic(e, 10, stopTraffic)
-	r1 := e.runner(projections.Options{BatchSize: 5, LeaseTTL: 300 * time.Millisecond})
-	r2 := e.runner(projections.Options{BatchSize: 5, LeaseTTL: 300 * time.Millisecond})
+	r1 := e.runner(projections.WithBatchSize(5), projections.WithLeaseTTL(300*time.Millisecond))
+	r2 := e.runner(projections.WithBatchSize(5), projections.WithLeaseTTL(300*time.Millisecond))
 	stop1 := start(t, r1)
 	start(t, r2)
 	time.Sleep(200 * time.Millisecond)

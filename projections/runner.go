@@ -114,7 +114,11 @@ var errRestart = errors.New("projection state changed in redis")
 
 // NewRunner returns a runner of projections on the stream of js and the
 // Redis rdb.
-func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []Projection, opts Options) (*Runner, error) {
+func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []Projection, options ...Option) (*Runner, error) {
+	var opts Options
+	for _, o := range options {
+		o(&opts)
+	}
 	opts.defaults()
 	r := &Runner{js: js, rdb: rdb, projections: map[string]Projection{}, opts: opts, id: nuid.Next(), log: opts.Logger}
 	for _, p := range projections {

@@ -40,7 +40,7 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		}
 		last = res.Position.Sequence
 	}
-	r, err := projections.NewRunner(store.JetStream(), rdb, []projections.Projection{account.Projection()}, projections.Options{})
+	r, err := projections.NewRunner(store.JetStream(), rdb, []projections.Projection{account.Projection()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	go func() { _ = reader.New(n.Connect(), rdb, reader.Options{}).Serve(ctx) }()
+	go func() { _ = reader.New(n.Connect(), rdb).Serve(ctx) }()
 	nc := n.Connect()
 	for {
 		if _, err := nc.Request("query.account.get", []byte(`{"id":"acc-0"}`), time.Second); err == nil {

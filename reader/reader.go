@@ -33,9 +33,9 @@ const (
 	// DefaultLimit and MaxLimit bound list queries.
 	DefaultLimit = 50
 	MaxLimit     = 1000
-	// pollInterval is how often the queries waiting on a projection check
+	// DefaultPollInterval is how often the queries waiting on a projection check
 	// how far it has reached (one check for all of them).
-	pollInterval = 5 * time.Millisecond
+	DefaultPollInterval = 5 * time.Millisecond
 	// DefaultMaxWaits is the most queries waiting for one model at once.
 	DefaultMaxWaits = 100
 	// drainQuiet ends a drain whose subscriptions cannot be counted: no
@@ -64,8 +64,11 @@ type Options struct {
 	// Deployment names the deployment the reader belongs to: its service is
 	// jetsource-reader-<deployment> (jetsource-reader when empty).
 	Deployment string
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	// PollInterval is how often the position of a projection that queries
+	// wait for is read (one poll per projection, whatever the waiters).
+	PollInterval time.Duration
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 }
 
 // Reader answers queries.
@@ -85,8 +88,15 @@ type Reader struct {
 	views  *projections.Views
 }
 
-// New returns a reader.
-func New(nc *nats.Conn, rdb redis.UniversalClient, opts Options) *Reader {
+// New returns a reader; register its queries, then Serve.
+func New(nc *nats.Conn, rdb redis.UniversalClient, options ...Option) *Reader {
+	var opts Options
+	for _, o := range options {
+		o(&opts)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
 	if opts.DefaultWait <= 0 {
 		opts.DefaultWait = DefaultWait
 	}
@@ -323,7 +333,7 @@ func (r *Reader) awaitDrained(baseSubs int, lastHandled *atomic.Int64) {
 	deadline := time.Now().Add(r.opts.ReadTimeout)
 	for r.nc.NumSubscriptions() > baseSubs && !r.nc.IsClosed() && time.Now().Before(deadline) &&
 		time.Since(time.Unix(0, lastHandled.Load())) < drainQuiet {
-		time.Sleep(pollInterval)
+		time.Sleep(DefaultPollInterval)
 	}
 }
 

@@ -79,7 +79,7 @@ func (w *world) background(serve func(context.Context) error) (stop func()) {
 
 // project starts the projection runner of the sample projections.
 func (w *world) project() (stop func()) {
-	r, err := projections.NewRunner(w.store.JetStream(), w.rdb, samples.Projections(), projections.Options{FetchWait: 50 * time.Millisecond})
+	r, err := projections.NewRunner(w.store.JetStream(), w.rdb, samples.Projections(), projections.WithFetchWait(50*time.Millisecond))
 	require.NoError(w.t, err)
 	return w.background(r.Run)
 }
@@ -98,10 +98,10 @@ type served struct {
 }
 
 // serve starts a reader, set up by setup first, and waits until it answers.
-func (w *world) serve(opts reader.Options, setup ...func(*reader.Reader)) *served {
+func (w *world) serve(opts []reader.Option, setup ...func(*reader.Reader)) *served {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{Reader: reader.New(w.n.Connect(), w.rdb, opts), stop: cancel, done: make(chan struct{})}
+	s := &served{Reader: reader.New(w.n.Connect(), w.rdb, opts...), stop: cancel, done: make(chan struct{})}
 	for _, d := range samples.Domains() {
 		require.NoError(w.t, s.Register(d.Queries...))
 	}
@@ -128,7 +128,7 @@ func platform(t *testing.T) *nats.Conn {
 	t.Helper()
 	w := newWorld(t)
 	w.project()
-	w.serve(reader.Options{LastSequence: w.lastSequence()})
+	w.serve([]reader.Option{reader.WithLastSequence(w.lastSequence())})
 	return w.nc
 }
 
@@ -338,7 +338,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 func TestQueriesInFlightAreAnsweredWhenTheReaderStops(t *testing.T) {
 	w := newWorld(t)
 	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"d1","data":{"owner":"ada"}}`).Sequence
-	rd := w.serve(reader.Options{})
+	rd := w.serve(nil)
 	// No projection runs yet: both queries wait for their sequence.
 	reached := askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"d1","min_sequence":%d,"wait_ms":20000}`, seq))
 	timedOut := askLater(w.nc, "query.account.get", `{"id":"d1","min_sequence":1000000,"wait_ms":300}`)
@@ -364,7 +364,7 @@ func TestAPanickingQueryAnswers500AndTheReaderKeepsServing(t *testing.T) {
 	w := newWorld(t)
 	w.project()
 	var logs lockedBuffer
-	w.serve(reader.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(r *reader.Reader) {
+	w.serve([]reader.Option{reader.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))}, func(r *reader.Reader) {
 		require.NoError(t, r.Register(reader.Query{Model: "account", Name: "boom", Projection: account.ProjectionName,
 			Read: func(context.Context, *projections.View, reader.Params) (any, error) {
 				panic("the query has a bug")
@@ -407,7 +407,7 @@ func TestWaitsForMinSequenceDoNotHoldUpOtherQueries(t *testing.T) {
 	stopProjecting := w.project()
 	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"w1","data":{"owner":"ada"}}`).Sequence
 	reg := prometheus.NewRegistry()
-	w.serve(reader.Options{MaxWaits: waits, Registerer: reg})
+	w.serve([]reader.Option{reader.WithMaxWaits(waits), reader.WithMetrics(reg)})
 	require.Equal(t, 200, ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"w1","min_sequence":%d}`, seq)).status)
 	// The projection stops: the stream has a sequence it has not reached.
 	stopProjecting()
@@ -466,7 +466,7 @@ func TestMinSequenceBeyondTheStreamIsStaleAtOnce(t *testing.T) {
 	w.project()
 	reg := prometheus.NewRegistry()
 	// One wait slot: a query beyond the stream must not even take one.
-	w.serve(reader.Options{LastSequence: w.lastSequence(), MaxWaits: 1, Registerer: reg})
+	w.serve([]reader.Option{reader.WithLastSequence(w.lastSequence()), reader.WithMaxWaits(1), reader.WithMetrics(reg)})
 	last := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"b1","data":{"owner":"ada"}}`).Sequence
 	replies := make([]<-chan *nats.Msg, queries)
 	for i := range replies {
@@ -497,7 +497,7 @@ func TestWaitsBeyondTheCapOfAModelAnswerAtOnce(t *testing.T) {
 	const most = 5
 	w := newWorld(t)
 	reg := prometheus.NewRegistry()
-	w.serve(reader.Options{MaxWaits: most, Registerer: reg})
+	w.serve([]reader.Option{reader.WithMaxWaits(most), reader.WithMetrics(reg)})
 	// No projection runs yet: a query for this sequence waits.
 	seq := command(t, w.nc, "cmd.account.open", `{"aggregate_id":"c1","data":{"owner":"ada"}}`).Sequence
 	wait := fmt.Sprintf(`{"id":"c1","min_sequence":%d,"wait_ms":30000}`, seq)

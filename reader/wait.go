@@ -32,7 +32,9 @@ type waiting struct {
 	rdb         redis.UniversalClient
 	maxPerModel int
 	pollTimeout time.Duration
-	end         *streamEnd // nil when the stream's end is not known
+	// pollEvery is how often a waited-for projection's position is read.
+	pollEvery time.Duration
+	end       *streamEnd // nil when the stream's end is not known
 
 	mu       sync.Mutex
 	perModel map[string]int
@@ -46,7 +48,7 @@ type waiting struct {
 }
 
 func newWaiting(rdb redis.UniversalClient, opts Options) *waiting {
-	w := &waiting{rdb: rdb, maxPerModel: opts.MaxWaits, pollTimeout: opts.ReadTimeout,
+	w := &waiting{rdb: rdb, maxPerModel: opts.MaxWaits, pollTimeout: opts.ReadTimeout, pollEvery: opts.PollInterval,
 		perModel: map[string]int{}, watches: map[string]*watch{},
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_reader_waits_total",
 			Help: "Queries that waited for a min_sequence, by model and outcome (reached, stale, beyond_end, refused, failed)."},
@@ -161,7 +163,7 @@ func (w *waiting) watch(name string) *watch {
 var errNotReached = errors.New("not reached")
 
 // watch is one projection waited for. While anyone waits, one poller reads
-// how far the projection has reached every pollInterval and wakes the
+// how far the projection has reached every PollInterval and wakes the
 // waiters whose sequence it reached; it stops when the last one leaves.
 type watch struct {
 	*waiting
@@ -224,7 +226,7 @@ func (wt *watch) last() uint64 {
 // poll runs while anyone waits.
 func (wt *watch) poll() {
 	defer wt.pollers.Done()
-	tick := time.NewTicker(pollInterval)
+	tick := time.NewTicker(wt.pollEvery)
 	defer tick.Stop()
 	for range tick.C {
 		ctx, cancel := context.WithTimeout(context.Background(), wt.pollTimeout)

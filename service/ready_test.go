@@ -58,7 +58,7 @@ func TestReaderIsNotReadyWhileItsProjectionsAreFarBehind(t *testing.T) {
 
 	var gate atomic.Pointer[chan struct{}]
 	r, err := projections.NewRunner(store.JetStream(), rdb, []projections.Projection{gatedProjection(&gate)},
-		projections.Options{FetchWait: 50 * time.Millisecond})
+		projections.WithFetchWait(50*time.Millisecond))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -76,7 +76,7 @@ func TestProjectorIsNotReadyWhileItRebuilds(t *testing.T) {
 	appendEvents(t, store, "note", 5)
 	var gate atomic.Pointer[chan struct{}]
 	r, err := projections.NewRunner(store.JetStream(), rdb, []projections.Projection{gatedProjection(&gate)},
-		projections.Options{FetchWait: 50 * time.Millisecond})
+		projections.WithFetchWait(50*time.Millisecond))
 	require.NoError(t, err)
 	check := service.RebuildCheck(r)
 	require.NoError(t, check(context.Background()))

@@ -75,7 +75,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 	for range 2 {
 		nc := n.Connect()
 		r, err := projections.NewRunner(store.JetStream(), rdb, samples.Projections(),
-			projections.Options{FetchWait: 50 * time.Millisecond, BatchSize: 16})
+			projections.WithFetchWait(50*time.Millisecond), projections.WithBatchSize(16))
 		require.NoError(t, err)
 		wait, err := service.ServeRebuilds(ctx, nc, r, "", slog.Default())
 		require.NoError(t, err)

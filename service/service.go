@@ -53,6 +53,7 @@ func (p *Platform) NewWriter(ctx context.Context, cfg config.Config, nc *nats.Co
 		writer.WithWorkers(cfg.Writer.Workers),
 		writer.WithMaxRetries(cfg.Writer.MaxRetries),
 		writer.WithMaxQueueWait(cfg.Writer.MaxQueueWait),
+		writer.WithStaleReservation(cfg.Writer.StaleReservation),
 		writer.WithTimeout(cfg.NATS.RequestTimeout),
 		writer.WithLogger(log),
 	}
@@ -122,24 +123,25 @@ func RedisCheck(rdb redis.UniversalClient) ops.Check {
 
 // NewRunner builds the projection runner of the platform's projections.
 func (p *Platform) NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) (*projections.Runner, error) {
-	opts := projections.Options{
-		Deployment:   cfg.Deployment.Name,
-		Stream:       cfg.Store.Stream,
-		BatchSize:    cfg.Projector.BatchSize,
-		MaxRetries:   cfg.Projector.MaxRetries,
-		RetryBackoff: cfg.Projector.RetryBackoff,
-		LeaseTTL:     cfg.Projector.LeaseTTL,
-		FetchWait:    cfg.Projector.FetchWait,
-		Logger:       log,
+	retries := cfg.Projector.MaxRetries
+	if retries == 0 {
+		// In the settings 0 means none; for the runner it means the default.
+		retries = projections.NoRetries
 	}
-	if opts.MaxRetries == 0 {
-		// In the settings 0 means none; in Options it means the default.
-		opts.MaxRetries = projections.NoRetries
+	opts := []projections.Option{
+		projections.WithDeployment(cfg.Deployment.Name),
+		projections.WithStream(cfg.Store.Stream),
+		projections.WithBatchSize(cfg.Projector.BatchSize),
+		projections.WithMaxRetries(retries),
+		projections.WithRetryBackoff(cfg.Projector.RetryBackoff),
+		projections.WithLeaseTTL(cfg.Projector.LeaseTTL),
+		projections.WithFetchWait(cfg.Projector.FetchWait),
+		projections.WithLogger(log),
 	}
 	if health != nil {
-		opts.Registerer = health.Registry
+		opts = append(opts, projections.WithMetrics(health.Registry))
 	}
-	return projections.NewRunner(js, rdb, p.projections(), opts)
+	return projections.NewRunner(js, rdb, p.projections(), opts...)
 }
 
 // RunProjector runs the platform's projections until ctx is done; it serves
@@ -174,9 +176,16 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 		return err
 	}
 	last := reader.LastSequenceOf(js, cfg.Store.Stream)
-	rd := reader.New(nc, rdb, reader.Options{Deployment: cfg.Deployment.Name, DefaultWait: cfg.Reader.DefaultWait, MaxWait: cfg.Reader.MaxWait,
-		ReadTimeout: cfg.NATS.RequestTimeout, MaxWaits: cfg.Reader.MaxWaits, LastSequence: last,
-		Logger: log, Registerer: health.Registry})
+	rd := reader.New(nc, rdb,
+		reader.WithDeployment(cfg.Deployment.Name),
+		reader.WithDefaultWait(cfg.Reader.DefaultWait),
+		reader.WithMaxWait(cfg.Reader.MaxWait),
+		reader.WithReadTimeout(cfg.NATS.RequestTimeout),
+		reader.WithMaxWaits(cfg.Reader.MaxWaits),
+		reader.WithPollInterval(cfg.Reader.PollInterval),
+		reader.WithLastSequence(last),
+		reader.WithLogger(log),
+		reader.WithMetrics(health.Registry))
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
 	if err := rd.Register(p.queries()...); err != nil {
@@ -192,8 +201,7 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 // RunGateway serves the HTTP gateway on cfg.HTTP.GatewayListen until ctx is
 // done. ready, when set, receives the bound address.
 func (p *Platform) RunGateway(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger, ready func(net.Addr)) error {
-	gw := gateway.New(nc, gateway.Options{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Timeout: cfg.NATS.RequestTimeout + cfg.Reader.MaxWait, Logger: log,
-		Queries: p.queries()})
+	gw := gateway.New(nc, gateway.WithMaxBodyBytes(cfg.HTTP.MaxBodyBytes), gateway.WithTimeout(cfg.NATS.RequestTimeout+cfg.Reader.MaxWait), gateway.WithLogger(log), gateway.WithQueries(p.queries()...))
 	health.AddCheck("nats", NATSCheck(nc))
 	// The gateway shares a listener with its health and metrics.
 	srv := ops.New(log)
