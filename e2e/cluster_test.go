@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 const (
@@ -88,7 +88,7 @@ cluster {
 		require.NoError(t, c.run(n))
 	}
 	for _, n := range c.nodes {
-		testenv.Eventually(t, upTimeout, func() bool {
+		testkit.Eventually(t, upTimeout, func() bool {
 			nc, js, err := connectJS("nats://"+n.clientAddr, "cluster probe")
 			if err != nil {
 				return false

@@ -25,7 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 var (
@@ -187,13 +187,13 @@ func startPlatform(t *testing.T) *platform {
 	start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-a", host, "-p", port, "-js", "-sd", t.TempDir())
 	natsURL := "nats://" + natsAddr
 	var nc *nats.Conn
-	testenv.Eventually(t, 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		var err error
 		nc, err = nats.Connect(natsURL)
 		return err == nil
 	}, "nats-server up")
 	t.Cleanup(nc.Close)
-	rd := testenv.StartRedis(t)
+	rd := testkit.StartRedis(t)
 	gw := freeAddr(t)
 	p := &platform{t: t, bin: bin, nc: nc, http: "http://" + gw,
 		env: []string{"NATS_URL=" + natsURL, "REDIS_URL=" + rd.URL, "JETSOURCE_HTTP_GATEWAY_LISTEN=" + gw, "JETSOURCE_LOG_LEVEL=info"}}
@@ -201,7 +201,7 @@ func startPlatform(t *testing.T) *platform {
 	p.proj = p.run("projector")
 	p.run("reader")
 	p.run("gateway")
-	testenv.Eventually(t, 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		_, e1 := nc.Request("cmd.account.open", []byte(`{}`), time.Second)
 		_, e2 := nc.Request("query.account.get", []byte(`{}`), time.Second)
 		resp, e3 := http.Get(p.http + "/readyz")
@@ -319,7 +319,7 @@ var runningLine = regexp.MustCompile(`jetsource is running.* http=(http://[0-9.:
 func waitRunning(t *testing.T, p *proc) string {
 	t.Helper()
 	var url string
-	testenv.Eventually(t, 60*time.Second, func() bool {
+	testkit.Eventually(t, 60*time.Second, func() bool {
 		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
 		for sc.Scan() {
 			if m := runningLine.FindStringSubmatch(sc.Text()); m != nil {

@@ -22,9 +22,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	accountdomain "github.com/jetsource/jetsource/domain/account"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -82,7 +82,7 @@ func faultShapeOf() faultShape {
 // rig is the platform under faults: the cluster, Redis and the services.
 type rig struct {
 	cluster *natsCluster
-	redis   *testenv.Redis
+	redis   *testkit.Redis
 	rdb     *redis.Client
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -303,7 +303,7 @@ func TestFaultInjectionOnACluster(t *testing.T) {
 	shape := faultShapeOf()
 	bin := binaries(t)
 	cl := startCluster(t, bin, clusterSize)
-	rd := testenv.StartRedis(t)
+	rd := testkit.StartRedis(t)
 	nc, js, err := connectJS(cl.urls(), "fault injection client")
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
@@ -317,7 +317,7 @@ func TestFaultInjectionOnACluster(t *testing.T) {
 	for _, slot := range []string{"writer-1", "writer-2"} {
 		require.NoError(t, r.fleet.launch(slot))
 	}
-	testenv.Eventually(t, upTimeout, func() bool {
+	testkit.Eventually(t, upTimeout, func() bool {
 		_, err := nc.Request("cmd.account.open", []byte(`{}`), probeTimeout)
 		return err == nil
 	}, "a writer answers")

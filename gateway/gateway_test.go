@@ -13,14 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/gateway"
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // echoService answers cmd.account.* by echoing the subject and body, and
 // fails cmd.account.withdraw with a 422 as the writer would.
 func startGateway(t *testing.T, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	nc := n.Connect()
 	svc, err := micro.AddService(nc, micro.Config{Name: "echo", Version: "0.0.1"})
 	require.NoError(t, err)

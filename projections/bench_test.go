@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsource/jetsource/domain/account"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // seedAccounts appends events account events: accounts of perAccount events
@@ -48,12 +48,12 @@ type benchEnv struct {
 }
 
 func newBenchEnv(b *testing.B) benchEnv {
-	n := testenv.StartNATS(b)
+	n := testkit.StartNATS(b)
 	store, err := streams.Open(context.Background(), n.Connect())
 	if err != nil {
 		b.Fatal(err)
 	}
-	return benchEnv{store: store, rdb: testenv.StartRedis(b).Client(b)}
+	return benchEnv{store: store, rdb: testkit.StartRedis(b).Client(b)}
 }
 
 // baseline consumes the same events with the same batch size and pipelines

@@ -14,8 +14,8 @@ import (
 
 	"github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/domain/samples"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // Two deployments on one NATS, each projecting into its own Redis: each
@@ -23,7 +23,7 @@ import (
 // the other's; both read models end equal to the stream.
 func TestTwoDeploymentsOnOneNATSDoNotBreakEachOther(t *testing.T) {
 	e := newEnv(t)
-	other := testenv.StartRedis(t).Client(t)
+	other := testkit.StartRedis(t).Client(t)
 	prod := e.runner()
 	staging, err := projections.NewRunner(e.js, other, samples.Projections(),
 		projections.WithDeployment("staging"), projections.WithFetchWait(50*time.Millisecond))
@@ -54,7 +54,7 @@ func TestTwoDeploymentsOnOneNATSDoNotBreakEachOther(t *testing.T) {
 	assert.Equal(t, created, info.Created, "and was never recreated by the other deployment")
 
 	last := e.lastSeq()
-	testenv.Eventually(t, 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		r, err := projections.Reached(ctx, other, account.ProjectionName)
 		return err == nil && r >= last
 	}, "the staging read model caught up")
@@ -76,12 +76,12 @@ func TestProjectorNeverDeletesAConsumerItDidNotCreate(t *testing.T) {
 		Description: "an analytics job that happens to share the name", FilterSubjects: []string{"events.account.>"},
 		AckPolicy: jetstream.AckExplicitPolicy})
 	require.NoError(t, err)
-	logs := &testenv.SyncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	r, err := projections.NewRunner(e.js, e.rdb, samples.Projections(), projections.WithFetchWait(50*time.Millisecond), projections.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	require.NoError(t, err)
 	start(t, r)
 	e.add("account", "f1", account.AccountOpened{Owner: "o"})
-	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "belongs to someone else") },
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "belongs to someone else") },
 		"the runner reports the foreign consumer")
 	c, err := e.js.Consumer(ctx, "EVENTS", "jetsource_proj_accounts")
 	require.NoError(t, err, "the foreign consumer is still there")

@@ -20,9 +20,9 @@ import (
 
 	"github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/domain/samples"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // runnerWith returns a runner of the sample projections and extra.
@@ -109,7 +109,7 @@ func TestProjectionNeverSkipsAnEventAStrayClientPulled(t *testing.T) {
 	stream, err := js.Stream(ctx, "EVENTS")
 	require.NoError(t, err)
 	taken := map[string]int{}
-	testenv.Eventually(t, 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		for name := range stream.ConsumerNames(ctx).Name() {
 			if !strings.HasPrefix(name, "jetsource_proj_") {
 				continue
@@ -210,7 +210,7 @@ func failing(name string, calls *atomic.Int64, fail func() error) projections.Pr
 func (e *env) waitFailed(name string) map[string]string {
 	e.t.Helper()
 	ctx := context.Background()
-	testenv.Eventually(e.t, 30*time.Second, func() bool {
+	testkit.Eventually(e.t, 30*time.Second, func() bool {
 		s, _ := projections.Status(ctx, e.rdb, name)
 		return s["state"] == "failed"
 	}, "projection %s fails", name)
@@ -335,7 +335,7 @@ func TestEventBreakingItsVersionSequenceIsPoisonForEveryProjectionThatSeesIt(t *
 // projection has a checkpoint at or past seq.
 func (e *env) checkpointReaches(seq streams.Sequence) {
 	e.t.Helper()
-	testenv.Eventually(e.t, 30*time.Second, func() bool {
+	testkit.Eventually(e.t, 30*time.Second, func() bool {
 		_, cp, err := getAccount(context.Background(), e.rdb, "a0")
 		return err == nil && cp >= uint64(seq)
 	}, "the accounts checkpoint reaches %d", seq)

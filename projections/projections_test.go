@@ -20,14 +20,14 @@ import (
 	"github.com/jetsource/jetsource/domain/order"
 	"github.com/jetsource/jetsource/domain/product"
 	"github.com/jetsource/jetsource/domain/user"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 type env struct {
 	t     *testing.T
-	nats  *testenv.NATS
+	nats  *testkit.NATS
 	store *streams.Store
 	js    jetstream.JetStream
 	rdb   *redis.Client
@@ -38,11 +38,11 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	nc := n.Connect()
 	store, err := streams.Open(context.Background(), nc)
 	require.NoError(t, err)
-	return &env{t: t, nats: n, store: store, js: store.JetStream(), rdb: testenv.StartRedis(t).Client(t),
+	return &env{t: t, nats: n, store: store, js: store.JetStream(), rdb: testkit.StartRedis(t).Client(t),
 		pos:  map[streams.Ref]streams.Position{},
 		regs: map[string]*codec.Registry{"account": account.Events(), "order": order.Events(), "product": product.Events(), "user": user.Events()}}
 }
@@ -98,7 +98,7 @@ func (e *env) lastSeq() uint64 {
 func (e *env) caughtUp() {
 	e.t.Helper()
 	last := e.lastSeq()
-	testenv.Eventually(e.t, 30*time.Second, func() bool {
+	testkit.Eventually(e.t, 30*time.Second, func() bool {
 		for _, name := range []string{account.ProjectionName, order.ProjectionName, product.ProjectionName, user.ProjectionName} {
 			if r, err := projections.Reached(context.Background(), e.rdb, name); err != nil || r < last {
 				return false
@@ -327,7 +327,7 @@ func TestPoisonEventStopsOnlyItsProjection(t *testing.T) {
 	start(t, e.runner(projections.WithMaxRetries(2), projections.WithRetryBackoff(5*time.Millisecond)))
 	e.add("product", "p1", product.ProductRegistered{Name: "pen"})
 	ctx := context.Background()
-	testenv.Eventually(t, 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		s, _ := projections.Status(ctx, e.rdb, account.ProjectionName)
 		return s["state"] == "failed"
 	}, "accounts projection fails")
@@ -340,7 +340,7 @@ func TestPoisonEventStopsOnlyItsProjection(t *testing.T) {
 
 	// The others keep up, also with events after the poison.
 	last := e.add("product", "p2", product.ProductRegistered{Name: "ink"})
-	testenv.Eventually(t, 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		r, _ := projections.Reached(ctx, e.rdb, product.ProjectionName)
 		return r >= uint64(last)
 	}, "products keep up")

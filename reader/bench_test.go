@@ -11,18 +11,18 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsource/jetsource/domain/account"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // BenchmarkQueryAccountGet: query.account.get through the reader under 32
 // concurrent clients vs HGETALL of the same hash from 32 Redis clients.
 func BenchmarkQueryAccountGet(b *testing.B) {
 	const clients, accounts = 32, 1000
-	n := testenv.StartNATS(b)
-	rdb := testenv.StartRedis(b).Client(b)
+	n := testkit.StartNATS(b)
+	rdb := testkit.StartRedis(b).Client(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	store, err := streams.Open(ctx, n.Connect())
@@ -64,7 +64,7 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 	total := max(b.N, 20000)
 
 	run := func(do func(c, i int) error) (time.Duration, []time.Duration) {
-		elapsed, lat, err := testenv.Load(clients, total, do)
+		elapsed, lat, err := testkit.Load(clients, total, do)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -93,7 +93,7 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		return err
 	})
 	b.StopTimer()
-	p := testenv.Percentile
+	p := testkit.Percentile
 	b.ReportMetric(p(rawLat, 0.5), "raw_p50_us")
 	b.ReportMetric(p(rawLat, 0.99), "raw_p99_us")
 	b.ReportMetric(p(qLat, 0.5), "query_p50_us")

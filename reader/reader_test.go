@@ -25,10 +25,10 @@ import (
 	"github.com/jetsource/jetsource/domain/product"
 	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/domain/user"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -37,7 +37,7 @@ import (
 // started by the test, so that it can start them late or stop them early.
 type world struct {
 	t     *testing.T
-	n     *testenv.NATS
+	n     *testkit.NATS
 	rdb   *redis.Client
 	store *streams.Store
 	nc    *nats.Conn
@@ -45,8 +45,8 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{t: t, n: testenv.StartNATS(t)}
-	w.rdb = testenv.StartRedis(t).Client(t)
+	w := &world{t: t, n: testkit.StartNATS(t)}
+	w.rdb = testkit.StartRedis(t).Client(t)
 	wnc := w.n.Connect(nats.ReconnectBufSize(-1))
 	var err error
 	w.store, err = streams.Open(context.Background(), wnc)
@@ -59,7 +59,7 @@ func newWorld(t *testing.T) *world {
 	require.NoError(t, writer.Register(wr, user.DefinitionWithCost(bcrypt.MinCost)))
 	w.background(wr.Serve)
 	w.nc = w.n.Connect()
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, err := w.nc.Request("cmd.account.open", []byte(`{}`), time.Second)
 		return err == nil
 	}, "writer up")
@@ -115,7 +115,7 @@ func (w *world) serve(opts []reader.Option, setup ...func(*reader.Reader)) *serv
 	})
 	// Asked of user_get, so that the tests count their own account_get
 	// requests (see handled).
-	testenv.Eventually(w.t, 10*time.Second, func() bool {
+	testkit.Eventually(w.t, 10*time.Second, func() bool {
 		_, err := w.nc.Request("query.user.get", []byte(`{}`), time.Second)
 		return err == nil
 	}, "reader up")
@@ -342,7 +342,7 @@ func TestQueriesInFlightAreAnsweredWhenTheReaderStops(t *testing.T) {
 	// No projection runs yet: both queries wait for their sequence.
 	reached := askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"d1","min_sequence":%d,"wait_ms":20000}`, seq))
 	timedOut := askLater(w.nc, "query.account.get", `{"id":"d1","min_sequence":1000000,"wait_ms":300}`)
-	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 2 }, "both queries in flight")
+	testkit.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 2 }, "both queries in flight")
 
 	rd.stop()
 	a := answerOf(t, <-timedOut)
@@ -417,9 +417,9 @@ func TestWaitsForMinSequenceDoNotHoldUpOtherQueries(t *testing.T) {
 		replies[i] = askLater(w.nc, "query.account.get", fmt.Sprintf(`{"id":"w1","min_sequence":%d,"wait_ms":30000}`, behind))
 	}
 	// One account_get was asked before them.
-	testenv.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 1+waits },
+	testkit.Eventually(t, 10*time.Second, func() bool { return handled(t, w.nc, "account_get") == 1+waits },
 		"all %d waits handed over", waits)
-	testenv.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == waits },
+	testkit.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == waits },
 		"all %d waits waiting", waits)
 
 	// A plain query and one whose sequence is reached answer at once (2 s
@@ -442,7 +442,7 @@ func TestWaitsForMinSequenceDoNotHoldUpOtherQueries(t *testing.T) {
 	// The waits share one poll of the projection: Redis sees the reads of
 	// the polls (2 GETs each), not 300 per poll.
 	polls, gets := metric(t, reg, "jetsource_reader_wait_polls_total", account.ProjectionName), redisCalls(t, w.rdb, "get")
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		return metric(t, reg, "jetsource_reader_wait_polls_total", account.ProjectionName) >= polls+20
 	}, "the waits are polled")
 	gets = redisCalls(t, w.rdb, "get") - gets
@@ -505,7 +505,7 @@ func TestWaitsBeyondTheCapOfAModelAnswerAtOnce(t *testing.T) {
 	for i := range pending {
 		pending[i] = askLater(w.nc, "query.account.get", wait)
 	}
-	testenv.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == most },
+	testkit.Eventually(t, 10*time.Second, func() bool { return metric(t, reg, "jetsource_reader_waiting", "account") == most },
 		"%d waits waiting", most)
 
 	a := ask(t, w.nc, "query.account.get", wait)

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 func envOf(vars map[string]string) func(string) string {
@@ -25,9 +25,9 @@ func TestServiceStartsBeforeNATSIsUpAndLogsItsConnection(t *testing.T) {
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
-	rd := testenv.StartRedis(t)
+	rd := testkit.StartRedis(t)
 
-	logs := &testenv.SyncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	ran := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -41,14 +41,14 @@ func TestServiceStartsBeforeNATSIsUpAndLogsItsConnection(t *testing.T) {
 			return nil
 		})
 	}()
-	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "NATS not reachable yet") },
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "NATS not reachable yet") },
 		"the service says it waits for NATS")
 	select {
 	case err := <-done:
 		t.Fatalf("the service gave up while NATS was not up yet: %v", err)
 	default:
 	}
-	n := testenv.StartNATS(t, func(o *server.Options) { o.Port = port })
+	n := testkit.StartNATS(t, func(o *server.Options) { o.Port = port })
 	select {
 	case err := <-ran:
 		require.NoError(t, err)
@@ -61,7 +61,7 @@ func TestServiceStartsBeforeNATSIsUpAndLogsItsConnection(t *testing.T) {
 
 	// A server restart is logged: disconnect, then reconnect.
 	n.Restart()
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		s := logs.String()
 		return strings.Contains(s, "NATS disconnected") && strings.Contains(s, "NATS reconnected")
 	}, "disconnect and reconnect are logged:\n%s", logs)
@@ -70,8 +70,8 @@ func TestServiceStartsBeforeNATSIsUpAndLogsItsConnection(t *testing.T) {
 }
 
 func TestServiceRefusesAWrongRedisPasswordAtOnce(t *testing.T) {
-	n := testenv.StartNATS(t)
-	rd := testenv.StartRedis(t)
+	n := testkit.StartNATS(t)
+	rd := testkit.StartRedis(t)
 	require.NoError(t, rd.Client(t).ConfigSet(context.Background(), "requirepass", "right").Err())
 	url := strings.Replace(rd.URL, "redis://", "redis://:wrong@", 1)
 	err := Start(context.Background(), "reader", nil, envOf(map[string]string{"NATS_URL": n.URL(), "REDIS_URL": url}),

@@ -10,10 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // appendEvents appends n one-event aggregates of type typ and returns the
@@ -44,8 +44,8 @@ func gatedProjection(gate *atomic.Pointer[chan struct{}]) projections.Projection
 }
 
 func TestReaderIsNotReadyWhileItsProjectionsAreFarBehind(t *testing.T) {
-	n := testenv.StartNATS(t)
-	rdb := testenv.StartRedis(t).Client(t)
+	n := testkit.StartNATS(t)
+	rdb := testkit.StartRedis(t).Client(t)
 	store, err := streams.Open(context.Background(), n.Connect())
 	require.NoError(t, err)
 	last := appendEvents(t, store, "note", 30)
@@ -64,13 +64,13 @@ func TestReaderIsNotReadyWhileItsProjectionsAreFarBehind(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	testenv.Eventually(t, 10*time.Second, func() bool { return check(context.Background()) == nil },
+	testkit.Eventually(t, 10*time.Second, func() bool { return check(context.Background()) == nil },
 		"ready once the projection caught up")
 }
 
 func TestProjectorIsNotReadyWhileItRebuilds(t *testing.T) {
-	n := testenv.StartNATS(t)
-	rdb := testenv.StartRedis(t).Client(t)
+	n := testkit.StartNATS(t)
+	rdb := testkit.StartRedis(t).Client(t)
 	store, err := streams.Open(context.Background(), n.Connect())
 	require.NoError(t, err)
 	appendEvents(t, store, "note", 5)
@@ -85,7 +85,7 @@ func TestProjectorIsNotReadyWhileItRebuilds(t *testing.T) {
 	gate.Store(&hold)
 	rebuilt := make(chan error, 1)
 	go func() { rebuilt <- r.Rebuild(context.Background(), "notes") }()
-	testenv.Eventually(t, 10*time.Second, func() bool { return check(context.Background()) != nil },
+	testkit.Eventually(t, 10*time.Second, func() bool { return check(context.Background()) != nil },
 		"not ready while the rebuild runs")
 	assert.ErrorContains(t, check(context.Background()), "rebuilding notes")
 	gate.Store(nil)

@@ -17,10 +17,10 @@ import (
 
 	"github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/domain/samples"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // rebuildReply is a decoded answer to a rebuild request.
@@ -47,8 +47,8 @@ func requestRebuild(t *testing.T, nc *nats.Conn, name string) rebuildReply {
 }
 
 func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
-	n := testenv.StartNATS(t)
-	rdb := testenv.StartRedis(t).Client(t)
+	n := testkit.StartNATS(t)
+	rdb := testkit.StartRedis(t).Client(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := streams.Open(ctx, n.Connect())
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		running.Go(func() { _ = r.Run(ctx) })
 		running.Go(func() { _ = wait() })
 	}
-	testenv.Eventually(t, 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		_, cp, err := getAccount(ctx, rdb, "a0")
 		return err == nil && cp >= uint64(last)
 	}, "accounts caught up")

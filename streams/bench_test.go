@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // Every benchmark here measures the raw JetStream operation it builds on,
@@ -25,7 +25,7 @@ import (
 const benchPayload = `{"amount":100,"note":"benchmark payload of about one hundred bytes, like a small domain event"}`
 
 type benchEnv struct {
-	nats  *testenv.NATS
+	nats  *testkit.NATS
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	store *streams.Store
@@ -33,7 +33,7 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, opts ...streams.Option) benchEnv {
 	b.Helper()
-	n := testenv.StartNATS(b)
+	n := testkit.StartNATS(b)
 	nc := n.Connect()
 	store, err := streams.Open(context.Background(), nc, opts...)
 	if err != nil {
@@ -195,7 +195,7 @@ func BenchmarkAppendDurability(b *testing.B) {
 		took      time.Duration
 	}
 	open := func(always bool) *side {
-		n := testenv.StartNATS(b, func(o *server.Options) { o.SyncAlways = always })
+		n := testkit.StartNATS(b, func(o *server.Options) { o.SyncAlways = always })
 		store, err := streams.Open(ctx, n.Connect())
 		if err != nil {
 			b.Fatal(err)

@@ -9,12 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 func TestEveryStreamAndBucketFollowsTheConfiguredReplicas(t *testing.T) {
-	c := testenv.StartCluster(t, 3)
+	c := testkit.StartCluster(t, 3)
 	nc := c.Connect()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

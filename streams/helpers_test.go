@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // tally is the test aggregate: a running sum of Added events.
@@ -57,13 +57,13 @@ func addedEvents(from, count int64) []streams.Event {
 }
 
 type fixture struct {
-	nats  *testenv.NATS
+	nats  *testkit.NATS
 	store *streams.Store
 }
 
 func newFixture(t *testing.T, opts ...streams.Option) fixture {
 	t.Helper()
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	store, err := streams.Open(testCtx(t), n.Connect(), opts...)
 	require.NoError(t, err)
 	return fixture{nats: n, store: store}

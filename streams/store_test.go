@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 func TestOpenIsIdempotent(t *testing.T) {
@@ -37,7 +37,7 @@ func TestOpenIsIdempotent(t *testing.T) {
 }
 
 func TestOpenRefusesIncompatibleStream(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	nc := n.Connect()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
@@ -55,7 +55,7 @@ func TestOpenRefusesIncompatibleStream(t *testing.T) {
 }
 
 func TestOpenRejectsBadOptions(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	_, err := streams.Open(testCtx(t), n.Connect(), streams.WithStream("EV.ENTS"), streams.WithReplicas(0))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `invalid stream name "EV.ENTS"`)

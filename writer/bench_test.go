@@ -11,19 +11,19 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
 // load sends total requests from clients goroutines (each with its own
 // connection) and returns the elapsed time and every latency, sorted.
-func load(b *testing.B, n *testenv.NATS, clients, total int, subject string, body func(i int) []byte) (time.Duration, []time.Duration) {
+func load(b *testing.B, n *testkit.NATS, clients, total int, subject string, body func(i int) []byte) (time.Duration, []time.Duration) {
 	b.Helper()
 	conns := make([]*nats.Conn, clients)
 	for i := range conns {
 		conns[i] = n.Connect()
 	}
-	elapsed, lat, err := testenv.Load(clients, total, func(c, i int) error {
+	elapsed, lat, err := testkit.Load(clients, total, func(c, i int) error {
 		msg, err := conns[c].Request(subject, body(i), requestTimeout)
 		if err == nil && msg.Header.Get(micro.ErrorCodeHeader) != "" {
 			err = fmt.Errorf("%s: %s", subject, msg.Data)
@@ -40,7 +40,7 @@ func load(b *testing.B, n *testenv.NATS, clients, total int, subject string, bod
 // the writer, vs a baseline responder doing one js.Publish per request.
 func BenchmarkWriterDeposits(b *testing.B) {
 	const clients, accounts = 32, 1000
-	n := testenv.StartNATS(b)
+	n := testkit.StartNATS(b)
 	startBenchWriter(b, n)
 	setup := n.Connect()
 	for a := range accounts {
@@ -78,17 +78,17 @@ func BenchmarkWriterDeposits(b *testing.B) {
 	b.ReportMetric(rawRate, "raw_req/s")
 	b.ReportMetric(wRate, "writer_req/s")
 	b.ReportMetric(wRate/rawRate, "ratio")
-	b.ReportMetric(testenv.Percentile(rawLat, 0.5), "raw_p50_us")
-	b.ReportMetric(testenv.Percentile(rawLat, 0.99), "raw_p99_us")
-	b.ReportMetric(testenv.Percentile(wLat, 0.5), "writer_p50_us")
-	b.ReportMetric(testenv.Percentile(wLat, 0.99), "writer_p99_us")
+	b.ReportMetric(testkit.Percentile(rawLat, 0.5), "raw_p50_us")
+	b.ReportMetric(testkit.Percentile(rawLat, 0.99), "raw_p99_us")
+	b.ReportMetric(testkit.Percentile(wLat, 0.5), "writer_p50_us")
+	b.ReportMetric(testkit.Percentile(wLat, 0.99), "writer_p99_us")
 }
 
 // BenchmarkWriterHotAccount: 8 clients on one account through two writers:
 // throughput and conflict retries per command.
 func BenchmarkWriterHotAccount(b *testing.B) {
 	const clients = 8
-	n := testenv.StartNATS(b)
+	n := testkit.StartNATS(b)
 	reg1, reg2 := prometheus.NewRegistry(), prometheus.NewRegistry()
 	startBenchWriter(b, n, writer.WithMetrics(reg1))
 	startBenchWriter(b, n, writer.WithMetrics(reg2))
@@ -103,8 +103,8 @@ func BenchmarkWriterHotAccount(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
-	b.ReportMetric(testenv.Percentile(lat, 0.5), "p50_us")
-	b.ReportMetric(testenv.Percentile(lat, 0.99), "p99_us")
+	b.ReportMetric(testkit.Percentile(lat, 0.5), "p50_us")
+	b.ReportMetric(testkit.Percentile(lat, 0.99), "p99_us")
 	b.ReportMetric((counterValue(b, reg1, "jetsource_writer_conflict_retries_total")+
 		counterValue(b, reg2, "jetsource_writer_conflict_retries_total"))/float64(total), "retries/cmd")
 }

@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
 // A refusal is the first reply of its command_id too: a resend after the
 // account could pay gets the same 422, byte for byte, and withdraws nothing.
 func TestRefusalIsKeptForItsCommandID(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"k1","data":{"owner":"ada"}}`)
@@ -76,7 +76,7 @@ func TestTwinThatWaitedPastItsDeadlineIsUnavailable(t *testing.T) {
 // groups): each answers it.
 func awaitBothGroups(t *testing.T, nc *nats.Conn) {
 	t.Helper()
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		inbox := nats.NewInbox()
 		sub, err := nc.SubscribeSync(inbox)
 		require.NoError(t, err)
@@ -98,7 +98,7 @@ func awaitBothGroups(t *testing.T, nc *nats.Conn) {
 // replies of both arrive on the returned subscription.
 func twinWriters(t *testing.T, id string, opts ...writer.Option) (gate, *nats.Subscription, *nats.Conn) {
 	t.Helper()
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	g := newGate()
 	// A failed test must not leave a worker held in Decide: the writer's
 	// drain would wait for it.

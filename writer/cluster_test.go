@@ -9,15 +9,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
 // The writer's buckets (idempotency records, username reservations) follow
 // the store's replicas: killing the node that holds them must lose neither.
 func TestWriterBucketsFollowTheStoreReplicas(t *testing.T) {
-	c := testenv.StartCluster(t, 3)
+	c := testkit.StartCluster(t, 3)
 	nc := c.Connect()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -38,7 +38,7 @@ func TestWriterBucketsFollowTheStoreReplicas(t *testing.T) {
 // that another deployment on the same NATS never shares its idempotency
 // records or username reservations.
 func TestDeploymentNamesTheWritersBucketsAndService(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	startWriter(t, n, writer.WithDeployment("staging"), writer.WithQueueGroup("jetsource-writer-staging"))
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"d1","command_id":"open-d1","data":{"owner":"ada"}}`)

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -17,7 +17,7 @@ import (
 // unanswered, as when the server holding the stream stops between a request
 // and its answer: the stream stops serving direct gets and a subscriber that
 // never answers takes the requests. The returned function undoes it.
-func unansweredReads(t *testing.T, n *testenv.NATS) (restore func()) {
+func unansweredReads(t *testing.T, n *testkit.NATS) (restore func()) {
 	t.Helper()
 	ctx := context.Background()
 	js, err := jetstream.New(n.Connect())
@@ -46,7 +46,7 @@ func unansweredReads(t *testing.T, n *testenv.NATS) (restore func()) {
 // 404 "does not exist" (a client does not resend a 404: the command would be
 // lost).
 func TestUnansweredReadIsUnavailableNotNotFound(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	// No cache: every command loads its aggregate from the store.
 	startWriter(t, n, writer.WithCacheSize(-1))
 	nc := n.Connect()

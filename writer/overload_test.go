@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -19,7 +19,7 @@ import (
 // fit its queue are answered 503 at once, those that waited past their
 // deadline are answered 503 and never run, and every answer is true.
 func TestBurstBeyondCapacityIsShedAndNothingRunsPastItsDeadline(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	const burst, maxWait = 200, 100 * time.Millisecond
 	g := newGate()
 	g.entered = make(chan struct{}, burst)
@@ -48,7 +48,7 @@ func TestBurstBeyondCapacityIsShedAndNothingRunsPastItsDeadline(t *testing.T) {
 	<-g.entered
 	answers := map[string]*nats.Msg{}
 	var full atomic.Int32
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		for {
 			select {
 			case m := <-replies:
@@ -69,10 +69,10 @@ func TestBurstBeyondCapacityIsShedAndNothingRunsPastItsDeadline(t *testing.T) {
 	// queued) by now: the queued ones wait past their deadline, then the
 	// worker frees.
 	allIn := time.Now()
-	testenv.Eventually(t, 10*time.Second, func() bool { return time.Since(allIn) > maxWait }, "the queued commands' deadline passed")
+	testkit.Eventually(t, 10*time.Second, func() bool { return time.Since(allIn) > maxWait }, "the queued commands' deadline passed")
 	g.open()
 	released = true
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		for {
 			select {
 			case m := <-replies:

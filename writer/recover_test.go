@@ -10,7 +10,7 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/codec"
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -57,7 +57,7 @@ func fragile() aggregate.Definition[int] {
 // A panic in an aggregate's Decide or Evolve answers that command 500
 // internal, is logged with its stack, and the writer keeps serving.
 func TestPanicInUserCodeIsInternalErrorAndTheWriterKeepsServing(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	logs := &syncBuffer{}
 	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, fragile()) },
 		writer.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))

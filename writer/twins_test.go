@@ -11,7 +11,7 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/codec"
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -20,7 +20,7 @@ import (
 // change what a twin decided on its own (a withdrawal that empties the
 // account would be refused as "insufficient funds").
 func TestTwinsOfACommandGetTheFirstAttemptsReplyOnAnyWriter(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	startWriter(t, n)
 	nc := n.Connect()
@@ -79,7 +79,7 @@ func counterParts(commands ...string) aggregate.Definition[int] {
 // A command that decides no events answers with the store's version, not
 // with a writer's cached one: another writer may have moved the aggregate.
 func TestNoEventDecisionIsCheckedAgainstTheStore(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, counterParts("create", "noop")) })
 	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, counterParts("bump")) })
 	nc := n.Connect()

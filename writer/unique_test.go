@@ -14,7 +14,7 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/codec"
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -76,7 +76,7 @@ func memberParts(pause func(), commands ...string) aggregate.Definition[member] 
 // names gives its name back: the conflict ("already exists") path releases
 // the reservation its append did not store.
 func TestLosingCreationGivesItsUniqueNameBack(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, memberParts(nil, "join")) })
 	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, memberParts(nil, "enroll", "relabel")) })
 	nc := n.Connect()
@@ -98,7 +98,7 @@ func TestLosingCreationGivesItsUniqueNameBack(t *testing.T) {
 // A holder that pauses past the stale-reservation age, and whose key is
 // taken over meanwhile, does not append with the key when it wakes.
 func TestTakenOverReservationFencesItsPausedHolder(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	var renames atomic.Int32
 	paused, wake := make(chan struct{}), make(chan struct{})
 	pause := func() {
@@ -128,7 +128,7 @@ func TestTakenOverReservationFencesItsPausedHolder(t *testing.T) {
 	}()
 	<-paused // reserved "zed", append refused (stale cache), deciding again
 	kv := uniqueBucket(t, n)
-	testenv.Eventually(t, 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, func() bool {
 		e, err := kv.Get(context.Background(), "member."+base64.RawURLEncoding.EncodeToString([]byte("zed")))
 		return err == nil && time.Since(e.Created()) > stale
 	}, "the reservation of zed is stale")
@@ -148,7 +148,7 @@ func TestTakenOverReservationFencesItsPausedHolder(t *testing.T) {
 // never 409 "taken"; a reservation whose command never appended is taken
 // over once stale.
 func TestStoreErrorDuringReservationIsUnavailableNotTaken(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, memberParts(nil, "join")) },
 		writer.WithStaleReservation(time.Millisecond))
 	nc := n.Connect()
@@ -168,7 +168,7 @@ func TestStoreErrorDuringReservationIsUnavailableNotTaken(t *testing.T) {
 	ok(t, nc, "cmd.member.join", `{"aggregate_id":"m5","data":{"name":"carl"}}`)
 }
 
-func uniqueBucket(t *testing.T, n *testenv.NATS) jetstream.KeyValue {
+func uniqueBucket(t *testing.T, n *testkit.NATS) jetstream.KeyValue {
 	t.Helper()
 	js, err := jetstream.New(n.Connect())
 	require.NoError(t, err)

@@ -26,8 +26,8 @@ import (
 	"github.com/jetsource/jetsource/domain/order"
 	"github.com/jetsource/jetsource/domain/product"
 	"github.com/jetsource/jetsource/domain/user"
-	"github.com/jetsource/jetsource/internal/testenv"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -96,14 +96,14 @@ func (g gate) definition() aggregate.Definition[struct{}] {
 		}}
 }
 
-func startWriter(t *testing.T, n *testenv.NATS, opts ...writer.Option) running {
+func startWriter(t *testing.T, n *testkit.NATS, opts ...writer.Option) running {
 	t.Helper()
 	return startWriterWith(t, n, nil, opts...)
 }
 
 // startWriterWith starts a writer with the sample domains, the buggy test
 // aggregate and, when given, more registered by extra.
-func startWriterWith(t *testing.T, n *testenv.NATS, extra func(*writer.Writer) error, opts ...writer.Option) running {
+func startWriterWith(t *testing.T, n *testkit.NATS, extra func(*writer.Writer) error, opts ...writer.Option) running {
 	t.Helper()
 	nc := n.Connect(nats.ReconnectBufSize(-1))
 	ctx := context.Background()
@@ -132,7 +132,7 @@ func startWriterWith(t *testing.T, n *testenv.NATS, extra func(*writer.Writer) e
 	})
 	// Ready once the endpoints answer.
 	client := n.Connect()
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, err := client.Request("cmd.account.open", []byte(`{}`), time.Second)
 		return err == nil
 	}, "writer endpoints")
@@ -196,7 +196,7 @@ func events(t *testing.T, store *streams.Store, typ, id string) []streams.Record
 }
 
 func TestSuccessReplyFollowsTheContract(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	r := ok(t, nc, "cmd.account.open", `{"aggregate_id":"acc-52","data":{"owner":"ada"}}`)
@@ -212,7 +212,7 @@ func TestSuccessReplyFollowsTheContract(t *testing.T) {
 }
 
 func TestEveryErrorRowAndMalformedInput(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"acc-1","data":{"owner":"ada"}}`)
@@ -291,7 +291,7 @@ func TestEveryErrorRowAndMalformedInput(t *testing.T) {
 }
 
 func TestUnavailableEventStoreIs503AndNothingIsClaimed(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"acc-1","data":{"owner":"ada"}}`)
@@ -311,7 +311,7 @@ func TestUnavailableEventStoreIs503AndNothingIsClaimed(t *testing.T) {
 }
 
 func TestConcurrentDepositsThroughTwoWriters(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	startWriter(t, n)
 	nc := n.Connect()
@@ -361,7 +361,7 @@ func TestConcurrentDepositsThroughTwoWriters(t *testing.T) {
 }
 
 func TestCommandIDIsIdempotent(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"idem","command_id":"c-open","data":{"owner":"ada"}}`)
@@ -387,7 +387,7 @@ func TestCommandIDIsIdempotent(t *testing.T) {
 }
 
 func TestCommandIDRacingTwinsAppendOnce(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	startWriter(t, n)
 	nc := n.Connect()
@@ -418,7 +418,7 @@ func TestCommandIDRacingTwinsAppendOnce(t *testing.T) {
 }
 
 func TestSeedOrderExampleYieldsSixEvents(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	for _, c := range [][2]string{
@@ -439,7 +439,7 @@ func TestSeedOrderExampleYieldsSixEvents(t *testing.T) {
 }
 
 func TestUserPasswordNeverStoredOrReplied(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	const password = "very-secret-password-123"
@@ -457,7 +457,7 @@ func TestUserPasswordNeverStoredOrReplied(t *testing.T) {
 }
 
 func TestConcurrentRegistrationsOfOneUsernameOneWins(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	startWriter(t, n)
 	const ids = 8
@@ -491,7 +491,7 @@ func TestConcurrentRegistrationsOfOneUsernameOneWins(t *testing.T) {
 // A writer that loses its connection never claims success for events that
 // were not stored.
 func TestLostConnectionNeverClaimsUnstoredSuccess(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	startWriter(t, n)
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"flaky","data":{"owner":"ada"}}`)
@@ -530,10 +530,10 @@ func TestLostConnectionNeverClaimsUnstoredSuccess(t *testing.T) {
 	}
 	// Crash the server while commands flow, then wait for commands to
 	// succeed again after the restart.
-	testenv.Eventually(t, 10*time.Second, func() bool { return successes.Load() >= 20 }, "traffic before the crash")
+	testkit.Eventually(t, 10*time.Second, func() bool { return successes.Load() >= 20 }, "traffic before the crash")
 	n.Restart()
 	after := successes.Load()
-	testenv.Eventually(t, 20*time.Second, func() bool { return successes.Load() >= after+20 }, "traffic after the restart")
+	testkit.Eventually(t, 20*time.Second, func() bool { return successes.Load() >= after+20 }, "traffic after the restart")
 	close(stop)
 	wg.Wait()
 
@@ -552,7 +552,7 @@ func TestLostConnectionNeverClaimsUnstoredSuccess(t *testing.T) {
 }
 
 func TestDrainAnswersInFlightCommands(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	g := newGate()
 	w := startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, g.definition()) })
 	nc := n.Connect()
@@ -599,7 +599,7 @@ func TestDrainAnswersInFlightCommands(t *testing.T) {
 // The reply of a command_id is rebuilt from its stored events when it was
 // never kept (the writer stopped between the append and keeping it).
 func TestCommandIDWithoutKeptReplyIsRebuiltFromEvents(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"gap","data":{"owner":"ada"}}`)
@@ -629,7 +629,7 @@ func TestCommandIDWithoutKeptReplyIsRebuiltFromEvents(t *testing.T) {
 }
 
 func TestExpectedVersionMismatchWithTwinReturnsFirstReply(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	startWriter(t, n)
 	nc := n.Connect()
 	ok(t, nc, "cmd.account.open", `{"aggregate_id":"ev","data":{"owner":"ada"}}`)
@@ -642,7 +642,7 @@ func TestExpectedVersionMismatchWithTwinReturnsFirstReply(t *testing.T) {
 }
 
 func TestZeroEventsReplyCarriesCurrentPosition(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	w := startWriter(t, n)
 	nc := n.Connect()
 	started := ok(t, nc, "cmd.buggy.start", `{"aggregate_id":"z1"}`)
@@ -655,7 +655,7 @@ func TestZeroEventsReplyCarriesCurrentPosition(t *testing.T) {
 }
 
 func TestMetricsCountCommands(t *testing.T) {
-	n := testenv.StartNATS(t)
+	n := testkit.StartNATS(t)
 	reg := prometheus.NewRegistry()
 	startWriter(t, n, writer.WithMetrics(reg))
 	nc := n.Connect()
@@ -710,7 +710,7 @@ func FuzzCommandRequest(f *testing.F) {
 }
 
 // startBenchWriter starts a writer for a benchmark.
-func startBenchWriter(b *testing.B, n *testenv.NATS, opts ...writer.Option) {
+func startBenchWriter(b *testing.B, n *testkit.NATS, opts ...writer.Option) {
 	b.Helper()
 	nc := n.Connect(nats.ReconnectBufSize(-1))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,43 +12,12 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/testkit"
 )
 
-// decideCase is one command run through Definition().Decide: either the
-// events it must decide or the error it must wrap and a part of its message.
-type decideCase struct {
-	name    string
-	command string
-	state   account.State
-	exists  bool
-	data    string
-	want    []any
-	err     error
-	msg     string
-}
-
-func runDecideCases(t *testing.T, cases []decideCase) {
-	t.Helper()
-	def := account.Definition()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dec, err := def.Decide(c.command, c.state, c.exists, json.RawMessage(c.data))
-			if c.err != nil {
-				require.ErrorIs(t, err, c.err)
-				assert.Contains(t, err.Error(), c.msg)
-				assert.Empty(t, dec.Events)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, c.want, dec.Events)
-			assert.Empty(t, dec.Unique, "no account command reserves a unique key")
-		})
-	}
-}
-
 var (
-	opened = account.State{Owner: "ada", Balance: 30}
-	frozen = account.State{Owner: "ada", Balance: 30, Frozen: true}
+	opened = []any{account.AccountOpened{Owner: "ada"}, account.MoneyDeposited{Amount: 30}}
+	frozen = []any{account.AccountOpened{Owner: "ada"}, account.MoneyDeposited{Amount: 30}, account.AccountFrozen{}}
 )
 
 func TestDefinitionIsValidAndFresh(t *testing.T) {
@@ -64,28 +33,28 @@ func TestDefinitionIsValidAndFresh(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	owner200 := strings.Repeat("é", account.MaxOwnerLength)
-	runDecideCases(t, []decideCase{
-		{name: "opens", command: "open", data: `{"owner":"Ada Lovelace"}`, want: []any{account.AccountOpened{Owner: "Ada Lovelace"}}},
-		{name: "owner of the longest length", command: "open", data: `{"owner":"` + owner200 + `"}`, want: []any{account.AccountOpened{Owner: owner200}}},
-		{name: "refuses an existing account", command: "open", state: opened, exists: true, data: `{"owner":"ada"}`, err: aggregate.ErrExists, msg: "already exists"},
-		{name: "refuses a missing owner", command: "open", data: `{}`, err: aggregate.ErrInvalid, msg: "owner is required"},
-		{name: "refuses no data", command: "open", data: ``, err: aggregate.ErrInvalid, msg: "owner is required"},
-		{name: "refuses an empty owner", command: "open", data: `{"owner":""}`, err: aggregate.ErrInvalid, msg: "owner is required"},
-		{name: "refuses a blank owner", command: "open", data: `{"owner":"  \u00a0 "}`, err: aggregate.ErrInvalid, msg: "owner must not be blank"},
-		{name: "refuses a long owner", command: "open", data: `{"owner":"` + owner200 + `x"}`, err: aggregate.ErrInvalid, msg: "owner must be at most 200 characters, got 201"},
-		{name: "refuses a control character", command: "open", data: `{"owner":"ada\u0007"}`, err: aggregate.ErrInvalid, msg: `owner must not contain control characters, got "ada\a"`},
-		{name: "refuses a newline", command: "open", data: `{"owner":"ada\nlovelace"}`, err: aggregate.ErrInvalid, msg: "control characters"},
-		{name: "refuses a number", command: "open", data: `{"owner":42}`, err: aggregate.ErrInvalid, msg: `field "owner" must be a string`},
-		{name: "refuses an unknown field", command: "open", data: `{"owner":"ada","name":"x"}`, err: aggregate.ErrInvalid, msg: `unknown field "name"`},
-		{name: "refuses an array", command: "open", data: `["ada"]`, err: aggregate.ErrInvalid, msg: "data must be a JSON object"},
-		{name: "refuses a string", command: "open", data: `"ada"`, err: aggregate.ErrInvalid, msg: "data must be a JSON object"},
-		{name: "refuses malformed JSON", command: "open", data: `{"owner":`, err: aggregate.ErrInvalid, msg: "data:"},
+	testkit.RunAggregateCases(t, account.Definition(), []testkit.AggregateCase{
+		{Name: "opens", Command: "open", Data: `{"owner":"Ada Lovelace"}`, Then: []any{account.AccountOpened{Owner: "Ada Lovelace"}}},
+		{Name: "owner of the longest length", Command: "open", Data: `{"owner":"` + owner200 + `"}`, Then: []any{account.AccountOpened{Owner: owner200}}},
+		{Name: "refuses an existing account", Command: "open", Given: opened, Data: `{"owner":"ada"}`, Error: aggregate.ErrExists, ErrorContains: "already exists"},
+		{Name: "refuses a missing owner", Command: "open", Data: `{}`, Error: aggregate.ErrInvalid, ErrorContains: "owner is required"},
+		{Name: "refuses no data", Command: "open", Data: ``, Error: aggregate.ErrInvalid, ErrorContains: "owner is required"},
+		{Name: "refuses an empty owner", Command: "open", Data: `{"owner":""}`, Error: aggregate.ErrInvalid, ErrorContains: "owner is required"},
+		{Name: "refuses a blank owner", Command: "open", Data: `{"owner":"  \u00a0 "}`, Error: aggregate.ErrInvalid, ErrorContains: "owner must not be blank"},
+		{Name: "refuses a long owner", Command: "open", Data: `{"owner":"` + owner200 + `x"}`, Error: aggregate.ErrInvalid, ErrorContains: "owner must be at most 200 characters, got 201"},
+		{Name: "refuses a control character", Command: "open", Data: `{"owner":"ada\u0007"}`, Error: aggregate.ErrInvalid, ErrorContains: `owner must not contain control characters, got "ada\a"`},
+		{Name: "refuses a newline", Command: "open", Data: `{"owner":"ada\nlovelace"}`, Error: aggregate.ErrInvalid, ErrorContains: "control characters"},
+		{Name: "refuses a number", Command: "open", Data: `{"owner":42}`, Error: aggregate.ErrInvalid, ErrorContains: `field "owner" must be a string`},
+		{Name: "refuses an unknown field", Command: "open", Data: `{"owner":"ada","name":"x"}`, Error: aggregate.ErrInvalid, ErrorContains: `unknown field "name"`},
+		{Name: "refuses an array", Command: "open", Data: `["ada"]`, Error: aggregate.ErrInvalid, ErrorContains: "data must be a JSON object"},
+		{Name: "refuses a string", Command: "open", Data: `"ada"`, Error: aggregate.ErrInvalid, ErrorContains: "data must be a JSON object"},
+		{Name: "refuses malformed JSON", Command: "open", Data: `{"owner":`, Error: aggregate.ErrInvalid, ErrorContains: "data:"},
 	})
 }
 
 // amountCases are the malformed and out-of-range amounts every command with
 // an amount refuses as invalid.
-func amountCases(command string) []decideCase {
+func amountCases(command string) []testkit.AggregateCase {
 	bad := []struct{ name, data, msg string }{
 		{"zero", `{"amount":0}`, "amount must be a positive integer, got 0"},
 		{"negative", `{"amount":-5}`, "amount must be a positive integer, got -5"},
@@ -106,39 +75,39 @@ func amountCases(command string) []decideCase {
 		{"malformed JSON", `{"amount":100`, "data: "},
 		{"trailing content", `{"amount":1}{}`, "unexpected content after the JSON object"},
 	}
-	cases := make([]decideCase, len(bad))
+	cases := make([]testkit.AggregateCase, len(bad))
 	for i, b := range bad {
-		cases[i] = decideCase{name: "refuses " + b.name, command: command, state: opened, exists: true, data: b.data, err: aggregate.ErrInvalid, msg: b.msg}
+		cases[i] = testkit.AggregateCase{Name: "refuses " + b.name, Command: command, Given: opened, Data: b.data, Error: aggregate.ErrInvalid, ErrorContains: b.msg}
 	}
 	return cases
 }
 
 func TestDeposit(t *testing.T) {
-	runDecideCases(t, append([]decideCase{
-		{name: "deposits", command: "deposit", state: opened, exists: true, data: `{"amount":100}`, want: []any{account.MoneyDeposited{Amount: 100}}},
-		{name: "deposits up to the largest balance", command: "deposit", state: account.State{Balance: 1}, exists: true, data: fmt.Sprintf(`{"amount":%d}`, int64(math.MaxInt64-1)), want: []any{account.MoneyDeposited{Amount: math.MaxInt64 - 1}}},
-		{name: "refuses a missing account", command: "deposit", data: `{"amount":100}`, err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses a frozen account", command: "deposit", state: frozen, exists: true, data: `{"amount":1}`, err: aggregate.ErrRejected, msg: "account is frozen: deposits are refused"},
-		{name: "refuses an overflow", command: "deposit", state: account.State{Balance: 2}, exists: true, data: fmt.Sprintf(`{"amount":%d}`, int64(math.MaxInt64-1)), err: aggregate.ErrRejected, msg: "would overflow the balance 2"},
+	testkit.RunAggregateCases(t, account.Definition(), append([]testkit.AggregateCase{
+		{Name: "deposits", Command: "deposit", Given: opened, Data: `{"amount":100}`, Then: []any{account.MoneyDeposited{Amount: 100}}},
+		{Name: "deposits up to the largest balance", Command: "deposit", Given: []any{account.AccountOpened{Owner: "ada"}, account.MoneyDeposited{Amount: 1}}, Data: fmt.Sprintf(`{"amount":%d}`, int64(math.MaxInt64-1)), Then: []any{account.MoneyDeposited{Amount: math.MaxInt64 - 1}}},
+		{Name: "refuses a missing account", Command: "deposit", Data: `{"amount":100}`, Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses a frozen account", Command: "deposit", Given: frozen, Data: `{"amount":1}`, Error: aggregate.ErrRejected, ErrorContains: "account is frozen: deposits are refused"},
+		{Name: "refuses an overflow", Command: "deposit", Given: []any{account.AccountOpened{Owner: "ada"}, account.MoneyDeposited{Amount: 2}}, Data: fmt.Sprintf(`{"amount":%d}`, int64(math.MaxInt64-1)), Error: aggregate.ErrRejected, ErrorContains: "would overflow the balance 2"},
 	}, amountCases("deposit")...))
 }
 
 func TestWithdraw(t *testing.T) {
-	runDecideCases(t, append([]decideCase{
-		{name: "withdraws", command: "withdraw", state: opened, exists: true, data: `{"amount":10}`, want: []any{account.MoneyWithdrawn{Amount: 10}}},
-		{name: "withdraws the whole balance", command: "withdraw", state: opened, exists: true, data: `{"amount":30}`, want: []any{account.MoneyWithdrawn{Amount: 30}}},
-		{name: "refuses a missing account", command: "withdraw", data: `{"amount":1}`, err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses to overdraw", command: "withdraw", state: opened, exists: true, data: `{"amount":50}`, err: aggregate.ErrRejected, msg: "insufficient funds: balance 30, withdrawal 50"},
-		{name: "refuses an empty account", command: "withdraw", state: account.State{Owner: "ada"}, exists: true, data: `{"amount":1}`, err: aggregate.ErrRejected, msg: "insufficient funds: balance 0, withdrawal 1"},
-		{name: "refuses a frozen account", command: "withdraw", state: frozen, exists: true, data: `{"amount":1}`, err: aggregate.ErrRejected, msg: "account is frozen: withdrawals are refused"},
+	testkit.RunAggregateCases(t, account.Definition(), append([]testkit.AggregateCase{
+		{Name: "withdraws", Command: "withdraw", Given: opened, Data: `{"amount":10}`, Then: []any{account.MoneyWithdrawn{Amount: 10}}},
+		{Name: "withdraws the whole balance", Command: "withdraw", Given: opened, Data: `{"amount":30}`, Then: []any{account.MoneyWithdrawn{Amount: 30}}},
+		{Name: "refuses a missing account", Command: "withdraw", Data: `{"amount":1}`, Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses to overdraw", Command: "withdraw", Given: opened, Data: `{"amount":50}`, Error: aggregate.ErrRejected, ErrorContains: "insufficient funds: balance 30, withdrawal 50"},
+		{Name: "refuses an empty account", Command: "withdraw", Given: []any{account.AccountOpened{Owner: "ada"}}, Data: `{"amount":1}`, Error: aggregate.ErrRejected, ErrorContains: "insufficient funds: balance 0, withdrawal 1"},
+		{Name: "refuses a frozen account", Command: "withdraw", Given: frozen, Data: `{"amount":1}`, Error: aggregate.ErrRejected, ErrorContains: "account is frozen: withdrawals are refused"},
 	}, amountCases("withdraw")...))
 }
 
 // noDataCases are the data a command without fields accepts and refuses.
-func noDataCases(command string, state account.State, event any) []decideCase {
-	cases := []decideCase{}
+func noDataCases(command string, given []any, event any) []testkit.AggregateCase {
+	cases := []testkit.AggregateCase{}
 	for _, data := range []string{``, `null`, `{}`, " {\n} "} {
-		cases = append(cases, decideCase{name: fmt.Sprintf("accepts data %q", data), command: command, state: state, exists: true, data: data, want: []any{event}})
+		cases = append(cases, testkit.AggregateCase{Name: fmt.Sprintf("accepts data %q", data), Command: command, Given: given, Data: data, Then: []any{event}})
 	}
 	for _, b := range []struct{ data, msg string }{
 		{`{"reason":"x"}`, `unknown field "reason"`},
@@ -146,29 +115,29 @@ func noDataCases(command string, state account.State, event any) []decideCase {
 		{`true`, "data must be a JSON object"},
 		{`{`, "data: "},
 	} {
-		cases = append(cases, decideCase{name: fmt.Sprintf("refuses data %q", b.data), command: command, state: state, exists: true, data: b.data, err: aggregate.ErrInvalid, msg: b.msg})
+		cases = append(cases, testkit.AggregateCase{Name: fmt.Sprintf("refuses data %q", b.data), Command: command, Given: given, Data: b.data, Error: aggregate.ErrInvalid, ErrorContains: b.msg})
 	}
 	return cases
 }
 
 func TestFreeze(t *testing.T) {
-	runDecideCases(t, append([]decideCase{
-		{name: "refuses a missing account", command: "freeze", err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses a frozen account", command: "freeze", state: frozen, exists: true, err: aggregate.ErrRejected, msg: "account is already frozen"},
+	testkit.RunAggregateCases(t, account.Definition(), append([]testkit.AggregateCase{
+		{Name: "refuses a missing account", Command: "freeze", Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses a frozen account", Command: "freeze", Given: frozen, Error: aggregate.ErrRejected, ErrorContains: "account is already frozen"},
 	}, noDataCases("freeze", opened, account.AccountFrozen{})...))
 }
 
 func TestUnfreeze(t *testing.T) {
-	runDecideCases(t, append([]decideCase{
-		{name: "refuses a missing account", command: "unfreeze", err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses an account that is not frozen", command: "unfreeze", state: opened, exists: true, err: aggregate.ErrRejected, msg: "account is not frozen"},
+	testkit.RunAggregateCases(t, account.Definition(), append([]testkit.AggregateCase{
+		{Name: "refuses a missing account", Command: "unfreeze", Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses an account that is not frozen", Command: "unfreeze", Given: opened, Error: aggregate.ErrRejected, ErrorContains: "account is not frozen"},
 	}, noDataCases("unfreeze", frozen, account.AccountUnfrozen{})...))
 }
 
 func TestUnknownCommand(t *testing.T) {
-	_, err := account.Definition().Decide("close", opened, true, nil)
-	require.ErrorIs(t, err, aggregate.ErrUnknownCommand)
-	assert.Contains(t, err.Error(), `account has no command "close"`)
+	testkit.Aggregate(t, account.Definition()).Given(opened...).When("close", nil).
+		ThenError(aggregate.ErrUnknownCommand).
+		ThenErrorContains(`account has no command "close"`)
 }
 
 func TestEvolveReplaysEvents(t *testing.T) {

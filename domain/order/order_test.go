@@ -11,50 +11,23 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/domain/order"
+	"github.com/jetsource/jetsource/testkit"
 )
 
-// decideCase is one command run through Definition().Decide: either the
-// events it must decide or the error it must wrap and a part of its message.
-type decideCase struct {
-	name    string
-	command string
-	state   order.State
-	exists  bool
-	data    string
-	want    []any
-	err     error
-	msg     string
-}
+// placed is the history of an empty order; withItem of an order holding one
+// line, item a × 1.
+var (
+	placed   = []any{order.OrderPlaced{}}
+	withItem = []any{order.OrderPlaced{}, order.OrderItemAdded{ItemID: "a", Quantity: 1}}
+)
 
-func runDecideCases(t *testing.T, cases []decideCase) {
-	t.Helper()
-	def := order.Definition()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dec, err := def.Decide(c.command, c.state, c.exists, json.RawMessage(c.data))
-			if c.err != nil {
-				require.ErrorIs(t, err, c.err)
-				assert.Contains(t, err.Error(), c.msg)
-				assert.Empty(t, dec.Events)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, c.want, dec.Events)
-			assert.Empty(t, dec.Unique, "no order command reserves a unique key")
-		})
+// full is the history of an order holding MaxItems lines.
+func full() []any {
+	events := []any{order.OrderPlaced{}}
+	for i := range order.MaxItems {
+		events = append(events, order.OrderItemAdded{ItemID: fmt.Sprintf("item-%d", i), Quantity: 1})
 	}
-}
-
-// withItem is an order holding one line, item a × 1.
-var withItem = order.State{Items: []order.Item{{ItemID: "a", Quantity: 1}}}
-
-// full is an order holding MaxItems lines.
-func full() order.State {
-	s := order.State{Items: make([]order.Item, order.MaxItems)}
-	for i := range s.Items {
-		s.Items[i] = order.Item{ItemID: fmt.Sprintf("item-%d", i), Quantity: 1}
-	}
-	return s
+	return events
 }
 
 func TestDefinitionIsValidAndFresh(t *testing.T) {
@@ -104,21 +77,21 @@ func TestSeedOrderExample(t *testing.T) {
 }
 
 func TestPlace(t *testing.T) {
-	runDecideCases(t, []decideCase{
-		{name: "places without data", command: "place", data: ``, want: []any{order.OrderPlaced{}}},
-		{name: "places with null data", command: "place", data: `null`, want: []any{order.OrderPlaced{}}},
-		{name: "places with an empty object", command: "place", data: `{}`, want: []any{order.OrderPlaced{}}},
-		{name: "refuses an existing order", command: "place", state: withItem, exists: true, err: aggregate.ErrExists, msg: "already exists"},
-		{name: "refuses a field", command: "place", data: `{"items":[]}`, err: aggregate.ErrInvalid, msg: `unknown field "items"`},
-		{name: "refuses an array", command: "place", data: `[]`, err: aggregate.ErrInvalid, msg: "data must be a JSON object"},
-		{name: "refuses a string", command: "place", data: `"place"`, err: aggregate.ErrInvalid, msg: "data must be a JSON object"},
-		{name: "refuses malformed JSON", command: "place", data: `{"`, err: aggregate.ErrInvalid, msg: "data: "},
+	testkit.RunAggregateCases(t, order.Definition(), []testkit.AggregateCase{
+		{Name: "places without data", Command: "place", Data: ``, Then: []any{order.OrderPlaced{}}},
+		{Name: "places with null data", Command: "place", Data: `null`, Then: []any{order.OrderPlaced{}}},
+		{Name: "places with an empty object", Command: "place", Data: `{}`, Then: []any{order.OrderPlaced{}}},
+		{Name: "refuses an existing order", Command: "place", Given: withItem, Error: aggregate.ErrExists, ErrorContains: "already exists"},
+		{Name: "refuses a field", Command: "place", Data: `{"items":[]}`, Error: aggregate.ErrInvalid, ErrorContains: `unknown field "items"`},
+		{Name: "refuses an array", Command: "place", Data: `[]`, Error: aggregate.ErrInvalid, ErrorContains: "data must be a JSON object"},
+		{Name: "refuses a string", Command: "place", Data: `"place"`, Error: aggregate.ErrInvalid, ErrorContains: "data must be a JSON object"},
+		{Name: "refuses malformed JSON", Command: "place", Data: `{"`, Error: aggregate.ErrInvalid, ErrorContains: "data: "},
 	})
 }
 
 // itemIDCases are the item ids every command with one refuses as invalid;
 // extra is the rest of a valid JSON object, e.g. `,"quantity":1`.
-func itemIDCases(command, extra string) []decideCase {
+func itemIDCases(command, extra string) []testkit.AggregateCase {
 	bad := []struct{ name, id, msg string }{
 		{"a missing item_id", ``, "item_id is required"},
 		{"a dot", `"a.b"`, `item_id must be 1 to 128 characters of A-Z, a-z, 0-9, '_' and '-', got "a.b"`},
@@ -129,20 +102,20 @@ func itemIDCases(command, extra string) []decideCase {
 		{"a long item_id", `"` + strings.Repeat("x", 129) + `"`, `got "` + strings.Repeat("x", 64) + `"…`},
 		{"a number", `42`, `field "item_id" must be a string`},
 	}
-	cases := make([]decideCase, len(bad))
+	cases := make([]testkit.AggregateCase, len(bad))
 	for i, b := range bad {
 		data := `{"item_id":` + b.id + extra + `}`
 		if b.id == "" {
 			data = `{` + strings.TrimPrefix(extra, ",") + `}`
 		}
-		cases[i] = decideCase{name: "refuses " + b.name, command: command, state: withItem, exists: true, data: data, err: aggregate.ErrInvalid, msg: b.msg}
+		cases[i] = testkit.AggregateCase{Name: "refuses " + b.name, Command: command, Given: withItem, Data: data, Error: aggregate.ErrInvalid, ErrorContains: b.msg}
 	}
 	return cases
 }
 
 // quantityCases are the malformed and out-of-range quantities every command
 // with a quantity refuses as invalid, for item a.
-func quantityCases(command string) []decideCase {
+func quantityCases(command string) []testkit.AggregateCase {
 	bad := []struct{ name, data, msg string }{
 		{"a zero quantity", `{"item_id":"a","quantity":0}`, "quantity must be a positive integer, got 0"},
 		{"a negative quantity", `{"item_id":"a","quantity":-2}`, "quantity must be a positive integer, got -2"},
@@ -159,59 +132,59 @@ func quantityCases(command string) []decideCase {
 		{"malformed JSON", `{"item_id":"a",}`, "data: "},
 		{"trailing content", `{"item_id":"a","quantity":1} x`, "unexpected content after the JSON object"},
 	}
-	cases := make([]decideCase, len(bad))
+	cases := make([]testkit.AggregateCase, len(bad))
 	for i, b := range bad {
-		cases[i] = decideCase{name: "refuses " + b.name, command: command, state: withItem, exists: true, data: b.data, err: aggregate.ErrInvalid, msg: b.msg}
+		cases[i] = testkit.AggregateCase{Name: "refuses " + b.name, Command: command, Given: withItem, Data: b.data, Error: aggregate.ErrInvalid, ErrorContains: b.msg}
 	}
 	return cases
 }
 
 func TestAddItem(t *testing.T) {
 	id128 := strings.Repeat("Z", 128)
-	cases := []decideCase{
-		{name: "adds an item", command: "add_item", state: withItem, exists: true, data: `{"item_id":"b","quantity":3}`, want: []any{order.OrderItemAdded{ItemID: "b", Quantity: 3}}},
-		{name: "adds to an empty order", command: "add_item", exists: true, data: `{"item_id":"9a37","quantity":3}`, want: []any{order.OrderItemAdded{ItemID: "9a37", Quantity: 3}}},
-		{name: "adds an item with the longest id", command: "add_item", exists: true, data: `{"item_id":"` + id128 + `","quantity":1}`, want: []any{order.OrderItemAdded{ItemID: id128, Quantity: 1}}},
-		{name: "adds an item with every allowed character", command: "add_item", exists: true, data: `{"item_id":"aZ09_-","quantity":9223372036854775807}`, want: []any{order.OrderItemAdded{ItemID: "aZ09_-", Quantity: 9223372036854775807}}},
-		{name: "refuses a missing order", command: "add_item", data: `{"item_id":"b","quantity":1}`, err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses an item already in the order", command: "add_item", state: withItem, exists: true, data: `{"item_id":"a","quantity":2}`, err: aggregate.ErrRejected, msg: "item a is already in the order: use change_quantity"},
-		{name: "refuses an item beyond the cap", command: "add_item", state: full(), exists: true, data: `{"item_id":"new","quantity":1}`, err: aggregate.ErrRejected, msg: fmt.Sprintf("already holds %d items", order.MaxItems)},
-		{name: "adds an item differing only in case", command: "add_item", state: withItem, exists: true, data: `{"item_id":"A","quantity":1}`, want: []any{order.OrderItemAdded{ItemID: "A", Quantity: 1}}},
+	cases := []testkit.AggregateCase{
+		{Name: "adds an item", Command: "add_item", Given: withItem, Data: `{"item_id":"b","quantity":3}`, Then: []any{order.OrderItemAdded{ItemID: "b", Quantity: 3}}},
+		{Name: "adds to an empty order", Command: "add_item", Given: placed, Data: `{"item_id":"9a37","quantity":3}`, Then: []any{order.OrderItemAdded{ItemID: "9a37", Quantity: 3}}},
+		{Name: "adds an item with the longest id", Command: "add_item", Given: placed, Data: `{"item_id":"` + id128 + `","quantity":1}`, Then: []any{order.OrderItemAdded{ItemID: id128, Quantity: 1}}},
+		{Name: "adds an item with every allowed character", Command: "add_item", Given: placed, Data: `{"item_id":"aZ09_-","quantity":9223372036854775807}`, Then: []any{order.OrderItemAdded{ItemID: "aZ09_-", Quantity: 9223372036854775807}}},
+		{Name: "refuses a missing order", Command: "add_item", Data: `{"item_id":"b","quantity":1}`, Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses an item already in the order", Command: "add_item", Given: withItem, Data: `{"item_id":"a","quantity":2}`, Error: aggregate.ErrRejected, ErrorContains: "item a is already in the order: use change_quantity"},
+		{Name: "refuses an item beyond the cap", Command: "add_item", Given: full(), Data: `{"item_id":"new","quantity":1}`, Error: aggregate.ErrRejected, ErrorContains: fmt.Sprintf("already holds %d items", order.MaxItems)},
+		{Name: "adds an item differing only in case", Command: "add_item", Given: withItem, Data: `{"item_id":"A","quantity":1}`, Then: []any{order.OrderItemAdded{ItemID: "A", Quantity: 1}}},
 	}
 	cases = append(cases, itemIDCases("add_item", `,"quantity":1`)...)
-	runDecideCases(t, append(cases, quantityCases("add_item")...))
+	testkit.RunAggregateCases(t, order.Definition(), append(cases, quantityCases("add_item")...))
 }
 
 func TestRemoveItem(t *testing.T) {
-	cases := []decideCase{
-		{name: "removes an item", command: "remove_item", state: withItem, exists: true, data: `{"item_id":"a"}`, want: []any{order.OrderItemRemoved{ItemID: "a"}}},
-		{name: "removes from a full order", command: "remove_item", state: full(), exists: true, data: `{"item_id":"item-999"}`, want: []any{order.OrderItemRemoved{ItemID: "item-999"}}},
-		{name: "refuses a missing order", command: "remove_item", data: `{"item_id":"a"}`, err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses an unknown item", command: "remove_item", state: withItem, exists: true, data: `{"item_id":"zz"}`, err: aggregate.ErrRejected, msg: "unknown item zz"},
-		{name: "refuses an item of an empty order", command: "remove_item", exists: true, data: `{"item_id":"a"}`, err: aggregate.ErrRejected, msg: "unknown item a"},
-		{name: "refuses a quantity", command: "remove_item", state: withItem, exists: true, data: `{"item_id":"a","quantity":1}`, err: aggregate.ErrInvalid, msg: `unknown field "quantity"`},
-		{name: "refuses an array", command: "remove_item", state: withItem, exists: true, data: `["a"]`, err: aggregate.ErrInvalid, msg: "data must be a JSON object"},
-		{name: "refuses no data", command: "remove_item", state: withItem, exists: true, data: ``, err: aggregate.ErrInvalid, msg: "item_id is required"},
-		{name: "refuses malformed JSON", command: "remove_item", state: withItem, exists: true, data: `{"item_id":a}`, err: aggregate.ErrInvalid, msg: "data: "},
+	cases := []testkit.AggregateCase{
+		{Name: "removes an item", Command: "remove_item", Given: withItem, Data: `{"item_id":"a"}`, Then: []any{order.OrderItemRemoved{ItemID: "a"}}},
+		{Name: "removes from a full order", Command: "remove_item", Given: full(), Data: `{"item_id":"item-999"}`, Then: []any{order.OrderItemRemoved{ItemID: "item-999"}}},
+		{Name: "refuses a missing order", Command: "remove_item", Data: `{"item_id":"a"}`, Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses an unknown item", Command: "remove_item", Given: withItem, Data: `{"item_id":"zz"}`, Error: aggregate.ErrRejected, ErrorContains: "unknown item zz"},
+		{Name: "refuses an item of an empty order", Command: "remove_item", Given: placed, Data: `{"item_id":"a"}`, Error: aggregate.ErrRejected, ErrorContains: "unknown item a"},
+		{Name: "refuses a quantity", Command: "remove_item", Given: withItem, Data: `{"item_id":"a","quantity":1}`, Error: aggregate.ErrInvalid, ErrorContains: `unknown field "quantity"`},
+		{Name: "refuses an array", Command: "remove_item", Given: withItem, Data: `["a"]`, Error: aggregate.ErrInvalid, ErrorContains: "data must be a JSON object"},
+		{Name: "refuses no data", Command: "remove_item", Given: withItem, Data: ``, Error: aggregate.ErrInvalid, ErrorContains: "item_id is required"},
+		{Name: "refuses malformed JSON", Command: "remove_item", Given: withItem, Data: `{"item_id":a}`, Error: aggregate.ErrInvalid, ErrorContains: "data: "},
 	}
-	runDecideCases(t, append(cases, itemIDCases("remove_item", "")...))
+	testkit.RunAggregateCases(t, order.Definition(), append(cases, itemIDCases("remove_item", "")...))
 }
 
 func TestChangeQuantity(t *testing.T) {
-	cases := []decideCase{
-		{name: "changes a quantity", command: "change_quantity", state: withItem, exists: true, data: `{"item_id":"a","quantity":5}`, want: []any{order.OrderItemQuantityChanged{ItemID: "a", Quantity: 5}}},
-		{name: "records the same quantity again", command: "change_quantity", state: withItem, exists: true, data: `{"item_id":"a","quantity":1}`, want: []any{order.OrderItemQuantityChanged{ItemID: "a", Quantity: 1}}},
-		{name: "refuses a missing order", command: "change_quantity", data: `{"item_id":"a","quantity":5}`, err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses an unknown item", command: "change_quantity", state: withItem, exists: true, data: `{"item_id":"zz","quantity":2}`, err: aggregate.ErrRejected, msg: "unknown item zz"},
+	cases := []testkit.AggregateCase{
+		{Name: "changes a quantity", Command: "change_quantity", Given: withItem, Data: `{"item_id":"a","quantity":5}`, Then: []any{order.OrderItemQuantityChanged{ItemID: "a", Quantity: 5}}},
+		{Name: "records the same quantity again", Command: "change_quantity", Given: withItem, Data: `{"item_id":"a","quantity":1}`, Then: []any{order.OrderItemQuantityChanged{ItemID: "a", Quantity: 1}}},
+		{Name: "refuses a missing order", Command: "change_quantity", Data: `{"item_id":"a","quantity":5}`, Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses an unknown item", Command: "change_quantity", Given: withItem, Data: `{"item_id":"zz","quantity":2}`, Error: aggregate.ErrRejected, ErrorContains: "unknown item zz"},
 	}
 	cases = append(cases, itemIDCases("change_quantity", `,"quantity":1`)...)
-	runDecideCases(t, append(cases, quantityCases("change_quantity")...))
+	testkit.RunAggregateCases(t, order.Definition(), append(cases, quantityCases("change_quantity")...))
 }
 
 func TestUnknownCommand(t *testing.T) {
-	_, err := order.Definition().Decide("cancel", withItem, true, nil)
-	require.ErrorIs(t, err, aggregate.ErrUnknownCommand)
-	assert.Contains(t, err.Error(), `order has no command "cancel"`)
+	testkit.Aggregate(t, order.Definition()).Given(withItem...).When("cancel", nil).
+		ThenError(aggregate.ErrUnknownCommand).
+		ThenErrorContains(`order has no command "cancel"`)
 }
 
 func TestEvolveReplaysEvents(t *testing.T) {

@@ -1,7 +1,6 @@
 package product_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -12,41 +11,11 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/domain/product"
+	"github.com/jetsource/jetsource/testkit"
 )
 
-// decideCase is one command run through Definition().Decide: either the
-// events it must decide or the error it must wrap and a part of its message.
-type decideCase struct {
-	name    string
-	command string
-	state   product.State
-	exists  bool
-	data    string
-	want    []any
-	err     error
-	msg     string
-}
-
-func runDecideCases(t *testing.T, cases []decideCase) {
-	t.Helper()
-	def := product.Definition()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dec, err := def.Decide(c.command, c.state, c.exists, json.RawMessage(c.data))
-			if c.err != nil {
-				require.ErrorIs(t, err, c.err)
-				assert.Contains(t, err.Error(), c.msg)
-				assert.Empty(t, dec.Events)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, c.want, dec.Events)
-			assert.Empty(t, dec.Unique, "no product command reserves a unique key")
-		})
-	}
-}
-
-var pen = product.State{Name: "pen", Stock: 5}
+// pen is the history of a product with 5 in stock.
+var pen = []any{product.ProductRegistered{Name: "pen"}, product.StockReceived{Quantity: 5}}
 
 func TestDefinitionIsValidAndFresh(t *testing.T) {
 	a, b := product.Definition(), product.Definition()
@@ -60,25 +29,25 @@ func TestDefinitionIsValidAndFresh(t *testing.T) {
 
 func TestRegister(t *testing.T) {
 	name200 := strings.Repeat("ü", product.MaxNameLength)
-	runDecideCases(t, []decideCase{
-		{name: "registers", command: "register", data: `{"name":"Fountain pen, blue"}`, want: []any{product.ProductRegistered{Name: "Fountain pen, blue"}}},
-		{name: "name of the longest length", command: "register", data: `{"name":"` + name200 + `"}`, want: []any{product.ProductRegistered{Name: name200}}},
-		{name: "refuses an existing product", command: "register", state: pen, exists: true, data: `{"name":"pen"}`, err: aggregate.ErrExists, msg: "already exists"},
-		{name: "refuses a missing name", command: "register", data: `{}`, err: aggregate.ErrInvalid, msg: "name is required"},
-		{name: "refuses an empty name", command: "register", data: `{"name":""}`, err: aggregate.ErrInvalid, msg: "name is required"},
-		{name: "refuses a blank name", command: "register", data: `{"name":"\t"}`, err: aggregate.ErrInvalid, msg: "name must not be blank"},
-		{name: "refuses a long name", command: "register", data: `{"name":"` + name200 + `x"}`, err: aggregate.ErrInvalid, msg: "name must be at most 200 characters, got 201"},
-		{name: "refuses a control character", command: "register", data: `{"name":"pen\u001b[31m"}`, err: aggregate.ErrInvalid, msg: "name must not contain control characters"},
-		{name: "refuses a number", command: "register", data: `{"name":1}`, err: aggregate.ErrInvalid, msg: `field "name" must be a string`},
-		{name: "refuses an unknown field", command: "register", data: `{"name":"pen","stock":5}`, err: aggregate.ErrInvalid, msg: `unknown field "stock"`},
-		{name: "refuses an array", command: "register", data: `["pen"]`, err: aggregate.ErrInvalid, msg: "data must be a JSON object"},
-		{name: "refuses malformed JSON", command: "register", data: `{"name":"pen"`, err: aggregate.ErrInvalid, msg: "data: "},
+	testkit.RunAggregateCases(t, product.Definition(), []testkit.AggregateCase{
+		{Name: "registers", Command: "register", Data: `{"name":"Fountain pen, blue"}`, Then: []any{product.ProductRegistered{Name: "Fountain pen, blue"}}},
+		{Name: "name of the longest length", Command: "register", Data: `{"name":"` + name200 + `"}`, Then: []any{product.ProductRegistered{Name: name200}}},
+		{Name: "refuses an existing product", Command: "register", Given: pen, Data: `{"name":"pen"}`, Error: aggregate.ErrExists, ErrorContains: "already exists"},
+		{Name: "refuses a missing name", Command: "register", Data: `{}`, Error: aggregate.ErrInvalid, ErrorContains: "name is required"},
+		{Name: "refuses an empty name", Command: "register", Data: `{"name":""}`, Error: aggregate.ErrInvalid, ErrorContains: "name is required"},
+		{Name: "refuses a blank name", Command: "register", Data: `{"name":"\t"}`, Error: aggregate.ErrInvalid, ErrorContains: "name must not be blank"},
+		{Name: "refuses a long name", Command: "register", Data: `{"name":"` + name200 + `x"}`, Error: aggregate.ErrInvalid, ErrorContains: "name must be at most 200 characters, got 201"},
+		{Name: "refuses a control character", Command: "register", Data: `{"name":"pen\u001b[31m"}`, Error: aggregate.ErrInvalid, ErrorContains: "name must not contain control characters"},
+		{Name: "refuses a number", Command: "register", Data: `{"name":1}`, Error: aggregate.ErrInvalid, ErrorContains: `field "name" must be a string`},
+		{Name: "refuses an unknown field", Command: "register", Data: `{"name":"pen","stock":5}`, Error: aggregate.ErrInvalid, ErrorContains: `unknown field "stock"`},
+		{Name: "refuses an array", Command: "register", Data: `["pen"]`, Error: aggregate.ErrInvalid, ErrorContains: "data must be a JSON object"},
+		{Name: "refuses malformed JSON", Command: "register", Data: `{"name":"pen"`, Error: aggregate.ErrInvalid, ErrorContains: "data: "},
 	})
 }
 
 // quantityCases are the malformed and out-of-range quantities every stock
 // command refuses as invalid.
-func quantityCases(command string) []decideCase {
+func quantityCases(command string) []testkit.AggregateCase {
 	bad := []struct{ name, data, msg string }{
 		{"zero", `{"quantity":0}`, "quantity must be a positive integer, got 0"},
 		{"negative", `{"quantity":-1}`, "quantity must be a positive integer, got -1"},
@@ -93,36 +62,36 @@ func quantityCases(command string) []decideCase {
 		{"string data", `"1"`, "data must be a JSON object"},
 		{"malformed JSON", `{quantity:1}`, "data: "},
 	}
-	cases := make([]decideCase, len(bad))
+	cases := make([]testkit.AggregateCase, len(bad))
 	for i, b := range bad {
-		cases[i] = decideCase{name: "refuses " + b.name, command: command, state: pen, exists: true, data: b.data, err: aggregate.ErrInvalid, msg: b.msg}
+		cases[i] = testkit.AggregateCase{Name: "refuses " + b.name, Command: command, Given: pen, Data: b.data, Error: aggregate.ErrInvalid, ErrorContains: b.msg}
 	}
 	return cases
 }
 
 func TestReceiveStock(t *testing.T) {
-	runDecideCases(t, append([]decideCase{
-		{name: "receives", command: "receive_stock", state: pen, exists: true, data: `{"quantity":3}`, want: []any{product.StockReceived{Quantity: 3}}},
-		{name: "receives up to the largest stock", command: "receive_stock", state: pen, exists: true, data: fmt.Sprintf(`{"quantity":%d}`, int64(math.MaxInt64-5)), want: []any{product.StockReceived{Quantity: math.MaxInt64 - 5}}},
-		{name: "refuses a missing product", command: "receive_stock", data: `{"quantity":1}`, err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses an overflow", command: "receive_stock", state: pen, exists: true, data: `{"quantity":9223372036854775807}`, err: aggregate.ErrRejected, msg: "receiving 9223372036854775807 would overflow the stock 5"},
+	testkit.RunAggregateCases(t, product.Definition(), append([]testkit.AggregateCase{
+		{Name: "receives", Command: "receive_stock", Given: pen, Data: `{"quantity":3}`, Then: []any{product.StockReceived{Quantity: 3}}},
+		{Name: "receives up to the largest stock", Command: "receive_stock", Given: pen, Data: fmt.Sprintf(`{"quantity":%d}`, int64(math.MaxInt64-5)), Then: []any{product.StockReceived{Quantity: math.MaxInt64 - 5}}},
+		{Name: "refuses a missing product", Command: "receive_stock", Data: `{"quantity":1}`, Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses an overflow", Command: "receive_stock", Given: pen, Data: `{"quantity":9223372036854775807}`, Error: aggregate.ErrRejected, ErrorContains: "receiving 9223372036854775807 would overflow the stock 5"},
 	}, quantityCases("receive_stock")...))
 }
 
 func TestRemoveStock(t *testing.T) {
-	runDecideCases(t, append([]decideCase{
-		{name: "removes", command: "remove_stock", state: pen, exists: true, data: `{"quantity":2}`, want: []any{product.StockRemoved{Quantity: 2}}},
-		{name: "removes every unit", command: "remove_stock", state: pen, exists: true, data: `{"quantity":5}`, want: []any{product.StockRemoved{Quantity: 5}}},
-		{name: "refuses a missing product", command: "remove_stock", data: `{"quantity":1}`, err: aggregate.ErrNotFound, msg: "not found"},
-		{name: "refuses more than in stock", command: "remove_stock", state: pen, exists: true, data: `{"quantity":6}`, err: aggregate.ErrRejected, msg: "insufficient stock: 5 in stock, 6 to remove"},
-		{name: "refuses an empty stock", command: "remove_stock", state: product.State{Name: "pen"}, exists: true, data: `{"quantity":1}`, err: aggregate.ErrRejected, msg: "insufficient stock: 0 in stock, 1 to remove"},
+	testkit.RunAggregateCases(t, product.Definition(), append([]testkit.AggregateCase{
+		{Name: "removes", Command: "remove_stock", Given: pen, Data: `{"quantity":2}`, Then: []any{product.StockRemoved{Quantity: 2}}},
+		{Name: "removes every unit", Command: "remove_stock", Given: pen, Data: `{"quantity":5}`, Then: []any{product.StockRemoved{Quantity: 5}}},
+		{Name: "refuses a missing product", Command: "remove_stock", Data: `{"quantity":1}`, Error: aggregate.ErrNotFound, ErrorContains: "not found"},
+		{Name: "refuses more than in stock", Command: "remove_stock", Given: pen, Data: `{"quantity":6}`, Error: aggregate.ErrRejected, ErrorContains: "insufficient stock: 5 in stock, 6 to remove"},
+		{Name: "refuses an empty stock", Command: "remove_stock", Given: []any{product.ProductRegistered{Name: "pen"}}, Data: `{"quantity":1}`, Error: aggregate.ErrRejected, ErrorContains: "insufficient stock: 0 in stock, 1 to remove"},
 	}, quantityCases("remove_stock")...))
 }
 
 func TestUnknownCommand(t *testing.T) {
-	_, err := product.Definition().Decide("discontinue", pen, true, nil)
-	require.ErrorIs(t, err, aggregate.ErrUnknownCommand)
-	assert.Contains(t, err.Error(), `product has no command "discontinue"`)
+	testkit.Aggregate(t, product.Definition()).Given(pen...).When("discontinue", nil).
+		ThenError(aggregate.ErrUnknownCommand).
+		ThenErrorContains(`product has no command "discontinue"`)
 }
 
 func TestEvolveReplaysEvents(t *testing.T) {

@@ -13,11 +13,15 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/domain/user"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // secret is the password of the tests: it must never show up anywhere but
 // in the command's data.
 const secret = "correct horse battery staple"
+
+// registered is the event that created user ada.
+var registered = user.UserRegistered{Username: "ada", PasswordHash: "$2a$04$abcdefghijklmnopqrstuv"}
 
 // registerData is the data of a register command.
 func registerData(username, password string) string {
@@ -45,9 +49,9 @@ func TestDefinitionWithCostRefusesAnImpossibleCost(t *testing.T) {
 
 func TestRegisterStoresOnlyAHashAndReservesTheUsername(t *testing.T) {
 	def := user.DefinitionWithCost(bcrypt.MinCost)
-	dec, err := def.Decide("register", def.New(), false, json.RawMessage(registerData("Ada.Lovelace_1815-x", secret)))
-	require.NoError(t, err)
-	assert.Equal(t, "ada.lovelace_1815-x", dec.Unique, "the normalised username is reserved")
+	dec := testkit.Aggregate(t, def).When("register", registerData("Ada.Lovelace_1815-x", secret)).
+		ThenUnique("ada.lovelace_1815-x"). // the normalised username is reserved
+		Decision()
 	require.Len(t, dec.Events, 1)
 	ev, ok := dec.Events[0].(user.UserRegistered)
 	require.True(t, ok, "decided %T", dec.Events[0])
@@ -68,8 +72,8 @@ func TestRegisterStoresOnlyAHashAndReservesTheUsername(t *testing.T) {
 }
 
 func TestDefinitionHashesWithTheDefaultCost(t *testing.T) {
-	dec, err := user.Definition().Decide("register", user.State{}, false, json.RawMessage(registerData("ada", secret)))
-	require.NoError(t, err)
+	dec := testkit.Aggregate(t, user.Definition()).When("register", registerData("ada", secret)).ThenUnique("ada").Decision()
+	require.Len(t, dec.Events, 1)
 	cost, err := bcrypt.Cost([]byte(dec.Events[0].(user.UserRegistered).PasswordHash))
 	require.NoError(t, err)
 	assert.Equal(t, user.DefaultCost, cost)
@@ -88,9 +92,8 @@ func TestRegisterAcceptsTheLimits(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dec, err := def.Decide("register", user.State{}, false, json.RawMessage(registerData(c.username, c.password)))
-			require.NoError(t, err)
-			assert.Equal(t, c.normalised, dec.Unique)
+			dec := testkit.Aggregate(t, def).When("register", registerData(c.username, c.password)).ThenUnique(c.normalised).Decision()
+			require.Len(t, dec.Events, 1)
 			ev := dec.Events[0].(user.UserRegistered)
 			assert.Equal(t, c.normalised, ev.Username)
 			require.NoError(t, bcrypt.CompareHashAndPassword([]byte(ev.PasswordHash), []byte(c.password)))
@@ -130,11 +133,8 @@ func TestRegisterErrorsNeverQuoteThePassword(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dec, err := def.Decide("register", user.State{}, false, json.RawMessage(c.data))
-			require.ErrorIs(t, err, c.err)
-			assert.Contains(t, err.Error(), c.msg)
-			assert.Empty(t, dec.Events)
-			if c.password != "" {
+			err := testkit.Aggregate(t, def).When("register", c.data).ThenError(c.err).ThenErrorContains(c.msg).Err()
+			if c.password != "" && err != nil {
 				assert.NotContains(t, err.Error(), c.password)
 			}
 		})
@@ -142,17 +142,20 @@ func TestRegisterErrorsNeverQuoteThePassword(t *testing.T) {
 }
 
 func TestRegisterRefusesAnExistingUser(t *testing.T) {
-	def := user.DefinitionWithCost(bcrypt.MinCost)
-	_, err := def.Decide("register", user.State{Username: "ada"}, true, json.RawMessage(registerData("ada", secret)))
-	require.ErrorIs(t, err, aggregate.ErrExists)
-	assert.Contains(t, err.Error(), "already exists")
+	err := testkit.Aggregate(t, user.DefinitionWithCost(bcrypt.MinCost)).Given(registered).When("register", registerData("ada", secret)).
+		ThenError(aggregate.ErrExists).
+		ThenErrorContains("already exists").
+		Err()
+	require.Error(t, err)
 	assert.NotContains(t, err.Error(), secret)
 }
 
 func TestUnknownCommand(t *testing.T) {
-	_, err := user.DefinitionWithCost(bcrypt.MinCost).Decide("login", user.State{Username: "ada"}, true, json.RawMessage(registerData("ada", secret)))
-	require.ErrorIs(t, err, aggregate.ErrUnknownCommand)
-	assert.Contains(t, err.Error(), `user has no command "login"`)
+	err := testkit.Aggregate(t, user.DefinitionWithCost(bcrypt.MinCost)).Given(registered).When("login", registerData("ada", secret)).
+		ThenError(aggregate.ErrUnknownCommand).
+		ThenErrorContains(`user has no command "login"`).
+		Err()
+	require.Error(t, err)
 	assert.NotContains(t, err.Error(), secret)
 }
 
@@ -207,7 +210,7 @@ func TestEvolveReplaysEvents(t *testing.T) {
 
 func TestEventsRoundTripThroughTheRegistry(t *testing.T) {
 	reg := user.Events()
-	ev := user.UserRegistered{Username: "ada", PasswordHash: "$2a$04$abcdefghijklmnopqrstuv"}
+	ev := registered
 	enc, err := reg.Encode(ev)
 	require.NoError(t, err)
 	assert.Equal(t, "UserRegistered", enc.Type)

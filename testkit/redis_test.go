@@ -1,14 +1,14 @@
-package testenv_test
+package testkit_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/jetsource/jetsource/internal/testenv"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 func TestRedisRestartsEmptyOnTheSameAddressAfterKill(t *testing.T) {
-	r := testenv.StartRedis(t)
+	r := testkit.StartRedis(t)
 	c := r.Client(t)
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {

@@ -1,4 +1,4 @@
-package testenv
+package testkit
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func StartCluster(t testing.TB, size int) *Cluster {
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
-			t.Fatalf("testenv: %v", err)
+			t.Fatalf("testkit: %v", err)
 		}
 		ports[i] = p
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
@@ -48,14 +48,14 @@ func StartCluster(t testing.TB, size int) *Cluster {
 	nc := c.Connect()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		t.Fatalf("testenv: %v", err)
+		t.Fatalf("testkit: %v", err)
 	}
 	Eventually(t, clusterReadyTimeout, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := js.AccountInfo(ctx)
 		return err == nil
-	}, "testenv: cluster JetStream not ready")
+	}, "testkit: cluster JetStream not ready")
 	return c
 }
 
