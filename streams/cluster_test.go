@@ -52,3 +52,26 @@ func TestEveryStreamAndBucketFollowsTheConfiguredReplicas(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, streams.Version(1), res.Position.Version)
 }
+
+// LeaderSequence reads the aggregate's last sequence from the stream's
+// leader: what a refusal is confirmed against.
+func TestLeaderSequenceIsTheAggregatesLastSequence(t *testing.T) {
+	c := testkit.StartCluster(t, 3)
+	nc := c.Connect()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := streams.Open(ctx, nc, streams.WithReplicas(3), streams.WithTimeout(20*time.Second))
+	require.NoError(t, err)
+	ref, _ := streams.NewRef("account", "acc-9")
+	seq, err := store.LeaderSequence(ctx, ref)
+	require.NoError(t, err)
+	assert.Zero(t, seq, "no event yet")
+	res, err := store.Append(ctx, ref, streams.Position{}, []streams.Event{{Type: "AccountOpened", Data: []byte(`{}`)}, {Type: "MoneyDeposited", Data: []byte(`{}`)}})
+	require.NoError(t, err)
+	other, _ := streams.NewRef("account", "acc-10")
+	_, err = store.Append(ctx, other, streams.Position{}, []streams.Event{{Type: "AccountOpened", Data: []byte(`{}`)}})
+	require.NoError(t, err)
+	seq, err = store.LeaderSequence(ctx, ref)
+	require.NoError(t, err)
+	assert.Equal(t, res.Position.Sequence, seq)
+}

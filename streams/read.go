@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -254,4 +255,48 @@ func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([
 		}
 	}
 	return out, nil
+}
+
+// apiMsgGet is the JetStream API subject of a message get that only the
+// stream's leader answers (no direct get, which a lagging replica may serve).
+const apiMsgGet = "$JS.API.STREAM.MSG.GET."
+
+// errCodeNoMessage is JetStream's "no message found".
+const errCodeNoMessage = 10037
+
+// LeaderSequence returns the stream sequence of the aggregate's last event
+// as the stream's leader knows it (0 when it has none). Loads use direct
+// gets, which any replica of a clustered stream may answer, a little behind
+// the leader after a failover; a refusal decided on such a load (404, 422, a
+// stale expected_version) is confirmed with this read before it is answered.
+func (s *Store) LeaderSequence(ctx context.Context, ref Ref) (Sequence, error) {
+	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": ref.Subject()})
+	msg, err := s.js.Conn().RequestWithContext(ctx, apiMsgGet+s.opts.Stream, req)
+	if err != nil {
+		return 0, fmt.Errorf("leader head %s: %w", ref, classify(err))
+	}
+	var resp struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return 0, fmt.Errorf("leader head %s: %w: unreadable answer: %v", ref, ErrUnavailable, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrCode == errCodeNoMessage:
+		return 0, nil
+	case resp.Error != nil:
+		return 0, fmt.Errorf("leader head %s: %w: %s (%d)", ref, ErrUnavailable, resp.Error.Description, resp.Error.ErrCode)
+	case resp.Message == nil:
+		return 0, fmt.Errorf("leader head %s: %w: empty answer", ref, ErrUnavailable)
+	}
+	return Sequence(resp.Message.Seq), nil
 }

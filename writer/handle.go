@@ -22,6 +22,10 @@ import (
 // store timed out) is sent again with the same event ids to learn it.
 const unsureRetries = 3
 
+// staleLoads bounds how often a load found behind the stream's leader (a
+// replica that had not caught up) is loaded again before the answer is 503.
+const staleLoads = 3
+
 // handle runs one command: a command_id already answered gets its first
 // reply; otherwise the aggregate's route decides and appends.
 func (w *Writer) handle(ctx context.Context, cache *aggCache, j *job) (Reply, error) {
@@ -147,6 +151,23 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		}
 	}()
 	fresh := false
+	stale := 0
+	// current confirms, before an answer that appends nothing (a refusal, a
+	// no-op), that agg is the aggregate as the stream's leader has it: a
+	// load may be served by a replica a little behind it.
+	current := func(agg streams.Aggregate[S]) (bool, error) {
+		seq, err := w.store.LeaderSequence(ctx, agg.Ref)
+		if err != nil {
+			return false, err
+		}
+		if seq == agg.Position.Sequence {
+			return true, nil
+		}
+		if stale++; stale > staleLoads {
+			return false, fmt.Errorf("%w: %s %s: the loaded state stays behind the stream's leader", streams.ErrUnavailable, typ, req.AggregateID)
+		}
+		return false, nil
+	}
 	for attempt := 0; ; {
 		agg, cached, err := r.load(ctx, cache, key, req.AggregateID, fresh)
 		if err != nil {
@@ -155,6 +176,13 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		if req.ExpectedVersion != nil && *req.ExpectedVersion != agg.Position.Version {
 			if cached {
 				// The cache may lag behind another writer: ask the store.
+				fresh = true
+				continue
+			}
+			if ok, err := current(agg); err != nil || !ok {
+				if err != nil {
+					return Reply{}, err
+				}
 				fresh = true
 				continue
 			}
@@ -169,12 +197,28 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 				fresh = true
 				continue
 			}
+			if !errors.Is(err, aggregate.ErrInvalid) {
+				if ok, cerr := current(agg); cerr != nil || !ok {
+					if cerr != nil {
+						return Reply{}, cerr
+					}
+					fresh = true
+					continue
+				}
+			}
 			return Reply{}, decideError(typ, req.AggregateID, err)
 		}
 		if len(decision.Events) == 0 {
 			if cached {
 				// Nothing will be appended, so no concurrency check will
 				// catch a stale cache: decide again on the store's state.
+				fresh = true
+				continue
+			}
+			if ok, err := current(agg); err != nil || !ok {
+				if err != nil {
+					return Reply{}, err
+				}
 				fresh = true
 				continue
 			}
