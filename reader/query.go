@@ -116,6 +116,11 @@ func (p Params) Has(name string) bool {
 	return i || s
 }
 
+// Decode checks raw parameters (a JSON object, without min_sequence and
+// wait_ms) against the query's declared ones, as the reader does for a
+// request: for tests and Go callers that run Read themselves.
+func (q Query) Decode(raw json.RawMessage) (Params, error) { return decodeParams(raw, q.Params) }
+
 // Invalid returns an error that answers 400 bad_request with message.
 func Invalid(format string, args ...any) error { return badRequest(format, args...) }
 

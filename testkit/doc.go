@@ -51,6 +51,13 @@
 //		}, "counter c-1 never counted")
 //	}
 //
+// Given/when/then fixtures test a domain without writing any of that:
+// Aggregate(t, def).Given(events…).When(command, data).Then(events…) checks
+// decisions (pure, no servers), and Projection(t, p, events).Given(type, id,
+// events…).Then(query, params, answer) appends the events to a real event
+// store, runs the projection into a real Redis and checks what a registered
+// query answers.
+//
 // The servers need nothing but the redis-server binary on PATH (apt-get
 // install redis-server); nats-server is linked in.
 package testkit
