@@ -4,7 +4,20 @@
 // # Model
 //
 // A Projection is a name, the subjects it follows (e.g. events.account.>)
-// and a handler that turns one event into Redis writes. A Runner owns one
+// and a handler, Apply(ctx, tx, event), that turns one event into Redis
+// writes queued on tx, every key named with tx.Keys (the key space of the
+// generation being written; the runner owns prefixes and generations).
+// Handlers write blind (HSET, HINCRBY, ZADD …); one that must read its own
+// model sets ReadsModel and reads through tx.Read(), at the cost of one
+// transaction per event instead of one per batch. Decoding adapts a switch
+// on typed events, decoded (and upcast) with a domain's codec registry.
+//
+// Queries read a model through a View (Views, Read): every read is a Lua
+// ReadScript whose KEYS are all the keys it touches, run atomically with a
+// check that the generation is still the one read and a read of its
+// checkpoint, so an answer never mixes generations and says which stream
+// sequence it reflects. The domains define their models and queries; this
+// package knows none of them. A Runner owns one
 // durable JetStream consumer per projection and applies events in batches:
 // each batch's writes and the projection's checkpoint (the last applied
 // stream sequence) go to Redis in one MULTI/EXEC, guarded by WATCH on the
@@ -80,16 +93,13 @@
 // its own consumer (jetsource_[<deployment>_]rebuild_<name>) with the same gap checks as a
 // live runner.
 //
-// # Read models of the sample domains
+// # Keys
 //
-//	accounts  g<N>:account:<id>       hash id, owner, balance, frozen (0/1), version
-//	          g<N>:accounts           sorted set of ids (score 0, listed by id)
-//	orders    g<N>:order:<id>         hash id, version
-//	          g<N>:order:<id>:items   hash item_id -> quantity
-//	          g<N>:order:<id>:seq     sorted set item_id by the version that added it
-//	products  g<N>:product:<id>       hash id, name, stock, version
-//	          g<N>:stock              sorted set id by stock (low_stock without a scan)
-//	users     g<N>:user:<username>    hash id, username (never the password hash)
+// A projection's keys live under jetsource:proj:<name>: its generation
+// pointer (gen), lease, status, rebuild lock, and per generation g<N>: its
+// checkpoint, reached, versions (the last applied version of each aggregate)
+// and the model's own keys, tx.Keys.Key(parts…) = …:g<N>:<parts joined by
+// ':'>. The sample domains document theirs (domain/account/readmodel.go …).
 //
 // # Reached
 //

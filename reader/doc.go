@@ -2,6 +2,15 @@
 // jetsource-reader, answering query.<model>.<name> from the Redis read
 // models, never from the event store (DESIGN §3).
 //
+// The reader knows no domain: each query is a registered Query (Register), a
+// model, a name, its declared parameters (JSON type, required, bounds, id
+// checks; anything else is a 400 naming it) and a Read function that answers
+// from a projections.View of its projection's current generation. Every
+// registered query gets the rest for free: read-your-writes waits, the
+// atomic generation-checked read (run again when a rebuild switches
+// generation mid-read), 404 for projections.ErrNotFound, 503 when Redis
+// cannot be reached, 500 for a bug or a panic, and metrics.
+//
 // A request holds the query's parameters plus, optionally, min_sequence and
 // wait_ms: the reader then waits until the projections behind the model have
 // reached that stream sequence (read-your-writes) and answers 503 stale if
