@@ -86,3 +86,32 @@ func TestReadmeCommandsWork(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// The README's section on adding a domain shows the example module's code as
+// it is: each of its Go blocks is a verbatim part of a file of
+// examples/library, which builds and whose tests run in CI.
+func TestReadmeShowsTheExampleCode(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	const section = "## Adding an aggregate, a projection and a query\n"
+	_, rest, ok := strings.Cut(string(readme), section)
+	require.True(t, ok, "the README has the section %q", section)
+	if next := strings.Index(rest, "\n## "); next >= 0 {
+		rest = rest[:next]
+	}
+	var example strings.Builder
+	for _, f := range []string{"book.go", "loans.go", "book_test.go", "cmd/library/main.go"} {
+		b, err := os.ReadFile(filepath.Join("../examples/library", f))
+		require.NoError(t, err)
+		example.Write(b)
+	}
+	blocks := strings.Split(rest, "```go\n")[1:]
+	require.NotEmpty(t, blocks, "the section shows Go code")
+	for _, b := range blocks {
+		code, _, ok := strings.Cut(b, "```\n")
+		require.True(t, ok, "an unterminated Go block")
+		first, _, _ := strings.Cut(code, "\n")
+		assert.True(t, strings.Contains(example.String(), code),
+			"the README's Go block that starts with %q is not a verbatim part of examples/library: copy it from there again", first)
+	}
+}
