@@ -100,12 +100,12 @@ func twinWriters(t *testing.T, id string, opts ...writer.Option) (gate, *nats.Su
 	t.Helper()
 	n := testkit.StartNATS(t)
 	g := newGate()
-	// A failed test must not leave a worker held in Decide: the writer's
-	// drain would wait for it.
-	t.Cleanup(g.open)
 	extra := func(w *writer.Writer) error { return writer.Register(w, g.definition()) }
 	startWriterWith(t, n, extra, append([]writer.Option{writer.WithQueueGroup("a")}, opts...)...)
 	startWriterWith(t, n, extra, append([]writer.Option{writer.WithQueueGroup("b")}, opts...)...)
+	// A failed test must not leave a worker held in Decide: the writers'
+	// drain (an earlier cleanup, so a later one to run) would wait for it.
+	t.Cleanup(g.open)
 	nc := n.Connect()
 	awaitBothGroups(t, nc)
 	inbox := nats.NewInbox()

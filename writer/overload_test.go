@@ -2,6 +2,7 @@ package writer_test
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -110,4 +111,43 @@ func TestBurstBeyondCapacityIsShedAndNothingRunsPastItsDeadline(t *testing.T) {
 	assert.Equal(t, burst-1-shed, late, "the queued commands were answered 503 past their deadline")
 	assert.GreaterOrEqual(t, late, 1)
 	assert.Empty(t, g.entered, "no command was decided after its deadline")
+}
+
+// A burst far beyond what the writer can take leaves its memory bounded:
+// requests beyond its queue are answered at once and not kept, so the heap
+// after the burst is about what it was before, whatever the burst's size.
+func TestBurstLeavesTheWritersMemoryBounded(t *testing.T) {
+	n := testkit.StartNATS(t)
+	g := newGate()
+	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, g.definition()) },
+		writer.WithWorkers(1), writer.WithQueueDepth(2))
+	t.Cleanup(g.open) // before the writer's own cleanup, which drains
+	client := n.Connect()
+	var answered atomic.Int64
+	sub, err := client.Subscribe("mem.replies", func(*nats.Msg) { answered.Add(1) })
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	require.NoError(t, client.Flush())
+	require.NoError(t, client.PublishRequest("cmd.slow.pass", "mem.replies", []byte(`{"aggregate_id":"m0"}`)))
+	<-g.entered // the one worker is held: everything else is shed or queued
+
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	const burst, size = 4_000, 8 << 10 // 32 MiB of requests
+	pad := strings.Repeat("x", size)
+	for i := range burst {
+		body := fmt.Appendf(nil, `{"aggregate_id":"m%d","command_id":"%s-%d"}`, i+1, pad[:size-64], i)
+		require.NoError(t, client.PublishRequest("cmd.slow.pass", "mem.replies", body))
+	}
+	require.NoError(t, client.Flush())
+	testkit.Eventually(t, 60*time.Second, func() bool { return answered.Load() >= burst-2 },
+		"the burst is answered while the worker is held (%d of %d)", answered.Load(), burst)
+	after := heap()
+	grew := int64(after) - int64(before)
+	assert.Less(t, grew, int64(burst*size/4), "the heap grew by %d bytes for a burst of %d bytes", grew, burst*size)
 }
