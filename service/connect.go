@@ -62,6 +62,9 @@ func connectNATS(ctx context.Context, cfg config.Config, name string, extra []na
 func NATSEventLogging(log *slog.Logger) []nats.Option {
 	return []nats.Option{
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil || nc.IsClosed() {
+				return // closed on purpose, not lost
+			}
 			log.Warn("NATS disconnected; reconnecting", "server", nc.ConnectedUrlRedacted(), "error", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

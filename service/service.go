@@ -147,10 +147,14 @@ func (p *Platform) NewRunner(cfg config.Config, js jetstream.JetStream, rdb redi
 // RunProjector runs the platform's projections until ctx is done; it serves
 // jetsource.projector.rebuild.<name> to rebuild one on demand.
 func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.NATS.RequestTimeout))
+	// Provisioning the store (idempotent) means a projector that starts
+	// before any writer finds the stream there, instead of retrying on
+	// "stream not found".
+	store, err := OpenStore(ctx, cfg, nc, log)
 	if err != nil {
 		return err
 	}
+	js := store.JetStream()
 	r, err := p.NewRunner(cfg, js, rdb, health, log)
 	if err != nil {
 		return err

@@ -127,7 +127,8 @@ func Run(ctx context.Context, p *service.Platform, d service.Deps, redisConfigur
 			}
 		}
 		log.Info("jetsource is running", "http", "http://"+a.String(), "nats", natsURL,
-			"try", "curl -X POST http://"+a.String()+"/v1/commands/account/open -d '{\"aggregate_id\":\"acc-1\",\"data\":{\"owner\":\"ada\"}}'")
+			"commands", "POST http://"+a.String()+"/v1/commands/{type}/{command}",
+			"queries", "GET http://"+a.String()+"/v1/queries/{model}/{name}?…")
 		if ready != nil {
 			ready(a)
 		}
@@ -159,4 +160,21 @@ func embeddedNATSOptions(cfg config.Config) (*server.Options, error) {
 	return &server.Options{ServerName: "jetsource-standalone", Host: host, Port: port,
 		JetStream: true, StoreDir: filepath.Join(cfg.Standalone.DataDir, "nats"), NoSigs: true, NoLog: true,
 		SyncAlways: always, SyncInterval: interval}, nil
+}
+
+// Main is the whole main function of a single-process binary of platform
+// p: settings from the command line and the environment, read models in the
+// Redis they name (redis.url, REDIS_URL …) or else in an in-process Redis,
+// run until SIGINT or SIGTERM.
+func Main(name string, p *service.Platform) {
+	service.Main(name, service.Needs{Embedded: true}, func(ctx context.Context, d service.Deps) error {
+		return Run(ctx, p, d, RedisConfigured(d.Config, os.Getenv), nil)
+	})
+}
+
+// RedisConfigured reports whether the settings name a Redis of their own
+// (any of the config file, JETSOURCE_REDIS_URL, REDIS_URL, -redis-url),
+// rather than leaving the default.
+func RedisConfigured(cfg config.Config, getenv func(string) string) bool {
+	return cfg.Redis.URL != config.Default().Redis.URL || getenv("REDIS_URL") != "" || getenv("JETSOURCE_REDIS_URL") != ""
 }

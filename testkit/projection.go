@@ -3,6 +3,8 @@ package testkit
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -74,7 +76,9 @@ func (f *ProjectionFixture) caughtUp() {
 	f.t.Helper()
 	if !f.running {
 		r, err := projections.NewRunner(f.store.JetStream(), f.rdb, []projections.Projection{f.p},
-			projections.WithFetchWait(50*time.Millisecond), projections.WithMaxRetries(projections.NoRetries))
+			projections.WithFetchWait(50*time.Millisecond), projections.WithMaxRetries(projections.NoRetries),
+			// A failure is reported through the status; the log stays quiet.
+			projections.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 		require.NoError(f.t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

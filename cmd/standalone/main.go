@@ -9,18 +9,8 @@
 package main
 
 import (
-	"context"
-	"os"
-
-	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/domain/samples"
-	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/standalone"
 )
 
-func main() {
-	service.Main("standalone", service.Needs{Embedded: true}, func(ctx context.Context, d service.Deps) error {
-		configured := d.Config.Redis.URL != config.Default().Redis.URL || os.Getenv("REDIS_URL") != ""
-		return standalone.Run(ctx, samples.Platform(), d, configured, nil)
-	})
-}
+func main() { standalone.Main("standalone", samples.Platform()) }

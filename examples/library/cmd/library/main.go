@@ -12,9 +12,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/standalone"
@@ -23,12 +20,9 @@ import (
 )
 
 func main() {
-	platform := service.New(service.Domain{
+	standalone.Main("library", service.New(service.Domain{
 		Aggregates:  []service.Aggregate{service.AggregateOf(library.Definition())},
 		Projections: []projections.Projection{library.Projection()},
 		Queries:     library.Queries(),
-	})
-	service.Main("library", service.Needs{Embedded: true}, func(ctx context.Context, d service.Deps) error {
-		return standalone.Run(ctx, platform, d, os.Getenv("REDIS_URL") != "", nil)
-	})
+	}))
 }
