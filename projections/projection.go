@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -106,9 +107,20 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // Decoding returns an Apply that decodes each event with the domain's
 // registry (upcasting older schemas) and hands apply the typed event, so
 // that a projection's handler is a switch on event types. An event the
-// registry cannot decode is a poison event.
+// registry cannot decode is a poison event. The platform's correction event
+// (streams.VoidType) arrives as a streams.Void: a handler that keeps the
+// aggregate's version records it like any other event's.
 func Decoding(events *codec.Registry, apply func(ctx context.Context, tx *Tx, ev streams.Recorded, event any) error) func(context.Context, *Tx, streams.Recorded) error {
 	return func(ctx context.Context, tx *Tx, ev streams.Recorded) error {
+		if ev.Type == streams.VoidType {
+			// The platform's correction: it voids an earlier event (which
+			// the runner skips) and takes the next version of the aggregate.
+			var v streams.Void
+			if err := json.Unmarshal(ev.Data, &v); err != nil {
+				return err
+			}
+			return apply(ctx, tx, ev, v)
+		}
 		e, err := events.Decode(ev.Type, ev.Schema, ev.Data)
 		if err != nil {
 			return err

@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"encoding/json"
+
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -436,6 +440,8 @@ type target struct {
 	lease      string
 	checkpoint streams.Sequence
 	reached    streams.Sequence
+	// voided are events a correction (streams.EventVoided) voided.
+	voided map[streams.Sequence]bool
 }
 
 // step fetches one batch, checks that it follows what the runner saw
@@ -545,8 +551,25 @@ func (r *Runner) applyWithRetries(ctx context.Context, p Projection, t *target, 
 // retries are spent.
 func (r *Runner) retry(ctx context.Context, p Projection, t *target, ev streams.Recorded, cause error) error {
 	for attempt := 1; ; attempt++ {
-		// An event that breaks its version sequence stays broken: no retry.
-		if attempt > r.opts.MaxRetries || errors.Is(cause, ErrVersionSequence) {
+		// An event that breaks its version sequence stays broken, unless a
+		// correction voided it: then it is skipped.
+		if errors.Is(cause, ErrVersionSequence) {
+			voided, err := r.voided(ctx, ev)
+			if err != nil {
+				return err
+			}
+			if !voided {
+				return &ApplyError{Projection: p.Name, Event: ev, Err: cause}
+			}
+			if t.voided == nil {
+				t.voided = map[streams.Sequence]bool{}
+			}
+			t.voided[ev.Sequence] = true
+			r.log.Warn("projection skips an event a correction voided", "projection", p.Name,
+				"sequence", uint64(ev.Sequence), "subject", ev.Ref.Subject())
+			return r.commit(ctx, p, t, []streams.Recorded{ev}, 0)
+		}
+		if attempt > r.opts.MaxRetries {
 			return &ApplyError{Projection: p.Name, Event: ev, Err: cause}
 		}
 		r.log.Warn("projection handler failed; retrying", "projection", p.Name, "sequence", uint64(ev.Sequence), "attempt", attempt, "error", cause)
@@ -634,6 +657,9 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 			}
 		}
 		for i, ev := range events {
+			if t.voided[ev.Sequence] {
+				continue // corrected: skipped, its version does not count
+			}
 			subject := ev.Ref.Subject()
 			if last := versions[subject]; ev.Version != last+1 {
 				return &badEvent{index: i, err: &VersionError{Subject: subject, Last: last, Got: ev.Version}}
@@ -646,6 +672,9 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 				ptx.reader = tx
 			}
 			for i, ev := range events {
+				if t.voided[ev.Sequence] {
+					continue // voided by a correction: skipped
+				}
 				if err := p.Apply(ctx, ptx, ev); err != nil {
 					return &badEvent{index: i, err: err}
 				}
@@ -685,3 +714,35 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // formatSeq is used in logs.
 func formatSeq(s streams.Sequence) string { return strconv.FormatUint(uint64(s), 10) }
+
+// voidLookahead bounds how many later events of the aggregate are read to
+// find the correction of an event that breaks its history.
+const voidLookahead = 1000
+
+// voided reports whether a correction (streams.EventVoided) later in ev's
+// aggregate voids ev.
+func (r *Runner) voided(ctx context.Context, ev streams.Recorded) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	msgs, err := jetstreamext.GetBatch(ctx, r.js, r.opts.Stream, voidLookahead,
+		jetstreamext.GetBatchSeq(uint64(ev.Sequence)+1), jetstreamext.GetBatchSubject(ev.Ref.Subject()))
+	if err != nil {
+		return false, err
+	}
+	for msg, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if msg.Header.Get(streams.HeaderType) != streams.VoidType {
+			continue
+		}
+		var v streams.Void
+		if json.Unmarshal(msg.Data, &v) == nil && v.Sequence == ev.Sequence {
+			return true, nil
+		}
+	}
+	return false, nil
+}

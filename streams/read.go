@@ -118,6 +118,9 @@ func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) i
 		next := from.Sequence + 1
 		want := from.Version + 1
 		subject := ref.Subject()
+		// suspects are events that break the version sequence: skipped when
+		// a later correction (EventVoided) voids them, an error otherwise.
+		var suspects []*BrokenHistoryError
 		for {
 			batch, done, err := s.readBatch(ctx, ref, subject, next)
 			if err != nil {
@@ -125,21 +128,36 @@ func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) i
 				return
 			}
 			for _, r := range batch {
+				next = r.Sequence + 1
 				if until.reached(r) {
 					return
 				}
 				if r.Version != want {
-					yield(Recorded{}, fmt.Errorf("read %s: %w: version %d at sequence %d, expected version %d",
-						ref, ErrCorruptEvent, r.Version, r.Sequence, want))
+					suspects = append(suspects, &BrokenHistoryError{Ref: ref, Sequence: r.Sequence, Type: r.Type, Got: r.Version, Want: want})
+					continue
+				}
+				if voided, ok := voidOf(r); ok {
+					for i, b := range suspects {
+						if b.Sequence == voided {
+							suspects = append(suspects[:i], suspects[i+1:]...)
+							break
+						}
+					}
+				}
+				if len(suspects) > 0 {
+					// A valid version after a break that no correction voided.
+					yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
 					return
 				}
 				if !yield(r, nil) {
 					return
 				}
 				want++
-				next = r.Sequence + 1
 			}
 			if done {
+				if len(suspects) > 0 {
+					yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
+				}
 				return
 			}
 		}

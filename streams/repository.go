@@ -123,8 +123,10 @@ func (r *Repository[S]) Replay(ctx context.Context, a Aggregate[S], until Until)
 		if err != nil {
 			return Aggregate[S]{}, err
 		}
-		if a.State, err = r.model.Apply(a.State, rec); err != nil {
-			return Aggregate[S]{}, fmt.Errorf("load %s: %w", a.Ref, err)
+		if rec.Type != VoidType { // a correction moves the position only
+			if a.State, err = r.model.Apply(a.State, rec); err != nil {
+				return Aggregate[S]{}, fmt.Errorf("load %s: %w", a.Ref, err)
+			}
 		}
 		a.Position, a.at = rec.Position(), rec.Time
 	}

@@ -77,10 +77,19 @@ func errorBody(e *RequestError) []byte {
 // classify maps an error of the command's flow to its wire error. internal
 // reports whether it is a bug (logged with details, answered vaguely).
 func classify(err error) (e *RequestError, internal bool) {
-	var re *RequestError
+	var (
+		re     *RequestError
+		broken *streams.BrokenHistoryError
+	)
 	switch {
 	case errors.As(err, &re):
 		return re, false
+	case errors.As(err, &broken):
+		// Not a bug of the caller's, nor one to hide: the stream holds an
+		// event that breaks the aggregate's history (forged or repeated);
+		// nothing is decided on it until an admin voids that event.
+		return &RequestError{Status: http.StatusInternalServerError, Code: CodeInternal,
+			Message: "refused: the history of " + broken.Error()}, true
 	case errors.Is(err, aggregate.ErrInvalid), errors.Is(err, streams.ErrInvalidRef),
 		errors.Is(err, aggregate.ErrUnknownCommand), errors.Is(err, streams.ErrBatchTooLarge):
 		return &RequestError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}, false

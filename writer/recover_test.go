@@ -2,14 +2,19 @@ package writer_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/codec"
+	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
@@ -80,4 +85,32 @@ func TestPanicInUserCodeIsInternalErrorAndTheWriterKeepsServing(t *testing.T) {
 	assert.Contains(t, out, "evolve cannot fold Poisoned")
 	assert.Contains(t, out, "runtime/debug.Stack", "logged with its stack")
 	assert.Contains(t, out, "recover_test.go", "the stack reaches the panicking code")
+}
+
+// The writer never trusts the stream blindly: an aggregate whose history
+// holds a forged event with a repeated version is refused with a 500 that
+// names the event, and a correction through the platform restores it.
+func TestForgedEventIsRefusedWithA500NamingItUntilCorrected(t *testing.T) {
+	n := testkit.StartNATS(t)
+	w := startWriter(t, n)
+	nc := n.Connect()
+	ok(t, nc, "cmd.account.open", `{"aggregate_id":"f1","data":{"owner":"ada"}}`)
+	ok(t, nc, "cmd.account.deposit", `{"aggregate_id":"f1","data":{"amount":10}}`)
+	forged := nats.NewMsg("events.account.f1")
+	forged.Header.Set(streams.HeaderType, "MoneyDeposited")
+	forged.Header.Set(streams.HeaderVersion, "2")
+	forged.Data = []byte(`{"amount":1000000}`)
+	ack, err := w.store.JetStream().PublishMsg(context.Background(), forged)
+	require.NoError(t, err)
+
+	r := send(t, nc, "cmd.account.withdraw", `{"aggregate_id":"f1","data":{"amount":500000}}`)
+	assert.Equal(t, 500, r.status, r.raw)
+	assert.Contains(t, r.msg, fmt.Sprintf("at sequence %d has version 2", ack.Sequence), "the reply names the event")
+
+	ref, _ := streams.NewRef("account", "f1")
+	_, err = w.store.VoidEvent(context.Background(), ref, streams.Sequence(ack.Sequence), "forged deposit")
+	require.NoError(t, err)
+	r = send(t, nc, "cmd.account.withdraw", `{"aggregate_id":"f1","data":{"amount":500000}}`)
+	assert.Equal(t, 422, r.status, "the forged million is not there: %s", r.raw)
+	ok(t, nc, "cmd.account.withdraw", `{"aggregate_id":"f1","data":{"amount":10}}`)
 }
