@@ -10,7 +10,8 @@
 // Service errors travel in NATS as the micro headers Nats-Service-Error-Code
 // and Nats-Service-Error; the gateway answers with that code as the HTTP
 // status and the reply body as it is ({"error": {"code", "message"}}). When
-// nothing answers, or the answer is late, it says 503 unavailable.
+// nothing offers the subject (no responders) it says 404 not_found (DESIGN
+// §2); when the answer is late, 503 unavailable.
 package gateway
 
 import (
@@ -155,7 +156,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 	if err != nil {
 		status, code, message := http.StatusServiceUnavailable, "unavailable", "the service did not answer: "+err.Error()
 		if errors.Is(err, nats.ErrNoResponders) {
-			message = "no service answers " + subject
+			// DESIGN §2: a command or query that the running services do
+			// not offer is not found (not retryable), not unavailable.
+			status, code, message = http.StatusNotFound, "not_found", "no service offers "+subject
 		}
 		if ctx.Err() != nil {
 			return

@@ -93,7 +93,8 @@ func TestGatewayRefusesBadRequests(t *testing.T) {
 		{"bad type", "POST", "/v1/commands/Acc.x/deposit", "{}", 400, "bad_request", "must match"},
 		{"numeric param not a number", "GET", "/v1/queries/account/get?id=a&min_sequence=x", "", 400, "bad_request", `"min_sequence" must be an integer`},
 		{"repeated param", "GET", "/v1/queries/account/get?id=a&id=b", "", 400, "bad_request", `"id" is given 2 times`},
-		{"no service", "POST", "/v1/commands/order/place", `{"aggregate_id":"o"}`, 503, "unavailable", "no service answers cmd.order.place"},
+		{"no service", "POST", "/v1/commands/order/place", `{"aggregate_id":"o"}`, 404, "not_found", "no service offers cmd.order.place"},
+		{"no such query", "GET", "/v1/queries/order/get?id=o", "", 404, "not_found", "no service offers query.order.get"},
 		{"unknown path", "GET", "/v2/whatever", "", 404, "not_found", "no such endpoint"},
 		{"wrong method", "GET", "/v1/commands/account/deposit", "", 404, "not_found", "no such endpoint"},
 	}

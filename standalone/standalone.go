@@ -99,6 +99,10 @@ func Run(ctx context.Context, p *service.Platform, d service.Deps, redisConfigur
 	defer nc.Close()
 
 	g, ctx := errgroup.WithContext(ctx)
+	// One process, one health and metrics listener: the services share the
+	// ops server and only this function binds http.listen.
+	service.ServeOps(ctx, g, cfg, d.Health)
+	cfg.HTTP.Listen = ""
 	g.Go(func() error { return p.RunWriter(ctx, cfg, wnc, d.Health, log.With("service", "writer")) })
 	g.Go(func() error { return p.RunProjector(ctx, cfg, nc, rdb, d.Health, log.With("service", "projector")) })
 	g.Go(func() error { return p.RunReader(ctx, cfg, nc, rdb, d.Health, log.With("service", "reader")) })
