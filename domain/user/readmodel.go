@@ -41,8 +41,10 @@ func Queries() []reader.Query {
 		}}}
 }
 
-// Get reads the user of username from a view of the users projection.
+// Get reads the user of username from a view of the users projection. The
+// username is normalised as registration does (Ada finds ada).
 func Get(ctx context.Context, v *projections.View, username string) (View, error) {
+	username = Register{Username: username}.NormalizedUsername()
 	h, err := v.HGetAll(ctx, v.Keys.Key("user", username))
 	if err == nil && len(h) == 0 {
 		err = projections.NotFound("user", username)
