@@ -2,7 +2,10 @@ package testkit
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -40,4 +43,15 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// QuietBenchmarks runs the tests of a package (call it from TestMain) with
+// the default logger silenced when benchmarks run, so that their output is
+// benchstat's alone, with no log line interleaved; tests log as before.
+func QuietBenchmarks(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	return m.Run()
 }
