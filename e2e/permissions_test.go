@@ -239,6 +239,16 @@ func TestServicesRunWithTheirOwnPermissionsAndAClientOnlySendsCommandsAndQueries
 	head, err := stream.GetLastMsgForSubject(t.Context(), "events.account.acc-1")
 	require.NoError(t, err)
 	assert.Equal(t, "7", head.Header.Get("Es-Version"), "the last event of acc-1 is alice's deposit: nothing forged was stored")
+
+	// The writer may publish events: a command whose reply subject is an
+	// event subject is not run, and nothing is written there.
+	require.NoError(t, alice.nc.PublishMsg(&nats.Msg{Subject: "cmd.account.deposit", Reply: "events.account.acc-1",
+		Data: []byte(`{"aggregate_id":"acc-1","data":{"amount":1}}`)}))
+	last = sequenceOf(t, alice.request("cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":1}}`))
+	head, err = stream.GetLastMsgForSubject(t.Context(), "events.account.acc-1")
+	require.NoError(t, err)
+	assert.Equal(t, "8", head.Header.Get("Es-Version"), "only alice's second deposit was stored after the first: %s", head.Data)
+	assert.Equal(t, last, head.Sequence)
 	for _, line := range violations.FindAllString(p.nats.out.String(), -1) {
 		refusedReply := strings.Contains(line, "user:reader-shop") && strings.Contains(line, `Subject "events.account.acc-1"`)
 		assert.True(t, strings.Contains(line, "user:alice") || refusedReply, "only alice was refused (and the reader, told to answer on an event subject): %s", line)
