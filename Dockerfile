@@ -7,9 +7,12 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ENV CGO_ENABLED=0
-RUN mkdir /out && go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
+RUN mkdir /out /auth && go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
+# The folder of `jetsource nats-config -out /auth` in docker-compose: owned
+# by nonroot, so that the volume mounted there is too.
+COPY --from=build --chown=nonroot:nonroot /auth /auth
 USER nonroot:nonroot
 ENTRYPOINT []

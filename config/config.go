@@ -70,6 +70,10 @@ type NATS struct {
 	TLSKey string `yaml:"tls_key" env:"NATS_TLS_KEY"`
 	// TLSCA is a file of CA certificates (PEM) that the server's must chain to.
 	TLSCA string `yaml:"tls_ca" env:"NATS_TLS_CA"`
+	// InboxPrefix is the prefix of the connection's reply subjects; empty:
+	// nats.go's _INBOX. A user of `jetsource nats-config` may receive
+	// replies on its own prefix only, _INBOX.<user>: set that.
+	InboxPrefix string `yaml:"inbox_prefix"`
 	// ConnectTimeout bounds the dial and handshake with one server.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// RequestTimeout bounds one request to the server: a JetStream publish,

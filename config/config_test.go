@@ -292,6 +292,8 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"deployment name", func(c *config.Config) { c.Deployment.Name = "Prod.1" }, `deployment.name "Prod.1" must match`},
 		{"max waits", func(c *config.Config) { c.Reader.MaxWaits = 0 }, "reader.max_waits must be between 1 and 100000, got 0"},
 		{"startup timeout", func(c *config.Config) { c.NATS.StartupTimeout = 0 }, "nats.startup_timeout must be a positive duration"},
+		{"inbox wildcard", func(c *config.Config) { c.NATS.InboxPrefix = "_INBOX.>" }, `nats.inbox_prefix "_INBOX.>" must be subject tokens`},
+		{"inbox trailing dot", func(c *config.Config) { c.NATS.InboxPrefix = "_INBOX." }, `nats.inbox_prefix "_INBOX." must be subject tokens`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

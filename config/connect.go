@@ -54,6 +54,9 @@ func (n NATS) Options() ([]nats.Option, error) {
 	if n.Token != "" {
 		opts = append(opts, nats.Token(n.Token))
 	}
+	if n.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(n.InboxPrefix))
+	}
 	// The TLS options load their files when applied: apply them once to
 	// scratch options to report a bad file by its setting.
 	var scratch nats.Options

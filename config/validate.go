@@ -38,6 +38,8 @@ var (
 	replicas     = []int{1, 3, 5}
 	// bucketName is the key-value bucket rule of nats.go.
 	bucketName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// inboxPrefix is a literal subject: no wildcard, no empty token.
+	inboxPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 )
 
 // Validate checks every setting and reports each bad one at once, naming it
@@ -75,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if (c.NATS.TLSCert == "") != (c.NATS.TLSKey == "") {
 		bad("nats.tls_cert and nats.tls_key must be set together, got tls_cert %q and tls_key %q", c.NATS.TLSCert, c.NATS.TLSKey)
+	}
+	if p := c.NATS.InboxPrefix; p != "" && !inboxPrefix.MatchString(p) {
+		bad("nats.inbox_prefix %q must be subject tokens of letters, digits, '-' and '_' joined by '.', such as _INBOX.writer", p)
 	}
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {

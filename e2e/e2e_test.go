@@ -43,7 +43,7 @@ func binaries(t *testing.T) string {
 			return
 		}
 		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator),
-			"./cmd/writer", "./cmd/projector", "./cmd/reader", "./cmd/gateway", "./cmd/standalone", "github.com/nats-io/nats-server/v2")
+			"./cmd/writer", "./cmd/projector", "./cmd/reader", "./cmd/gateway", "./cmd/standalone", "./cmd/jetsource", "github.com/nats-io/nats-server/v2")
 		cmd.Dir = ".."
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,10 @@ func (w *Writer) Serve(ctx context.Context) error {
 					lastHandled.Store(time.Now().UnixNano())
 					inHandler.Add(-1)
 				}()
+				if !answerable(req.Reply()) {
+					w.log.Warn("command not run: its reply subject is one the writer writes to", "subject", req.Subject(), "reply", req.Reply())
+					return
+				}
 				start := time.Now()
 				r, err := DecodeRequest(req.Data())
 				if err != nil {
@@ -356,6 +361,14 @@ func (w *Writer) finish(typ, command, id, outcome string, start time.Time, inter
 	default:
 		w.log.Debug("command", attrs...)
 	}
+}
+
+// answerable reports whether a request's reply subject may be answered.
+// The writer may publish events, key-value entries and JetStream requests:
+// a client naming such a subject as its reply would have the writer write
+// the reply there (a forged event that breaks its aggregate's history).
+func answerable(reply string) bool {
+	return !strings.HasPrefix(reply, streams.SubjectPrefix+".") && !strings.HasPrefix(reply, "$")
 }
 
 // respond publishes a reply on the connection. Workers answer after the

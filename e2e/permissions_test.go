@@ -1,0 +1,256 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/testkit"
+)
+
+// securedPlatform is a nats-server started with the authorization block of
+// `jetsource nats-config`, and the services, each connecting as its own
+// user: a named deployment with its own stream and snapshot bucket, so that
+// the permissions are shown to follow the settings.
+type securedPlatform struct {
+	t       *testing.T
+	url     string
+	auth    string // the folder nats-config wrote
+	nats    *proc
+	env     []string
+	writer  *proc
+	proj    *proc
+	reader  *proc
+	gateway *proc
+}
+
+// The deployment the secured platform runs.
+var securedSettings = []string{
+	"JETSOURCE_DEPLOYMENT_NAME=shop",
+	"JETSOURCE_STORE_STREAM=SHOP_EVENTS",
+	"JETSOURCE_STORE_SNAPSHOT_BUCKET=SHOP_SNAPSHOTS",
+	"JETSOURCE_WRITER_SNAPSHOT_EVERY=2", // snapshots are written and read
+}
+
+func startSecuredPlatform(t *testing.T) *securedPlatform {
+	bin := binaries(t)
+	dir := t.TempDir()
+	auth := filepath.Join(dir, "auth")
+	gen := exec.Command(filepath.Join(bin, "jetsource"), "nats-config", "-clients", "alice,bob", "-out", auth)
+	gen.Env = append(os.Environ(), securedSettings...)
+	out, err := gen.CombinedOutput()
+	require.NoError(t, err, "nats-config: %s", out)
+
+	addr := freeAddr(t)
+	host, port, _ := strings.Cut(addr, ":")
+	conf := fmt.Sprintf("host: %s\nport: %s\njetstream {\n  store_dir: %q\n}\ninclude auth/authorization.conf\n",
+		host, port, filepath.Join(dir, "js"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nats.conf"), []byte(conf), 0o600))
+	p := &securedPlatform{t: t, url: "nats://" + addr, auth: auth}
+	p.nats = start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-c", filepath.Join(dir, "nats.conf"))
+
+	rd := testkit.StartRedis(t)
+	p.env = append([]string{"NATS_URL=" + p.url, "REDIS_URL=" + rd.URL, "JETSOURCE_LOG_LEVEL=info",
+		"JETSOURCE_HTTP_GATEWAY_LISTEN=" + freeAddr(t)}, securedSettings...)
+	p.writer = p.run("writer", "writer-shop")
+	p.proj = p.run("projector", "projector-shop")
+	p.reader = p.run("reader", "reader-shop")
+	p.gateway = p.run("gateway", "gateway-shop")
+	return p
+}
+
+// run starts a service binary connecting as user, with the settings file
+// nats-config wrote for it.
+func (p *securedPlatform) run(name, user string) *proc {
+	env := append([]string{"JETSOURCE_CONFIG=" + filepath.Join(p.auth, user+".yaml")}, p.env...)
+	return start(p.t, name, filepath.Join(binaries(p.t), name), env)
+}
+
+// user is a connection as one of the generated users, with the
+// asynchronous errors the server sent it (a permissions violation is one).
+type user struct {
+	t      *testing.T
+	nc     *nats.Conn
+	errors chan error
+}
+
+func (p *securedPlatform) connect(name string) *user {
+	t := p.t
+	cfg, err := config.Load([]string{"-config", filepath.Join(p.auth, name+".yaml")}, func(string) string { return "" })
+	require.NoError(t, err)
+	opts, err := cfg.NATS.Options()
+	require.NoError(t, err)
+	u := &user{t: t, errors: make(chan error, 100)}
+	opts = append(opts, nats.Name(name), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case u.errors <- err:
+		default:
+		}
+	}))
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		u.nc, err = nats.Connect(p.url, opts...)
+		return err == nil
+	}, "connected as %s", name)
+	t.Cleanup(u.nc.Close)
+	return u
+}
+
+// violation waits for the server to refuse subject to u.
+func (u *user) violation(what, subject string) {
+	u.t.Helper()
+	want := fmt.Sprintf("permissions violation for %s to %q", what, subject)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-u.errors:
+			if strings.Contains(strings.ToLower(err.Error()), strings.ToLower(want)) {
+				return
+			}
+		case <-deadline:
+			u.t.Fatalf("the server did not refuse: %s", want)
+		}
+	}
+}
+
+// request sends a command or query and returns the reply's body, failing
+// on an error reply.
+func (u *user) request(subject, body string) json.RawMessage {
+	u.t.Helper()
+	msg, err := u.nc.Request(subject, []byte(body), 10*time.Second)
+	require.NoError(u.t, err, "%s %s", subject, body)
+	require.Empty(u.t, msg.Header.Get(micro.ErrorCodeHeader), "%s %s: %s", subject, body, msg.Data)
+	return msg.Data
+}
+
+func (u *user) refused(subject, body, status string) {
+	u.t.Helper()
+	msg, err := u.nc.Request(subject, []byte(body), 10*time.Second)
+	require.NoError(u.t, err, "%s %s", subject, body)
+	require.Equal(u.t, status, msg.Header.Get(micro.ErrorCodeHeader), "%s %s: %s", subject, body, msg.Data)
+}
+
+func sequenceOf(t *testing.T, raw json.RawMessage) uint64 {
+	var r reply
+	require.NoError(t, json.Unmarshal(raw, &r))
+	return r.Sequence
+}
+
+// violations are the permissions violations in the server's log.
+var violations = regexp.MustCompile(`(?m)^.*Violation.*$`)
+
+func TestServicesRunWithTheirOwnPermissionsAndAClientOnlySendsCommandsAndQueries(t *testing.T) {
+	p := startSecuredPlatform(t)
+	alice, bob, admin := p.connect("alice"), p.connect("bob"), p.connect("admin-shop")
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		_, e1 := alice.nc.Request("cmd.account.open", []byte(`{}`), time.Second)
+		_, e2 := alice.nc.Request("query.account.get", []byte(`{}`), time.Second)
+		return e1 == nil && e2 == nil
+	}, "services up")
+
+	// A workload that touches every permission the services need: appends,
+	// loads with snapshots, idempotent resends, unique usernames, refusals
+	// confirmed on the leader, read-your-writes, discovery, a rebuild.
+	alice.request("cmd.account.open", `{"aggregate_id":"acc-1","data":{"owner":"alice"}}`)
+	var last uint64
+	for i := range 5 {
+		last = sequenceOf(t, alice.request("cmd.account.deposit", fmt.Sprintf(`{"aggregate_id":"acc-1","command_id":"dep-%d","data":{"amount":10}}`, i)))
+	}
+	alice.request("cmd.account.deposit", `{"aggregate_id":"acc-1","command_id":"dep-0","data":{"amount":10}}`)
+	alice.refused("cmd.account.withdraw", `{"aggregate_id":"acc-1","data":{"amount":1000}}`, "422")
+	alice.refused("cmd.account.deposit", `{"aggregate_id":"acc-1","expected_version":1,"data":{"amount":1}}`, "409")
+	alice.refused("cmd.account.deposit", `{"aggregate_id":"nobody","data":{"amount":1}}`, "404")
+	bob.request("cmd.user.register", `{"aggregate_id":"u-bob","data":{"username":"bob","password":"correct horse battery"}}`)
+	alice.refused("cmd.user.register", `{"aggregate_id":"u-eve","data":{"username":"bob","password":"another one"}}`, "409")
+	alice.request("cmd.order.place", `{"aggregate_id":"o-1"}`)
+	alice.request("cmd.order.add_item", `{"aggregate_id":"o-1","data":{"item_id":"pen","quantity":2}}`)
+	last = max(last, sequenceOf(t, alice.request("cmd.product.register", `{"aggregate_id":"pen","data":{"name":"Pen"}}`)))
+	got := alice.request("query.account.get", fmt.Sprintf(`{"id":"acc-1","min_sequence":%d}`, last))
+	assert.Contains(t, string(got), `"balance":50`)
+	assert.Contains(t, string(bob.request("query.user.get", `{"username":"bob"}`)), `"username":"bob"`)
+
+	// Discovery and a rebuild, as the admin.
+	_, err := admin.nc.Request("$SRV.PING", nil, 5*time.Second)
+	require.NoError(t, err)
+	msg, err := admin.nc.Request("jetsource.shop.projector.rebuild.accounts", nil, 30*time.Second)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"rebuilt":"accounts"}`, string(msg.Data))
+	got = alice.request("query.account.get", `{"id":"acc-1"}`)
+	assert.Contains(t, string(got), `"balance":50`)
+
+	// They stop cleanly, and nothing they did was refused.
+	for _, s := range []*proc{p.gateway, p.reader, p.proj, p.writer} {
+		s.stop(t)
+	}
+	require.Empty(t, violations.FindAllString(p.nats.out.String(), -1), "the services ran without a permissions violation")
+
+	p.writer = p.run("writer", "writer-shop")
+	p.proj = p.run("projector", "projector-shop")
+	p.reader = p.run("reader", "reader-shop")
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		_, e1 := alice.nc.Request("cmd.account.open", []byte(`{}`), time.Second)
+		_, e2 := alice.nc.Request("query.account.get", []byte(`{}`), time.Second)
+		return e1 == nil && e2 == nil
+	}, "services up again")
+
+	// A client cannot forge an event.
+	require.NoError(t, alice.nc.Publish("events.account.acc-1", []byte(`{"amount":1000000}`)))
+	alice.violation("publish", "events.account.acc-1")
+	// It cannot read commands (bob's password), events, or anyone's replies.
+	for _, subject := range []string{"cmd.>", "cmd.user.register", "events.>", "_INBOX.>", "_INBOX.bob.>"} {
+		_, err := alice.nc.SubscribeSync(subject)
+		require.NoError(t, err)
+		alice.violation("subscription", subject)
+	}
+	// It cannot rebuild, nor talk to JetStream.
+	for _, subject := range []string{"jetsource.shop.projector.rebuild.accounts", "jetsource.projector.rebuild.accounts", "$JS.API.STREAM.INFO.SHOP_EVENTS"} {
+		_, err := alice.nc.Request(subject, nil, time.Second)
+		require.Error(t, err)
+		alice.violation("publish", subject)
+	}
+	// Nor through a service, naming an event subject as a query's reply.
+	require.NoError(t, alice.nc.PublishMsg(&nats.Msg{Subject: "query.account.get", Reply: "events.account.acc-1", Data: []byte(`{"id":"acc-1"}`)}))
+
+	// And its commands and queries still work: the forged deposit is not
+	// there, the account answers as before.
+	last = sequenceOf(t, alice.request("cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":1}}`))
+	got = alice.request("query.account.get", fmt.Sprintf(`{"id":"acc-1","min_sequence":%d}`, last))
+	assert.Contains(t, string(got), `"balance":51`)
+	assert.Contains(t, string(got), `"version":7`)
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(p.nats.out.String(), `user:reader-shop" - Publish Violation - Subject "events.account.acc-1"`)
+	}, "the reader is refused an answer on an event subject")
+	js, err := jetstream.New(admin.nc)
+	require.NoError(t, err)
+	stream, err := js.Stream(t.Context(), "SHOP_EVENTS")
+	require.NoError(t, err)
+	head, err := stream.GetLastMsgForSubject(t.Context(), "events.account.acc-1")
+	require.NoError(t, err)
+	assert.Equal(t, "7", head.Header.Get("Es-Version"), "the last event of acc-1 is alice's deposit: nothing forged was stored")
+
+	// The writer may publish events: a command whose reply subject is an
+	// event subject is not run, and nothing is written there.
+	require.NoError(t, alice.nc.PublishMsg(&nats.Msg{Subject: "cmd.account.deposit", Reply: "events.account.acc-1",
+		Data: []byte(`{"aggregate_id":"acc-1","data":{"amount":1}}`)}))
+	last = sequenceOf(t, alice.request("cmd.account.deposit", `{"aggregate_id":"acc-1","data":{"amount":1}}`))
+	head, err = stream.GetLastMsgForSubject(t.Context(), "events.account.acc-1")
+	require.NoError(t, err)
+	assert.Equal(t, "8", head.Header.Get("Es-Version"), "only alice's second deposit was stored after the first: %s", head.Data)
+	assert.Equal(t, last, head.Sequence)
+	for _, line := range violations.FindAllString(p.nats.out.String(), -1) {
+		refusedReply := strings.Contains(line, "user:reader-shop") && strings.Contains(line, `Subject "events.account.acc-1"`)
+		assert.True(t, strings.Contains(line, "user:alice") || refusedReply, "only alice was refused (and the reader, told to answer on an event subject): %s", line)
+	}
+}

@@ -1,0 +1,101 @@
+package permissions_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/jetsource/jetsource/permissions"
+)
+
+var shop = permissions.Deployment{Name: "shop", Stream: "SHOP_EVENTS", SnapshotBucket: "SHOP_SNAPSHOTS", Projections: []string{"accounts"}}
+
+// allowed reports whether one of the filters covers subject, and none of
+// deny does.
+func allowed(subject string, filters, deny []string) bool {
+	match := func(f string) bool { return server.SubjectMatchesFilter(subject, f) }
+	return slices.ContainsFunc(filters, match) && !slices.ContainsFunc(deny, match)
+}
+
+func TestEachRoleMayDoOnlyWhatItNeeds(t *testing.T) {
+	cases := []struct {
+		role    permissions.Role
+		publish map[string]bool
+		receive map[string]bool
+	}{
+		{permissions.Writer,
+			map[string]bool{"events.account.a": true, "$KV.UNIQUE_shop.user.bob": true, "$JS.API.DIRECT.GET.SHOP_EVENTS": true,
+				"$JS.API.STREAM.MSG.GET.SHOP_EVENTS": true, "jetsource.shop.projector.rebuild.accounts": false, "$JS.API.STREAM.DELETE.SHOP_EVENTS": false},
+			map[string]bool{"cmd.user.register": true, "_INBOX.writer-shop.x": true, "_INBOX.alice.x": false, "query.account.get": false}},
+		{permissions.Projector,
+			map[string]bool{"events.account.a": false, "$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts": true,
+				"$JS.API.CONSUMER.MSG.NEXT.SHOP_EVENTS.jetsource_shop_rebuild_accounts": true, "$JS.API.CONSUMER.DELETE.SHOP_EVENTS.other": false,
+				"$KV.SNAPSHOTS.account.a": false},
+			map[string]bool{"jetsource.shop.projector.rebuild.accounts": true, "jetsource.projector.rebuild.accounts": false, "cmd.user.register": false, "events.account.a": false}},
+		{permissions.Reader,
+			map[string]bool{"events.account.a": false, "$JS.API.STREAM.INFO.SHOP_EVENTS": true, "cmd.account.open": false},
+			map[string]bool{"query.account.get": true, "cmd.user.register": false, "_INBOX.alice.x": false}},
+		{permissions.Client,
+			map[string]bool{"cmd.user.register": true, "query.account.get": true, "events.account.a": false, "_INBOX.bob.x": false,
+				"jetsource.shop.projector.rebuild.accounts": false, "jetsource.projector.rebuild.accounts": false, "$JS.API.STREAM.INFO.SHOP_EVENTS": false},
+			map[string]bool{"_INBOX.alice.x": true, "_INBOX.bob.x": false, "cmd.user.register": false, "events.account.a": false}},
+		{permissions.Admin,
+			map[string]bool{"jetsource.shop.projector.rebuild.accounts": true, "events.account.a": true},
+			map[string]bool{"cmd.user.register": false, "cmd.account.open": true}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.role), func(t *testing.T) {
+			user := "alice"
+			if tc.role != permissions.Client {
+				user = shop.ServiceUser(tc.role)
+			}
+			p, err := shop.For(tc.role, user)
+			require.NoError(t, err)
+			for subject, want := range tc.publish {
+				assert.Equal(t, want, allowed(subject, p.Publish, nil), "%s publishes to %s", tc.role, subject)
+			}
+			for subject, want := range tc.receive {
+				assert.Equal(t, want, allowed(subject, p.Subscribe, p.SubscribeDeny), "%s receives %s", tc.role, subject)
+			}
+		})
+	}
+}
+
+func TestAuthorizationIsReadByNATSServerWithHashesAndNKeys(t *testing.T) {
+	writer, err := permissions.NewPasswordUser("writer-shop", permissions.Writer)
+	require.NoError(t, err)
+	alice, err := permissions.NewNKeyUser("alice", permissions.Client)
+	require.NoError(t, err)
+	block, err := shop.Authorization([]permissions.User{writer.User, alice.User})
+	require.NoError(t, err)
+	assert.NotContains(t, block, writer.Password, "the block holds no password")
+	file := filepath.Join(t.TempDir(), "nats.conf")
+	require.NoError(t, os.WriteFile(file, []byte(block), 0o600))
+	opts, err := server.ProcessConfigFile(file)
+	require.NoError(t, err)
+	require.Len(t, opts.Users, 1)
+	assert.Equal(t, "writer-shop", opts.Users[0].Username)
+	require.NoError(t, bcrypt.CompareHashAndPassword([]byte(opts.Users[0].Password), []byte(writer.Password)))
+	require.Len(t, opts.Nkeys, 1)
+	assert.Equal(t, alice.User.NKey, opts.Nkeys[0].Nkey)
+	want, err := shop.For(permissions.Client, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, want.Subscribe, opts.Nkeys[0].Permissions.Subscribe.Allow)
+}
+
+func TestBadUsersAndRolesAreRefused(t *testing.T) {
+	_, err := permissions.NewPasswordUser("a.b", permissions.Client)
+	assert.ErrorIs(t, err, permissions.ErrBadUser)
+	_, err = permissions.NewPasswordUser("root", "superuser")
+	assert.ErrorIs(t, err, permissions.ErrUnknownRole)
+	u, err := permissions.NewPasswordUser("alice", permissions.Client)
+	require.NoError(t, err)
+	_, err = shop.Authorization([]permissions.User{u.User, u.User})
+	assert.ErrorIs(t, err, permissions.ErrBadUser)
+}

@@ -1,0 +1,199 @@
+package permissions
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/service"
+	"github.com/jetsource/jetsource/writer"
+)
+
+// Role is what a NATS user of jetsource is for.
+type Role string
+
+// The roles.
+const (
+	// Writer serves commands and is the only role that appends events.
+	Writer Role = "writer"
+	// Projector keeps the read models and serves rebuilds.
+	Projector Role = "projector"
+	// Reader serves queries.
+	Reader Role = "reader"
+	// Gateway is the HTTP gateway: a client of commands and queries.
+	Gateway Role = "gateway"
+	// Admin may do anything but read the commands of cmd.user.>.
+	Admin Role = "admin"
+	// Client may send commands and queries and receive its own replies.
+	Client Role = "client"
+)
+
+// Services are the roles of jetsource's own processes, one user each.
+var Services = []Role{Writer, Projector, Reader, Gateway}
+
+// Roles are every role.
+var Roles = []Role{Writer, Projector, Reader, Gateway, Admin, Client}
+
+// ErrUnknownRole means a role that is not one of Roles.
+var ErrUnknownRole = errors.New("unknown role")
+
+// ErrBadUser means a user name that cannot be a NATS user and subject token.
+var ErrBadUser = errors.New("bad user name")
+
+// userName is a user name that is also one subject token, so that its inbox
+// prefix _INBOX.<user> is a literal subject.
+var userName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Deployment holds the names the permissions depend on: the deployment's
+// name, its stream and snapshot bucket, and its projections (each has its
+// own consumers).
+type Deployment struct {
+	// Name is deployment.name; empty for the one deployment of an account.
+	Name string
+	// Stream is store.stream.
+	Stream string
+	// SnapshotBucket is store.snapshot_bucket.
+	SnapshotBucket string
+	// Projections are the names of the projections the projectors run.
+	Projections []string
+}
+
+// DeploymentOf returns the deployment of cfg running projections.
+func DeploymentOf(cfg config.Config, projections []string) Deployment {
+	return Deployment{Name: cfg.Deployment.Name, Stream: cfg.Store.Stream,
+		SnapshotBucket: cfg.Store.SnapshotBucket, Projections: projections}
+}
+
+// ServiceUser is the user name of a service role in this deployment: the
+// role, followed by -<deployment> for a named deployment.
+func (d Deployment) ServiceUser(r Role) string { return writer.Named(string(r), "-", d.Name) }
+
+// InboxPrefix is the only prefix on which user may receive replies; give it
+// to nats.CustomInboxPrefix (nats.inbox_prefix in a service's settings).
+func InboxPrefix(user string) string { return "_INBOX." + user }
+
+// Permissions are the subjects a user may publish and subscribe to; a
+// subscription to a subject of SubscribeDeny, or to a wildcard that covers
+// it, receives none of its messages.
+type Permissions struct {
+	Publish       []string
+	Subscribe     []string
+	SubscribeDeny []string
+}
+
+// Subjects of the contract every role's permissions name.
+const (
+	events   = "events.>"
+	commands = "cmd.>"
+	queries  = "query.>"
+	// passwords are the commands that carry a plain password.
+	passwords = "cmd.user.>"
+	// inboxes are every user's replies: the services answer there.
+	inboxes = "_INBOX.>"
+	// services is the micro discovery of $SRV.PING, $SRV.INFO, $SRV.STATS.
+	services = "$SRV.>"
+	jsAPI    = "$JS.API."
+	// rebuilds are the rebuild subjects of the unnamed and named
+	// deployments (service.RebuildSubjectOf).
+	rebuilds      = "jetsource.projector.rebuild.>"
+	namedRebuilds = "jetsource.*.projector.rebuild.>"
+)
+
+// For returns the permissions of user in role. user names the inbox prefix
+// the user receives replies on; for a service role it is ServiceUser.
+func (d Deployment) For(r Role, user string) (Permissions, error) {
+	if !userName.MatchString(user) {
+		return Permissions{}, fmt.Errorf("permissions: %w %q: 1 to 64 letters, digits, '-' or '_'", ErrBadUser, user)
+	}
+	inbox := InboxPrefix(user) + ".>"
+	switch r {
+	case Writer:
+		pub := []string{events, inboxes}
+		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE", "STREAM.MSG.GET")...)
+		pub = append(pub, d.directGet(d.Stream)...)
+		for _, b := range []string{d.SnapshotBucket, writer.Named(writer.CommandsBucket, "_", d.Name), writer.Named(writer.UniqueBucket, "_", d.Name)} {
+			pub = append(pub, d.bucket(b)...)
+		}
+		return Permissions{Publish: pub, Subscribe: []string{commands, services, inbox}}, nil
+	case Projector:
+		pub := []string{inboxes}
+		// The projector provisions the store too (a first start before any
+		// writer): the stream and the snapshot bucket, never their data.
+		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")...)
+		pub = append(pub, d.bucketAPI(d.SnapshotBucket)...)
+		for _, p := range d.Projections {
+			for _, kind := range []string{"proj", "rebuild"} {
+				pub = append(pub, d.consumer(d.consumerName(kind, p))...)
+			}
+		}
+		return Permissions{Publish: pub, Subscribe: []string{service.RebuildSubjectOf(d.Name) + ".*", services, inbox}}, nil
+	case Reader:
+		pub := append([]string{inboxes}, d.streamAPI("STREAM.INFO")...)
+		return Permissions{Publish: pub, Subscribe: []string{queries, services, inbox}}, nil
+	case Gateway, Client:
+		return Permissions{Publish: []string{commands, queries}, Subscribe: []string{inbox}}, nil
+	case Admin:
+		return Permissions{Publish: []string{">"}, Subscribe: []string{">"}, SubscribeDeny: []string{passwords}}, nil
+	}
+	return Permissions{}, fmt.Errorf("permissions: %w %q: one of %v", ErrUnknownRole, r, Roles)
+}
+
+// ParseRole returns the role named s.
+func ParseRole(s string) (Role, error) {
+	if r := Role(s); slices.Contains(Roles, r) {
+		return r, nil
+	}
+	return "", fmt.Errorf("permissions: %w %q: one of %v", ErrUnknownRole, s, Roles)
+}
+
+// streamAPI is the JetStream API of the event stream for each operation.
+func (d Deployment) streamAPI(ops ...string) []string {
+	out := make([]string, len(ops))
+	for i, op := range ops {
+		out[i] = jsAPI + op + "." + d.Stream
+	}
+	return out
+}
+
+// directGet is a direct get of stream: batched (the stream's subject) and
+// by last subject ($JS.API.DIRECT.GET.<stream>.<subject>).
+func (d Deployment) directGet(stream string) []string {
+	return []string{jsAPI + "DIRECT.GET." + stream, jsAPI + "DIRECT.GET." + stream + ".>"}
+}
+
+// bucketAPI provisions a key-value bucket: create, info, update (replicas),
+// and the account's JetStream info (nats.go reads the account's limits
+// before it creates a bucket).
+func (d Deployment) bucketAPI(bucket string) []string {
+	s := "KV_" + bucket
+	return []string{jsAPI + "INFO", jsAPI + "STREAM.CREATE." + s, jsAPI + "STREAM.INFO." + s, jsAPI + "STREAM.UPDATE." + s}
+}
+
+// bucket provisions, reads and writes a key-value bucket.
+func (d Deployment) bucket(bucket string) []string {
+	out := append(d.bucketAPI(bucket), "$KV."+bucket+".>")
+	return append(out, d.directGet("KV_"+bucket)...)
+}
+
+// consumer is what a projector does with one of its consumers: create it
+// (with or without a filter in the subject), read its info, delete it, pull
+// from it and acknowledge.
+func (d Deployment) consumer(name string) []string {
+	c := d.Stream + "." + name
+	return []string{
+		jsAPI + "CONSUMER.CREATE." + c, jsAPI + "CONSUMER.CREATE." + c + ".>",
+		jsAPI + "CONSUMER.INFO." + c, jsAPI + "CONSUMER.DELETE." + c,
+		jsAPI + "CONSUMER.MSG.NEXT." + c, "$JS.ACK." + c + ".>",
+	}
+}
+
+// consumerName is the projections runner's consumer of one kind (proj,
+// rebuild) for a projection: jetsource_[<deployment>_]<kind>_<projection>.
+func (d Deployment) consumerName(kind, projection string) string {
+	if d.Name == "" {
+		return "jetsource_" + kind + "_" + projection
+	}
+	return "jetsource_" + d.Name + "_" + kind + "_" + projection
+}
