@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/gateway"
 )
 
 type compose struct {
@@ -53,6 +54,7 @@ func TestComposeMatchesTheBinaries(t *testing.T) {
 		require.Contains(t, c.Services, name)
 	}
 	checkNATSConfig(t, c)
+	checkGatewayTokens(t, c)
 	for name, svc := range c.Services {
 		if svc.Build == "" {
 			continue
@@ -80,6 +82,31 @@ func TestComposeMatchesTheBinaries(t *testing.T) {
 	}
 }
 
+// checkGatewayTokens loads the gateway's tokens file, as mounted from the
+// repository, as the gateway would: the compose gateway asks for tokens.
+func checkGatewayTokens(t *testing.T, c compose) {
+	t.Helper()
+	svc := c.Services["gateway"]
+	inContainer := svc.Environment["JETSOURCE_GATEWAY_TOKENS_FILE"]
+	require.NotEmpty(t, inContainer, "the compose gateway asks for tokens")
+	onHost := mountedFrom(svc.Volumes, inContainer)
+	require.NotEmpty(t, onHost, "the tokens file %s is mounted from the repository", inContainer)
+	tokens, err := gateway.LoadTokens(onHost)
+	require.NoError(t, err)
+	assert.NotEmpty(t, tokens)
+}
+
+// mountedFrom is the repository file mounted at inContainer, or "".
+func mountedFrom(volumes []string, inContainer string) string {
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == inContainer {
+			return filepath.Join("..", parts[0])
+		}
+	}
+	return ""
+}
+
 // checkNATSConfig parses the nats service's config file, as mounted from the
 // repository, with nats-server's own parser: JetStream on, with sync always
 // (acknowledged means on disk).
@@ -89,13 +116,7 @@ func checkNATSConfig(t *testing.T, c compose) {
 	i := slices.Index(svc.Command, "-c")
 	require.True(t, i >= 0 && i+1 < len(svc.Command), "nats runs with a config file (-c)")
 	inContainer := svc.Command[i+1]
-	var onHost string
-	for _, v := range svc.Volumes {
-		parts := strings.Split(v, ":")
-		if len(parts) >= 2 && parts[1] == inContainer {
-			onHost = filepath.Join("..", parts[0])
-		}
-	}
+	onHost := mountedFrom(svc.Volumes, inContainer)
 	require.NotEmpty(t, onHost, "the nats config %s is mounted from the repository", inContainer)
 	opts, err := server.ProcessConfigFile(onHost)
 	require.NoError(t, err)
