@@ -40,7 +40,9 @@ func ValidScope(scope string) bool { return scopePattern.MatchString(scope) }
 // Principal is who sent a request: a static token's name or a JWT's
 // subject, with the scopes the token grants.
 type Principal struct {
-	// Name identifies the client: "token:<name>" or "jwt:<subject>".
+	// Name identifies the client, in messages and in the long-poll limit:
+	// "token:<name>", "jwt:<subject>" (JWTs without a subject share
+	// "jwt:"), or "ip:<address>" when authentication is off.
 	Name   string
 	Scopes []string
 }
