@@ -23,6 +23,8 @@ type Config struct {
 	Reader Reader `yaml:"reader"`
 	// HTTP holds the HTTP listeners: health and metrics, and the gateway.
 	HTTP HTTP `yaml:"http"`
+	// Gateway is the HTTP gateway's security: tokens, TLS, timeouts, limits.
+	Gateway Gateway `yaml:"gateway"`
 	// Log is the process log.
 	Log Log `yaml:"log"`
 	// Standalone is the single-process mode with an embedded NATS server.
@@ -188,6 +190,49 @@ type HTTP struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
+// Gateway is the security of the HTTP gateway (cmd/gateway). With neither
+// tokens_file nor a JWT key file set, the gateway asks for no token.
+// Secrets stay in their files: these settings only name them.
+type Gateway struct {
+	// TokensFile is a YAML file of static bearer tokens, each a name, the
+	// token's SHA-256 (gateway.HashToken) and its scopes; see the gateway
+	// package doc.
+	TokensFile string `yaml:"tokens_file"`
+	// JWTSecretFile holds the secret that verifies HS256 JWTs (32 bytes or
+	// more).
+	JWTSecretFile string `yaml:"jwt_secret_file"`
+	// JWTPublicKeyFile holds the PEM public key that verifies RS256 (RSA)
+	// or EdDSA (Ed25519) JWTs.
+	JWTPublicKeyFile string `yaml:"jwt_public_key_file"`
+	// JWTIssuer, when set, must be a JWT's iss.
+	JWTIssuer string `yaml:"jwt_issuer"`
+	// JWTAudience, when set, must be among a JWT's aud.
+	JWTAudience string `yaml:"jwt_audience"`
+	// JWTScopeClaim names the claim that holds a JWT's scopes.
+	JWTScopeClaim string `yaml:"jwt_scope_claim"`
+	// TLSCert is the gateway's certificate chain (PEM); set together with
+	// TLSKey to serve HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	// TLSKey is the private key file (PEM) of TLSCert.
+	TLSKey string `yaml:"tls_key"`
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, headers and body; a body
+	// still arriving then is answered 408.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout is how long an idle keep-alive connection is kept.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxLongPolls is how many queries with min_sequence or wait_ms one
+	// client (a token, or a remote IP without authentication) may have
+	// running at once; one more is answered 429.
+	MaxLongPolls int `yaml:"max_long_polls"`
+}
+
+// AuthOn reports whether the gateway asks for bearer tokens.
+func (g Gateway) AuthOn() bool {
+	return g.TokensFile != "" || g.JWTSecretFile != "" || g.JWTPublicKeyFile != ""
+}
+
 // Log is the process log.
 type Log struct {
 	// Level is the least severe level written: debug, info, warn or error.
@@ -279,6 +324,13 @@ func Default() Config {
 			Listen:        "", // off
 			GatewayListen: "127.0.0.1:8080",
 			MaxBodyBytes:  1 << 20, // 1 MiB, the NATS server's default max_payload
+		},
+		Gateway: Gateway{
+			JWTScopeClaim:     "scope",          // gateway.DefaultScopeClaim
+			ReadHeaderTimeout: 5 * time.Second,  // gateway.DefaultReadHeaderTimeout
+			ReadTimeout:       30 * time.Second, // gateway.DefaultReadTimeout
+			IdleTimeout:       2 * time.Minute,  // gateway.DefaultIdleTimeout
+			MaxLongPolls:      10,               // gateway.DefaultMaxLongPolls
 		},
 		Log: Log{
 			Level:  "info",

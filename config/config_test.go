@@ -294,6 +294,14 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"startup timeout", func(c *config.Config) { c.NATS.StartupTimeout = 0 }, "nats.startup_timeout must be a positive duration"},
 		{"inbox wildcard", func(c *config.Config) { c.NATS.InboxPrefix = "_INBOX.>" }, `nats.inbox_prefix "_INBOX.>" must be subject tokens`},
 		{"inbox trailing dot", func(c *config.Config) { c.NATS.InboxPrefix = "_INBOX." }, `nats.inbox_prefix "_INBOX." must be subject tokens`},
+		{"gateway tls half", func(c *config.Config) { c.Gateway.TLSCert = "gw.pem" }, `gateway.tls_cert and gateway.tls_key must be set together, got tls_cert "gw.pem" and tls_key ""`},
+		{"gateway jwt issuer without key", func(c *config.Config) { c.Gateway.JWTIssuer = "https://id" }, "gateway.jwt_issuer is set without gateway.jwt_secret_file or gateway.jwt_public_key_file"},
+		{"gateway jwt audience without key", func(c *config.Config) { c.Gateway.JWTAudience = "js" }, "gateway.jwt_audience is set without"},
+		{"gateway scope claim", func(c *config.Config) { c.Gateway.JWTScopeClaim = "" }, "gateway.jwt_scope_claim must not be empty"},
+		{"gateway read header timeout", func(c *config.Config) { c.Gateway.ReadHeaderTimeout = 0 }, "gateway.read_header_timeout must be a positive duration"},
+		{"gateway read timeout", func(c *config.Config) { c.Gateway.ReadTimeout = -1 }, "gateway.read_timeout must be a positive duration"},
+		{"gateway idle timeout", func(c *config.Config) { c.Gateway.IdleTimeout = 0 }, "gateway.idle_timeout must be a positive duration"},
+		{"gateway long polls", func(c *config.Config) { c.Gateway.MaxLongPolls = 0 }, "gateway.max_long_polls must be between 1 and 100000, got 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -321,6 +329,10 @@ func TestValidateAcceptsEveryAllowedForm(t *testing.T) {
 		"ipv6 listener":      func(c *config.Config) { c.HTTP.Listen = "[::1]:9090" },
 		"no retries":         func(c *config.Config) { c.Writer.MaxRetries, c.Projector.MaxRetries = 0, 0 },
 		"queue group dotted": func(c *config.Config) { c.Writer.QueueGroup = "jetsource.writer" },
+		"gateway jwt checks": func(c *config.Config) {
+			c.Gateway.JWTPublicKeyFile, c.Gateway.JWTIssuer, c.Gateway.JWTAudience = "idp.pem", "https://id", "js"
+		},
+		"gateway tls": func(c *config.Config) { c.Gateway.TLSCert, c.Gateway.TLSKey = "gw.pem", "gw.key" },
 	}
 	for name, change := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -72,6 +72,18 @@
 //	JETSOURCE_HTTP_LISTEN
 //	JETSOURCE_HTTP_GATEWAY_LISTEN
 //	JETSOURCE_HTTP_MAX_BODY_BYTES
+//	JETSOURCE_GATEWAY_TOKENS_FILE
+//	JETSOURCE_GATEWAY_JWT_SECRET_FILE
+//	JETSOURCE_GATEWAY_JWT_PUBLIC_KEY_FILE
+//	JETSOURCE_GATEWAY_JWT_ISSUER
+//	JETSOURCE_GATEWAY_JWT_AUDIENCE
+//	JETSOURCE_GATEWAY_JWT_SCOPE_CLAIM
+//	JETSOURCE_GATEWAY_TLS_CERT
+//	JETSOURCE_GATEWAY_TLS_KEY
+//	JETSOURCE_GATEWAY_READ_HEADER_TIMEOUT
+//	JETSOURCE_GATEWAY_READ_TIMEOUT
+//	JETSOURCE_GATEWAY_IDLE_TIMEOUT
+//	JETSOURCE_GATEWAY_MAX_LONG_POLLS
 //	JETSOURCE_LOG_LEVEL
 //	JETSOURCE_LOG_FORMAT
 //	JETSOURCE_STANDALONE_DATA_DIR
@@ -102,8 +114,9 @@
 //
 // # Secrets
 //
-// The NATS password and token, and credentials inside the NATS and Redis
-// URLs, never appear in Redacted, in log output (Config, NATS and Redis are
+// The gateway's tokens and JWT secret are never settings: the settings name
+// the files that hold them (only hashes, for the tokens). The NATS password
+// and token, and credentials inside the NATS and Redis URLs, never appear in Redacted, in log output (Config, NATS and Redis are
 // slog.LogValuers), in fmt output (NATS and Redis format themselves
 // redacted, also inside a Config), or in error messages.
 //

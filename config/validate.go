@@ -165,6 +165,26 @@ func (c Config) Validate() error {
 	}
 	between("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1, maxBodyBytes)
 
+	// Gateway
+	g := c.Gateway
+	if (g.TLSCert == "") != (g.TLSKey == "") {
+		bad("gateway.tls_cert and gateway.tls_key must be set together, got tls_cert %q and tls_key %q", g.TLSCert, g.TLSKey)
+	}
+	if g.JWTSecretFile == "" && g.JWTPublicKeyFile == "" {
+		for _, s := range []struct{ name, value string }{{"gateway.jwt_issuer", g.JWTIssuer}, {"gateway.jwt_audience", g.JWTAudience}} {
+			if s.value != "" {
+				bad("%s is set without gateway.jwt_secret_file or gateway.jwt_public_key_file: no JWT would be checked against it", s.name)
+			}
+		}
+	}
+	if g.JWTScopeClaim == "" {
+		bad("gateway.jwt_scope_claim must not be empty")
+	}
+	positive("gateway.read_header_timeout", g.ReadHeaderTimeout)
+	positive("gateway.read_timeout", g.ReadTimeout)
+	positive("gateway.idle_timeout", g.IdleTimeout)
+	between("gateway.max_long_polls", int64(g.MaxLongPolls), 1, maxWaiters)
+
 	// Log
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level must be one of %s, got %q", strings.Join(logLevels, ", "), c.Log.Level)

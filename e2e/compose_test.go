@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/domain/samples"
+	"github.com/jetsource/jetsource/gateway"
 	"github.com/jetsource/jetsource/permissions"
 )
 
@@ -69,6 +70,7 @@ func TestComposeMatchesTheBinaries(t *testing.T) {
 	}
 	runAuth(t, c.Services[authService], volumes)
 	users := checkNATSConfig(t, c, volumes)
+	checkGatewayTokens(t, c)
 	for name, svc := range c.Services {
 		if svc.Build == "" || name == authService {
 			continue
@@ -169,6 +171,31 @@ func checkUser(t *testing.T, service string, cfg config.Config, users map[string
 	require.NotNil(t, u.Permissions)
 	assert.Equal(t, want.Publish, u.Permissions.Publish.Allow, "%s may publish as its role", service)
 	assert.Equal(t, want.Subscribe, u.Permissions.Subscribe.Allow, "%s may subscribe as its role", service)
+}
+
+// checkGatewayTokens loads the gateway's tokens file, as mounted from the
+// repository, as the gateway would: the compose gateway asks for tokens.
+func checkGatewayTokens(t *testing.T, c compose) {
+	t.Helper()
+	svc := c.Services["gateway"]
+	inContainer := svc.Environment["JETSOURCE_GATEWAY_TOKENS_FILE"]
+	require.NotEmpty(t, inContainer, "the compose gateway asks for tokens")
+	onHost := mountedFrom(svc.Volumes, inContainer)
+	require.NotEmpty(t, onHost, "the tokens file %s is mounted from the repository", inContainer)
+	tokens, err := gateway.LoadTokens(onHost)
+	require.NoError(t, err)
+	assert.NotEmpty(t, tokens)
+}
+
+// mountedFrom is the repository file mounted at inContainer, or "".
+func mountedFrom(volumes []string, inContainer string) string {
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == inContainer {
+			return filepath.Join("..", parts[0])
+		}
+	}
+	return ""
 }
 
 // checkNATSConfig parses the nats service's config file, as mounted from the

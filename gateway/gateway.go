@@ -1,30 +1,20 @@
-// Package gateway is the HTTP front door of jetsource (the seed's API
-// gateway). It holds no domain logic: it turns an HTTP request into a NATS
-// request on the contract's subjects and the NATS reply back into HTTP.
-//
-//	POST /v1/commands/{type}/{command}   body: the command JSON of DESIGN §2
-//	                                     -> request on cmd.<type>.<command>
-//	GET  /v1/queries/{model}/{name}?p=v  -> request on query.<model>.<name>
-//	                                        with {"p": "v", …} as the body
-//
-// Service errors travel in NATS as the micro headers Nats-Service-Error-Code
-// and Nats-Service-Error; the gateway answers with that code as the HTTP
-// status and the reply body as it is ({"error": {"code", "message"}}). When
-// nothing offers the subject (no responders) it says 404 not_found (DESIGN
-// §2); when the answer is late, 503 unavailable.
 package gateway
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,11 +24,20 @@ import (
 
 // Defaults of the gateway's settings.
 const (
-	DefaultMaxBodyBytes = 1 << 20
-	DefaultTimeout      = 10 * time.Second
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultTimeout           = 10 * time.Second
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout bounds the whole request: 1 MiB arrives well
+	// within it on any link a client should use.
+	DefaultReadTimeout = 30 * time.Second
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxLongPolls is per client: a waiting client cannot take all
+	// of the reader's waits (reader.max_waits, 100 per model by default).
+	DefaultMaxLongPolls = 10
 )
 
-// envelopeParams are the parameters every query takes, as JSON numbers.
+// envelopeParams are the parameters every query takes, as JSON numbers; a
+// query with any of them may wait for the projections (a long poll).
 var envelopeParams = []string{"min_sequence", "wait_ms"}
 
 var tokenPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -52,6 +51,20 @@ type Options struct {
 	// types tell which query parameters travel as JSON numbers. Without
 	// them, only min_sequence and wait_ms do.
 	Queries []reader.Query
+	// Tokens and JWT turn authentication on (either is enough).
+	Tokens []Token
+	JWT    *JWT
+	// Timeouts of Serve's http.Server.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// TLSCertFile and TLSKeyFile turn HTTPS on in Serve.
+	TLSCertFile string
+	TLSKeyFile  string
+	// MaxLongPolls is per client.
+	MaxLongPolls int
+	// Routes are served beside the gateway's own.
+	Routes []Route
 }
 
 // Gateway is an http.Handler forwarding to NATS.
@@ -61,10 +74,20 @@ type Gateway struct {
 	// numeric lists, per query subject, the parameters sent as numbers.
 	numeric map[string]map[string]bool
 	mux     *http.ServeMux
+	// auth is nil when authentication is off.
+	auth      *authenticator
+	tls       *tls.Config
+	longPolls *longPolls
+	inFlight  atomic.Int64
 }
 
-// New returns a gateway that forwards over nc.
-func New(nc *nats.Conn, options ...Option) *Gateway {
+// ErrBadTLS is wrapped by New's error when the certificate or key of
+// WithTLS cannot be used.
+var ErrBadTLS = errors.New("gateway: bad TLS certificate")
+
+// New returns a gateway that forwards over nc. It fails on settings it
+// cannot use: a bad token entry, JWT key or certificate.
+func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 	var opts Options
 	for _, o := range options {
 		o(&opts)
@@ -78,7 +101,37 @@ func New(nc *nats.Conn, options ...Option) *Gateway {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	g := &Gateway{nc: nc, opts: opts, numeric: map[string]map[string]bool{}, mux: http.NewServeMux()}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.MaxLongPolls <= 0 {
+		opts.MaxLongPolls = DefaultMaxLongPolls
+	}
+	auth, err := newAuthenticator(opts.Tokens, opts.JWT)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		nc: nc, opts: opts, numeric: map[string]map[string]bool{}, mux: http.NewServeMux(),
+		auth: auth, longPolls: newLongPolls(opts.MaxLongPolls),
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return nil, fmt.Errorf("%w: set both the certificate and the key file, got %q and %q", ErrBadTLS, opts.TLSCertFile, opts.TLSKeyFile)
+	}
+	if opts.TLSCertFile != "" {
+		// Loaded now, so that a bad file stops the start, not the first client.
+		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadTLS, err)
+		}
+		g.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	for _, q := range opts.Queries {
 		numeric := map[string]bool{}
 		for _, p := range q.Params {
@@ -88,14 +141,21 @@ func New(nc *nats.Conn, options ...Option) *Gateway {
 	}
 	g.mux.HandleFunc("POST /v1/commands/{type}/{command}", g.command)
 	g.mux.HandleFunc("GET /v1/queries/{model}/{name}", g.query)
+	for _, rt := range opts.Routes {
+		g.mux.Handle(rt.Pattern, g.require(rt.Scope, rt.Handler))
+	}
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: use POST /v1/commands/{type}/{command} or GET /v1/queries/{model}/{name}")
 	})
-	return g
+	return g, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// InFlight is the number of requests forwarded to NATS whose reply has not
+// come yet; a request whose client went away no longer counts.
+func (g *Gateway) InFlight() int64 { return g.inFlight.Load() }
 
 func (g *Gateway) command(w http.ResponseWriter, r *http.Request) {
 	typ, cmd := r.PathValue("type"), r.PathValue("command")
@@ -103,14 +163,22 @@ func (g *Gateway) command(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "type and command must match [a-z][a-z0-9_]{0,63}")
 		return
 	}
+	if _, err := g.authorize(r, CommandScope(typ)); err != nil {
+		err.write(w)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooLarge):
 			writeError(w, http.StatusRequestEntityTooLarge, "bad_request", fmt.Sprintf("body is larger than %d bytes", g.opts.MaxBodyBytes))
-			return
+		case errors.As(err, &netErr) && netErr.Timeout():
+			writeError(w, http.StatusRequestTimeout, "bad_request", fmt.Sprintf("the body did not arrive within the read timeout (%v)", g.opts.ReadTimeout))
+		default:
+			writeError(w, http.StatusBadRequest, "bad_request", "cannot read body: "+err.Error())
 		}
-		writeError(w, http.StatusBadRequest, "bad_request", "cannot read body: "+err.Error())
 		return
 	}
 	g.forward(w, r, "cmd."+typ+"."+cmd, body)
@@ -122,13 +190,21 @@ func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "model and name must match [a-z][a-z0-9_]{0,63}")
 		return
 	}
+	client, authErr := g.authorize(r, QueryScope(model))
+	if authErr != nil {
+		authErr.write(w)
+		return
+	}
 	params := map[string]any{}
+	longPoll := false
 	for key, values := range r.URL.Query() {
 		if len(values) != 1 {
 			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("parameter %q is given %d times", key, len(values)))
 			return
 		}
-		if slices.Contains(envelopeParams, key) || g.numeric["query."+model+"."+name][key] {
+		envelope := slices.Contains(envelopeParams, key)
+		longPoll = longPoll || envelope
+		if envelope || g.numeric["query."+model+"."+name][key] {
 			n, err := strconv.ParseInt(values[0], 10, 64)
 			if err != nil {
 				writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("parameter %q must be an integer, got %q", key, values[0]))
@@ -144,6 +220,14 @@ func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "cannot encode the query")
 		return
 	}
+	if longPoll {
+		if !g.longPolls.acquire(client.Name) {
+			writeError(w, http.StatusTooManyRequests, "too_many_requests",
+				fmt.Sprintf("%s already has %d queries waiting with min_sequence or wait_ms; wait for one to answer", client.Name, g.opts.MaxLongPolls))
+			return
+		}
+		defer g.longPolls.release(client.Name)
+	}
 	g.forward(w, r, "query."+model+"."+name, body)
 }
 
@@ -151,17 +235,26 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 	start := time.Now()
 	msg := nats.NewMsg(subject)
 	msg.Data = body
-	ctx := r.Context()
-	reply, err := g.nc.RequestMsg(msg, g.timeout(r))
+	// The HTTP request's context: a client that goes away abandons the
+	// NATS request at once.
+	ctx, cancel := context.WithTimeout(r.Context(), g.opts.Timeout)
+	defer cancel()
+	g.inFlight.Add(1)
+	reply, err := g.nc.RequestMsgWithContext(ctx, msg)
+	g.inFlight.Add(-1)
 	if err != nil {
+		if r.Context().Err() != nil {
+			g.opts.Logger.Debug("gateway client went away", "subject", subject, "duration", time.Since(start))
+			return
+		}
 		status, code, message := http.StatusServiceUnavailable, "unavailable", "the service did not answer: "+err.Error()
-		if errors.Is(err, nats.ErrNoResponders) {
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
 			// DESIGN §2: a command or query that the running services do
 			// not offer is not found (not retryable), not unavailable.
 			status, code, message = http.StatusNotFound, "not_found", "no service offers "+subject
-		}
-		if ctx.Err() != nil {
-			return
+		case errors.Is(err, context.DeadlineExceeded):
+			message = fmt.Sprintf("the service did not answer within %v", g.opts.Timeout)
 		}
 		writeError(w, status, code, message)
 		g.opts.Logger.Warn("gateway request failed", "subject", subject, "error", err)
@@ -179,17 +272,6 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 	w.WriteHeader(status)
 	_, _ = w.Write(reply.Data)
 	g.opts.Logger.Debug("gateway", "subject", subject, "status", status, "duration", time.Since(start))
-}
-
-// timeout is the request's deadline, from the HTTP request's context when it
-// has one that is shorter.
-func (g *Gateway) timeout(r *http.Request) time.Duration {
-	if dl, ok := r.Context().Deadline(); ok {
-		if d := time.Until(dl); d < g.opts.Timeout {
-			return d
-		}
-	}
-	return g.opts.Timeout
 }
 
 // writeError writes the contract's error body.

@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/stretchr/testify/assert"
@@ -16,21 +19,63 @@ import (
 	"github.com/jetsource/jetsource/testkit"
 )
 
-// echoService answers cmd.account.* by echoing the subject and body, and
-// fails cmd.account.withdraw with a 422 as the writer would.
-func startGateway(t *testing.T, opts ...gateway.Option) *httptest.Server {
+// fixture is a gateway served by Serve (its own http.Server, with its
+// timeouts) in front of an echo service on a real NATS server.
+type fixture struct {
+	gw  *gateway.Gateway
+	url string
+	// held receives the subject of each request the echo service holds
+	// (query.account.hold) until the test sends on release.
+	held    chan string
+	release chan struct{}
+}
+
+// startGateway starts the echo service and a gateway in front of it.
+//
+// The echo service answers cmd.account.* and query.account.* by echoing the
+// subject and body; it fails cmd.account.withdraw with a 422 as the writer
+// would, holds query.account.hold until released, and answers
+// query.account.slow after slowReply.
+func startGateway(t *testing.T, opts ...gateway.Option) *fixture {
 	t.Helper()
 	n := testkit.StartNATS(t)
 	nc := n.Connect()
+	f := &fixture{held: make(chan string, 16), release: make(chan struct{})}
 	svc, err := micro.AddService(nc, micro.Config{Name: "echo", Version: "0.0.1"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
-	echo := micro.HandlerFunc(func(r micro.Request) {
-		if r.Subject() == "cmd.account.withdraw" {
-			_ = r.Error("422", "rejected: insufficient funds", []byte(`{"error":{"code":"rejected","message":"insufficient funds"}}`))
-			return
-		}
+	ended := make(chan struct{})
+	// Registered after svc.Stop, so run before it: no handler stays held.
+	t.Cleanup(func() { close(ended) })
+	reply := func(r micro.Request) {
 		_ = r.RespondJSON(map[string]any{"subject": r.Subject(), "body": json.RawMessage(r.Data())})
+	}
+	// Held and slow requests answer from their own goroutine: the endpoint
+	// handles its messages one at a time.
+	echo := micro.HandlerFunc(func(r micro.Request) {
+		switch r.Subject() {
+		case "cmd.account.withdraw":
+			_ = r.Error("422", "rejected: insufficient funds", []byte(`{"error":{"code":"rejected","message":"insufficient funds"}}`))
+		case "query.account.hold":
+			f.held <- r.Subject()
+			go func() {
+				select {
+				case <-f.release:
+					reply(r)
+				case <-ended:
+				}
+			}()
+		case "query.account.slow":
+			go func() {
+				select {
+				case <-time.After(slowReply):
+					reply(r)
+				case <-ended:
+				}
+			}()
+		default:
+			reply(r)
+		}
 	})
 	require.NoError(t, svc.AddEndpoint("cmd", echo, micro.WithEndpointSubject("cmd.account.*")))
 	require.NoError(t, svc.AddEndpoint("query", echo, micro.WithEndpointSubject("query.account.*")))
@@ -39,15 +84,53 @@ func startGateway(t *testing.T, opts ...gateway.Option) *httptest.Server {
 	// "no responders". A flush round trip on the subscribing connection
 	// guarantees that.
 	require.NoError(t, nc.Flush())
-	srv := httptest.NewServer(gateway.New(n.Connect(), opts...))
-	t.Cleanup(srv.Close)
-	return srv
+	quiet := gateway.WithLogger(slog.New(slog.DiscardHandler))
+	gw, err := gateway.New(n.Connect(), append([]gateway.Option{quiet}, opts...)...)
+	require.NoError(t, err)
+	f.gw = gw
+	f.url = "http://" + serve(t, gw).String()
+	return f
 }
+
+// serve runs gw.Serve on a free port until the test ends.
+func serve(t *testing.T, gw *gateway.Gateway) net.Addr {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	select {
+	case a := <-addr:
+		return a
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+		return nil
+	}
+}
+
+// slowReply is how long query.account.slow takes: longer than the read
+// timeout of the tests that use it.
+const slowReply = 600 * time.Millisecond
 
 func do(t *testing.T, method, url, body string) (int, map[string]any) {
 	t.Helper()
+	status, _, out := doAs(t, "", method, url, body)
+	return status, out
+}
+
+// doAs sends the request with token as its bearer token (none when empty)
+// and returns the status, the headers and the JSON body.
+func doAs(t *testing.T, token, method, url, body string) (int, http.Header, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -56,12 +139,12 @@ func do(t *testing.T, method, url, body string) (int, map[string]any) {
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(raw, &out), "body %s", raw)
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 func TestCommandIsForwardedToItsSubject(t *testing.T) {
 	srv := startGateway(t)
-	status, body := do(t, "POST", srv.URL+"/v1/commands/account/deposit", `{"aggregate_id":"acc-1","data":{"amount":5}}`)
+	status, body := do(t, "POST", srv.url+"/v1/commands/account/deposit", `{"aggregate_id":"acc-1","data":{"amount":5}}`)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "cmd.account.deposit", body["subject"])
 	assert.Equal(t, map[string]any{"aggregate_id": "acc-1", "data": map[string]any{"amount": float64(5)}}, body["body"])
@@ -69,14 +152,14 @@ func TestCommandIsForwardedToItsSubject(t *testing.T) {
 
 func TestServiceErrorCodeBecomesHTTPStatus(t *testing.T) {
 	srv := startGateway(t)
-	status, body := do(t, "POST", srv.URL+"/v1/commands/account/withdraw", `{"aggregate_id":"acc-1","data":{"amount":5}}`)
+	status, body := do(t, "POST", srv.url+"/v1/commands/account/withdraw", `{"aggregate_id":"acc-1","data":{"amount":5}}`)
 	assert.Equal(t, http.StatusUnprocessableEntity, status)
 	assert.Equal(t, "rejected", body["error"].(map[string]any)["code"])
 }
 
 func TestQueryParamsTravelAsJSON(t *testing.T) {
 	srv := startGateway(t)
-	status, body := do(t, "GET", srv.URL+"/v1/queries/account/get?id=acc-1&min_sequence=12&wait_ms=500", "")
+	status, body := do(t, "GET", srv.url+"/v1/queries/account/get?id=acc-1&min_sequence=12&wait_ms=500", "")
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "query.account.get", body["subject"])
 	assert.Equal(t, map[string]any{"id": "acc-1", "min_sequence": float64(12), "wait_ms": float64(500)}, body["body"])
@@ -100,7 +183,7 @@ func TestGatewayRefusesBadRequests(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := do(t, c.method, srv.URL+c.path, c.body)
+			status, body := do(t, c.method, srv.url+c.path, c.body)
 			assert.Equal(t, c.status, status)
 			e := body["error"].(map[string]any)
 			assert.Equal(t, c.code, e["code"])

@@ -203,19 +203,65 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 }
 
 // RunGateway serves the HTTP gateway on cfg.HTTP.GatewayListen until ctx is
-// done. ready, when set, receives the bound address.
+// done, with /healthz and /readyz beside it, and /metrics for the admin
+// scope when authentication is on. ready, when set, receives the bound
+// address.
 func (p *Platform) RunGateway(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger, ready func(net.Addr)) error {
-	gw := gateway.New(nc, gateway.WithMaxBodyBytes(cfg.HTTP.MaxBodyBytes), gateway.WithTimeout(cfg.NATS.RequestTimeout+cfg.Reader.MaxWait), gateway.WithLogger(log), gateway.WithQueries(p.queries()...))
-	health.AddCheck("nats", NATSCheck(nc))
-	// The gateway shares a listener with its health and metrics.
+	security, err := gatewaySecurity(cfg.Gateway)
+	if err != nil {
+		return err
+	}
+	// The gateway shares its listener with its health and metrics.
 	srv := ops.New(log)
 	srv.Registry = health.Registry
 	srv.AddCheck("nats", NATSCheck(nc))
-	srv.Handle("/v1/", gw)
+	probes := srv.Handler()
+	gw, err := gateway.New(nc, append([]gateway.Option{
+		gateway.WithMaxBodyBytes(cfg.HTTP.MaxBodyBytes),
+		gateway.WithTimeout(cfg.NATS.RequestTimeout + cfg.Reader.MaxWait),
+		gateway.WithLogger(log),
+		gateway.WithQueries(p.queries()...),
+		gateway.WithReadHeaderTimeout(cfg.Gateway.ReadHeaderTimeout),
+		gateway.WithReadTimeout(cfg.Gateway.ReadTimeout),
+		gateway.WithIdleTimeout(cfg.Gateway.IdleTimeout),
+		gateway.WithMaxLongPolls(cfg.Gateway.MaxLongPolls),
+		gateway.WithRoute("GET /healthz", "", probes),
+		gateway.WithRoute("GET /readyz", "", probes),
+		gateway.WithRoute("GET /metrics", gateway.ScopeAdmin, probes),
+	}, security...)...)
+	if err != nil {
+		return err
+	}
+	health.AddCheck("nats", NATSCheck(nc))
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(ctx, cfg.HTTP.GatewayListen, ready) })
+	g.Go(func() error { return gw.Serve(ctx, cfg.HTTP.GatewayListen, ready) })
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
+}
+
+// gatewaySecurity reads the gateway's tokens, JWT keys and certificate from
+// the files the settings name.
+func gatewaySecurity(cfg config.Gateway) ([]gateway.Option, error) {
+	var opts []gateway.Option
+	if cfg.TokensFile != "" {
+		tokens, err := gateway.LoadTokens(cfg.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, gateway.WithTokens(tokens...))
+	}
+	if cfg.JWTSecretFile != "" || cfg.JWTPublicKeyFile != "" {
+		jwt, err := gateway.LoadJWTKeys(cfg.JWTSecretFile, cfg.JWTPublicKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		jwt.Issuer, jwt.Audience, jwt.ScopeClaim = cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTScopeClaim
+		opts = append(opts, gateway.WithJWT(jwt))
+	}
+	if cfg.TLSCert != "" {
+		opts = append(opts, gateway.WithTLS(cfg.TLSCert, cfg.TLSKey))
+	}
+	return opts, nil
 }
 
 // writerQueueGroup is the configured queue group; the default one carries
