@@ -254,3 +254,56 @@ func TestServicesRunWithTheirOwnPermissionsAndAClientOnlySendsCommandsAndQueries
 		assert.True(t, strings.Contains(line, "user:alice") || refusedReply, "only alice was refused (and the reader, told to answer on an event subject): %s", line)
 	}
 }
+
+// An admin (who may publish events) forges an event with a repeated
+// version: commands on the account are refused with a 500 naming it, the
+// accounts projection stops on it, and the documented correction
+// (jetsource void, then a rebuild) restores service. Nothing is deleted.
+func TestForgedEventIsRefusedAndTheDocumentedCorrectionRestoresService(t *testing.T) {
+	p := startSecuredPlatform(t)
+	alice, admin := p.connect("alice"), p.connect("admin-shop")
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		_, e1 := alice.nc.Request("cmd.account.open", []byte(`{}`), time.Second)
+		_, e2 := alice.nc.Request("query.account.get", []byte(`{}`), time.Second)
+		return e1 == nil && e2 == nil
+	}, "services up")
+	alice.request("cmd.account.open", `{"aggregate_id":"f-1","data":{"owner":"ada"}}`)
+	alice.request("cmd.account.deposit", `{"aggregate_id":"f-1","data":{"amount":10}}`)
+
+	js, err := jetstream.New(admin.nc)
+	require.NoError(t, err)
+	forged := nats.NewMsg("events.account.f-1")
+	forged.Header.Set("Es-Type", "MoneyDeposited")
+	forged.Header.Set("Es-Version", "2")
+	forged.Data = []byte(`{"amount":1000000}`)
+	ack, err := js.PublishMsg(t.Context(), forged)
+	require.NoError(t, err)
+
+	msg, err := alice.nc.Request("cmd.account.withdraw", []byte(`{"aggregate_id":"f-1","data":{"amount":500000}}`), 10*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "500", msg.Header.Get(micro.ErrorCodeHeader), "%s", msg.Data)
+	assert.Contains(t, string(msg.Data), fmt.Sprintf("at sequence %d has version 2", ack.Sequence), "the refusal names the event")
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return strings.Contains(p.proj.out.String(), "projection stopped on an event it cannot apply")
+	}, "the projection stops on the forged event")
+
+	// The correction, as the README documents it: void, then rebuild.
+	void := exec.Command(filepath.Join(binaries(t), "jetsource"), "void", "-reason", "forged deposit, incident 7",
+		"account", "f-1", fmt.Sprint(ack.Sequence))
+	void.Env = append(append(os.Environ(), "JETSOURCE_CONFIG="+filepath.Join(p.auth, "admin-shop.yaml"), "NATS_URL="+p.url), securedSettings...)
+	out, err := void.CombinedOutput()
+	require.NoError(t, err, "jetsource void: %s", out)
+	rebuilt, err := admin.nc.Request("jetsource.shop.projector.rebuild.accounts", nil, 60*time.Second)
+	require.NoError(t, err)
+	require.Empty(t, rebuilt.Header.Get(micro.ErrorCodeHeader), "%s", rebuilt.Data)
+
+	alice.refused("cmd.account.withdraw", `{"aggregate_id":"f-1","data":{"amount":500000}}`, "422")
+	last := sequenceOf(t, alice.request("cmd.account.withdraw", `{"aggregate_id":"f-1","data":{"amount":10}}`))
+	got := alice.request("query.account.get", fmt.Sprintf(`{"id":"f-1","min_sequence":%d}`, last))
+	assert.Contains(t, string(got), `"balance":0`)
+	stream, err := js.Stream(t.Context(), "SHOP_EVENTS")
+	require.NoError(t, err)
+	still, err := stream.GetMsg(t.Context(), ack.Sequence)
+	require.NoError(t, err, "the forged event is still in the stream: nothing is deleted")
+	assert.Equal(t, "2", still.Header.Get("Es-Version"))
+}

@@ -123,6 +123,9 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		// writer): the stream and the snapshot bucket, never their data.
 		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")...)
 		pub = append(pub, d.bucketAPI(d.SnapshotBucket)...)
+		// A batched direct get of an aggregate's later events: the runner
+		// looks for the correction of an event that breaks its history.
+		pub = append(pub, jsAPI+"DIRECT.GET."+d.Stream)
 		for _, p := range d.Projections {
 			for _, kind := range []string{"proj", "rebuild"} {
 				pub = append(pub, d.consumer(d.consumerName(kind, p))...)

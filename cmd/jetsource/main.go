@@ -1,6 +1,10 @@
 // Command jetsource is the administration tool of a jetsource deployment.
 //
 //	jetsource nats-config [-config file] [-out dir] [-nkeys] [-clients a,b] [-- settings flags]
+//	jetsource void [-config file] -reason text <type> <id> <sequence> [-- settings flags]
+//
+// void appends the correction (EventVoided) that voids an event breaking
+// its aggregate's version sequence; see docs/contract.md, "Corrections".
 //
 // nats-config prints the nats-server authorization block of the deployment
 // the settings describe (package config: the same file, JETSOURCE_* variables
@@ -49,11 +53,15 @@ func main() {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "nats-config" {
-		fmt.Fprintln(stderr, "usage: jetsource nats-config [flags] [-- settings flags]   (jetsource nats-config -h)")
-		return flag.ErrHelp
+	switch {
+	case len(args) > 0 && args[0] == "nats-config":
+		return natsConfig(args[1:], getenv, stdout, stderr)
+	case len(args) > 0 && args[0] == "void":
+		return void(args[1:], getenv, stdout, stderr)
 	}
-	return natsConfig(args[1:], getenv, stdout, stderr)
+	fmt.Fprintln(stderr, "usage: jetsource nats-config [flags] [-- settings flags]   (jetsource nats-config -h)")
+	fmt.Fprintln(stderr, "       jetsource void -reason text <type> <id> <sequence> [-- settings flags]")
+	return flag.ErrHelp
 }
 
 func natsConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
