@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"net"
+	"net/http"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jetsource/jetsource/gateway"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +40,9 @@ type securedPlatform struct {
 	proj    *proc
 	reader  *proc
 	gateway *proc
+	// http is the gateway's address; its bearer tokens are in tokens.
+	http   string
+	tokens map[string]string // name -> token
 }
 
 // The deployment the secured platform runs.
@@ -63,8 +71,11 @@ func startSecuredPlatform(t *testing.T) *securedPlatform {
 	p.nats = start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-c", filepath.Join(dir, "nats.conf"))
 
 	rd := testkit.StartRedis(t)
+	p.http = freeAddr(t)
+	tokensFile := gatewayTokens(t, dir, p)
 	p.env = append([]string{"NATS_URL=" + p.url, "REDIS_URL=" + rd.URL, "JETSOURCE_LOG_LEVEL=info",
-		"JETSOURCE_HTTP_GATEWAY_LISTEN=" + freeAddr(t)}, securedSettings...)
+		"JETSOURCE_HTTP_GATEWAY_LISTEN=" + p.http, "JETSOURCE_GATEWAY_TOKENS_FILE=" + tokensFile,
+		"JETSOURCE_GATEWAY_READ_TIMEOUT=500ms"}, securedSettings...)
 	p.writer = p.run("writer", "writer-shop")
 	p.proj = p.run("projector", "projector-shop")
 	p.reader = p.run("reader", "reader-shop")
@@ -306,4 +317,69 @@ func TestForgedEventIsRefusedAndTheDocumentedCorrectionRestoresService(t *testin
 	still, err := stream.GetMsg(t.Context(), ack.Sequence)
 	require.NoError(t, err, "the forged event is still in the stream: nothing is deleted")
 	assert.Equal(t, "2", still.Header.Get("Es-Version"))
+}
+
+// gatewayTokens writes the gateway's tokens file: "teller" may send account
+// commands and queries, "auditor" only queries.
+func gatewayTokens(t *testing.T, dir string, p *securedPlatform) string {
+	t.Helper()
+	p.tokens = map[string]string{}
+	var b strings.Builder
+	b.WriteString("tokens:\n")
+	for name, scopes := range map[string]string{"teller": "[cmd:account, query:account]", "auditor": "[query:*]"} {
+		token, err := gateway.NewToken()
+		require.NoError(t, err)
+		hash, err := gateway.HashToken(token)
+		require.NoError(t, err)
+		p.tokens[name] = token
+		fmt.Fprintf(&b, "  - name: %s\n    hash: %s\n    scopes: %s\n", name, hash, scopes)
+	}
+	file := filepath.Join(dir, "gateway-tokens.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	return file
+}
+
+// The gateway, running as its own NATS user, asks for a token: none is
+// 401, a token without the route's scope 403, the right one 200; and a body
+// sent one byte at a time is cut off by its read timeout.
+func TestGatewayOfTheSecuredDeploymentAuthenticatesItsCallers(t *testing.T) {
+	p := startSecuredPlatform(t)
+	post := func(token, body string) int {
+		req, err := http.NewRequest("POST", "http://"+p.http+"/v1/commands/account/open", strings.NewReader(body))
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		return post(p.tokens["teller"], `{"aggregate_id":"g-0","data":{"owner":"ada"}}`) == http.StatusOK
+	}, "the gateway forwards the teller's command")
+	assert.Equal(t, http.StatusUnauthorized, post("", `{"aggregate_id":"g-1","data":{"owner":"ada"}}`))
+	assert.Equal(t, http.StatusUnauthorized, post("not-a-token", `{"aggregate_id":"g-1","data":{"owner":"ada"}}`))
+	assert.Equal(t, http.StatusForbidden, post(p.tokens["auditor"], `{"aggregate_id":"g-1","data":{"owner":"ada"}}`))
+	assert.Equal(t, http.StatusOK, post(p.tokens["teller"], `{"aggregate_id":"g-1","data":{"owner":"ada"}}`))
+
+	// Slow-loris: the headers, then a body one byte every 100 ms.
+	conn, err := net.Dial("tcp", p.http)
+	require.NoError(t, err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/commands/account/open HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n", p.tokens["teller"])
+	cut := make(chan bool, 1)
+	go func() {
+		for range 100 { // 10 s of trickle at most, against a read timeout of 500 ms
+			if _, err := conn.Write([]byte("x")); err != nil {
+				cut <- true
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cut <- false
+	}()
+	assert.True(t, <-cut, "a body trickling in one byte at a time held the connection for 10 s")
 }
