@@ -42,6 +42,7 @@ type Tx struct {
 	Keys       KeySpace
 	projection string
 	reader     redis.Cmdable
+	personal   PersonalData
 }
 
 // Read returns a client that reads the projection's own keys as committed
@@ -107,11 +108,22 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // registry (upcasting older schemas) and hands apply the typed event, so
 // that a projection's handler is a switch on event types. An event the
 // registry cannot decode is a poison event.
+//
+// Personal fields arrive opened, or as their zero value when their
+// aggregate was forgotten (ev.Forgotten names them): a handler must not
+// write a forgotten field. For an event type registered with codec.Forgets,
+// Decoding first makes sure the aggregate's key is gone, completing a
+// forget whose deletion failed on the writer.
 func Decoding(events *codec.Registry, apply func(ctx context.Context, tx *Tx, ev streams.Recorded, event any) error) func(context.Context, *Tx, streams.Recorded) error {
 	return func(ctx context.Context, tx *Tx, ev streams.Recorded) error {
 		e, err := events.Decode(ev.Type, ev.Schema, ev.Data)
 		if err != nil {
 			return err
+		}
+		if events.Forgets(ev.Type) && tx.personal != nil {
+			if err := tx.personal.CompleteForget(ctx, ev.Ref); err != nil {
+				return err
+			}
 		}
 		return apply(ctx, tx, ev, e)
 	}
