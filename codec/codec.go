@@ -4,6 +4,12 @@
 // versions to the current one on the way so stored events never need
 // rewriting.
 //
+// Registration also declares which top-level fields of a payload hold
+// personal data (WithPersonal) and which event type forgets its aggregate
+// (Forgets): Encode hands both to the writer, and the event store seals the
+// fields with a key of the aggregate that forgetting deletes. The codec
+// itself encrypts nothing.
+//
 // A Registry is built explicitly (no global state) and is safe for concurrent
 // use once built. It imports nothing of NATS or Redis, so domain packages can
 // use it freely.

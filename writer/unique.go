@@ -163,7 +163,7 @@ func (w *Writer) reserve(ctx context.Context, typ, key, id, events string, pos s
 		if err != nil {
 			return nil, unavailable(what, err)
 		}
-		w.log.Warn("took over a stale unique key reservation", "type", typ, "from", held.AggregateID, "to", id)
+		w.log.Warn("took over a unique key reservation that was stale or held by a forgotten aggregate", "type", typ, "from", held.AggregateID, "to", id)
 		return &reservation{typ: typ, key: key, name: name, holding: mine, revision: rev, own: true}, nil
 	}
 	return nil, &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,

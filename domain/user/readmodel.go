@@ -3,6 +3,7 @@ package user
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
@@ -69,7 +70,9 @@ func Queries() []reader.Query {
 func Get(ctx context.Context, v *projections.View, username string) (View, error) {
 	h, err := v.HGetAll(ctx, v.Keys.Key("user", username))
 	if err == nil && len(h) == 0 {
-		err = projections.NotFound("user", username)
+		// The answer does not repeat the username: it may be a forgotten
+		// user's, and replies end up in logs.
+		err = fmt.Errorf("%w: no user of that username", projections.ErrNotFound)
 	}
 	if err != nil {
 		return View{}, err
