@@ -137,6 +137,10 @@ type Decision struct {
 	// Unique is a key (e.g. a username) that must belong to this aggregate
 	// alone; empty when the command reserves nothing.
 	Unique string
+	// Release is a unique key this aggregate held that its events give back
+	// (e.g. the username of a user who is forgotten); the writer releases
+	// it once they are stored. Empty when the command releases nothing.
+	Release string
 }
 
 // Decide runs command name with its JSON data against state. exists tells
@@ -182,6 +186,23 @@ func Unique[C any](key func(C) string) CommandOption[C] {
 func Create[S, C any](decide func(C) ([]any, error), opts ...CommandOption[C]) Command[S] {
 	c := command[S](func(_ S, cmd C) ([]any, error) { return decide(cmd) }, opts)
 	c.creates = true
+	return c
+}
+
+// Releasing returns the command that gives back the unique key its
+// aggregate holds, key(state) as the state was before the command, whenever
+// it appends events: the writer deletes the reservation once they are
+// stored, so that another aggregate may claim the key (a forgotten user's
+// username).
+func (c Command[S]) Releasing(key func(S) string) Command[S] {
+	decide := c.decide
+	c.decide = func(s S, data json.RawMessage) (Decision, error) {
+		dec, err := decide(s, data)
+		if err == nil && len(dec.Events) > 0 {
+			dec.Release = key(s)
+		}
+		return dec, err
+	}
 	return c
 }
 

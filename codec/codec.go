@@ -4,6 +4,12 @@
 // versions to the current one on the way so stored events never need
 // rewriting.
 //
+// Registration also declares which top-level fields of a payload hold
+// personal data (WithPersonal) and which event type forgets its aggregate
+// (Forgets): Encode hands both to the writer, and the event store seals the
+// fields with a key of the aggregate that forgetting deletes. The codec
+// itself encrypts nothing.
+//
 // A Registry is built explicitly (no global state) and is safe for concurrent
 // use once built. It imports nothing of NATS or Redis, so domain packages can
 // use it freely.
@@ -38,6 +44,22 @@ type Upcaster struct {
 	Up   func(json.RawMessage) (json.RawMessage, error)
 }
 
+// WithPersonal declares the top-level JSON fields of the event type's
+// payload that hold personal data (e.g. "username", "password_hash"). The
+// event store seals them with a key of the aggregate they belong to, so that
+// forgetting the aggregate (an event type registered with Forgets) makes
+// them unreadable for ever; see package shred for the wire format.
+func WithPersonal(fields ...string) Option {
+	return func(e *entry) { e.personal = append(e.personal, fields...) }
+}
+
+// Forgets declares that an event of this type forgets its aggregate's
+// personal data: once it is stored, the aggregate's key is deleted, and the
+// fields declared WithPersonal of its earlier events read as forgotten
+// (JSON null, the zero value of their Go type) everywhere. An event that
+// forgets must itself hold no personal data.
+func Forgets() Option { return func(e *entry) { e.forgets = true } }
+
 // Option configures one registered event type.
 type Option func(*entry)
 
@@ -54,6 +76,8 @@ type entry struct {
 	schema    int
 	upcasters map[int]func(json.RawMessage) (json.RawMessage, error)
 	decode    func([]byte) (any, error)
+	personal  []string
+	forgets   bool
 }
 
 // Registry maps event names to Go types and back.
@@ -99,6 +123,14 @@ func Register[E any](r *Registry, name string, opts ...Option) {
 	if e.schema < 1 {
 		panic(fmt.Sprintf("codec: event type %q: schema version must be >= 1", name))
 	}
+	if e.forgets && len(e.personal) > 0 {
+		panic(fmt.Sprintf("codec: event type %q forgets its aggregate and cannot hold personal data itself", name))
+	}
+	for _, f := range e.personal {
+		if f == "" {
+			panic(fmt.Sprintf("codec: event type %q: a personal field name is empty", name))
+		}
+	}
 	r.byName[name] = e
 	r.byType[t] = e
 }
@@ -122,11 +154,16 @@ func ValidateName(name string) error {
 }
 
 // Encoded is an event ready to be stored: its name, schema version and JSON
-// payload.
+// payload, the payload's fields that hold personal data, and whether it
+// forgets its aggregate.
 type Encoded struct {
 	Type   string
 	Schema int
 	Data   []byte
+	// Personal names the top-level fields of Data to seal (WithPersonal).
+	Personal []string
+	// Forgets is set for an event type registered with Forgets.
+	Forgets bool
 }
 
 // Encode turns a registered event value into its stored form.
@@ -139,7 +176,22 @@ func (r *Registry) Encode(event any) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, fmt.Errorf("codec: encode %s: %w", e.name, err)
 	}
-	return Encoded{Type: e.name, Schema: e.schema, Data: b}, nil
+	return Encoded{Type: e.name, Schema: e.schema, Data: b, Personal: e.personal, Forgets: e.forgets}, nil
+}
+
+// Personal returns the personal fields of event type name (nil when it has
+// none or is unknown).
+func (r *Registry) Personal(name string) []string {
+	if e, ok := r.byName[name]; ok {
+		return e.personal
+	}
+	return nil
+}
+
+// Forgets reports whether event type name forgets its aggregate.
+func (r *Registry) Forgets(name string) bool {
+	e, ok := r.byName[name]
+	return ok && e.forgets
 }
 
 // Name returns the registered event name of a value, or "" when its type is

@@ -78,3 +78,29 @@ func TestEventNamesAreChecked(t *testing.T) {
 		codec.Register[MoneyDeposited](r, "B")
 	}, "a Go type registers once")
 }
+
+func TestPersonalFieldsAndForgettingAreDeclaredAtRegistration(t *testing.T) {
+	type Named struct {
+		Name string `json:"name"`
+	}
+	type Forgot struct{}
+	r := codec.NewRegistry()
+	codec.Register[Named](r, "Named", codec.WithPersonal("name"))
+	codec.Register[Forgot](r, "Forgot", codec.Forgets())
+	enc, err := r.Encode(Named{Name: "ada"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"name"}, enc.Personal)
+	assert.False(t, enc.Forgets)
+	enc, err = r.Encode(Forgot{})
+	require.NoError(t, err)
+	assert.Empty(t, enc.Personal)
+	assert.True(t, enc.Forgets)
+	assert.Equal(t, []string{"name"}, r.Personal("Named"))
+	assert.True(t, r.Forgets("Forgot"))
+	assert.False(t, r.Forgets("Named"))
+	assert.False(t, r.Forgets("Unknown"))
+
+	assert.PanicsWithValue(t, `codec: event type "Both" forgets its aggregate and cannot hold personal data itself`, func() {
+		codec.Register[struct{ A int }](r, "Both", codec.Forgets(), codec.WithPersonal("a"))
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetsource/jetsource/shred"
 	"github.com/jetsource/jetsource/streams"
 )
 
@@ -409,6 +410,8 @@ func queryAccount(ctx context.Context, nc *nats.Conn, id string, minSeq uint64) 
 func checkUsernames(ctx context.Context, js jetstream.JetStream, events []storedEvent, p *promise) {
 	registered := map[string]string{} // user id -> username
 	owners := map[string][]string{}   // username -> user ids
+	// Usernames are stored sealed (personal data): opened with the keys.
+	sealed := shred.KeyringOf(js, shred.DefaultBucket)
 	for _, e := range events {
 		typ, id := e.aggregate()
 		if typ != userKeyType || e.typ != "UserRegistered" {
@@ -417,7 +420,11 @@ func checkUsernames(ctx context.Context, js jetstream.JetStream, events []stored
 		var data struct {
 			Username string `json:"username"`
 		}
-		if err := json.Unmarshal(e.data, &data); err != nil {
+		plain, _, err := sealed.Open(ctx, typ+"."+id, e.typ, e.data)
+		if err == nil {
+			err = json.Unmarshal(plain, &data)
+		}
+		if err != nil {
 			p.violated("payload", "user %s: UserRegistered at sequence %d: payload: %v", id, e.seq, err)
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/service"
+	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -113,7 +114,7 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		pub := []string{events, inboxes}
 		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE", "STREAM.MSG.GET")...)
 		pub = append(pub, d.directGet(d.Stream)...)
-		for _, b := range []string{d.SnapshotBucket, writer.Named(writer.CommandsBucket, "_", d.Name), writer.Named(writer.UniqueBucket, "_", d.Name)} {
+		for _, b := range []string{d.SnapshotBucket, writer.Named(writer.CommandsBucket, "_", d.Name), writer.Named(writer.UniqueBucket, "_", d.Name), streams.DefaultKeyBucket} {
 			pub = append(pub, d.bucket(b)...)
 		}
 		return Permissions{Publish: pub, Subscribe: []string{commands, services, inbox}}, nil
@@ -123,6 +124,9 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		// writer): the stream and the snapshot bucket, never their data.
 		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")...)
 		pub = append(pub, d.bucketAPI(d.SnapshotBucket)...)
+		// The keys that seal personal data: read to open events, purged to
+		// complete a forget whose deletion failed on the writer.
+		pub = append(pub, d.bucket(streams.DefaultKeyBucket)...)
 		// A batched direct get of an aggregate's later events: the runner
 		// looks for the correction of an event that breaks its history.
 		pub = append(pub, jsAPI+"DIRECT.GET."+d.Stream)

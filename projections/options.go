@@ -41,3 +41,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l 
 
 // WithMetrics registers the runner's metrics on r.
 func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.Registerer = r } }
+
+// WithPersonalData sets what opens the personal fields of events and
+// completes forgets: the event store, so that the runner uses its key
+// bucket (see Options.Personal).
+func WithPersonalData(p PersonalData) Option { return func(o *Options) { o.Personal = p } }

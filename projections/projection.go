@@ -43,6 +43,7 @@ type Tx struct {
 	Keys       KeySpace
 	projection string
 	reader     redis.Cmdable
+	personal   PersonalData
 }
 
 // Read returns a client that reads the projection's own keys as committed
@@ -110,6 +111,12 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // registry cannot decode is a poison event. The platform's correction event
 // (streams.VoidType) arrives as a streams.Void: a handler that keeps the
 // aggregate's version records it like any other event's.
+//
+// Personal fields arrive opened, or as their zero value when their
+// aggregate was forgotten (ev.Forgotten names them): a handler must not
+// write a forgotten field. For an event type registered with codec.Forgets,
+// Decoding first makes sure the aggregate's key is gone, completing a
+// forget whose deletion failed on the writer.
 func Decoding(events *codec.Registry, apply func(ctx context.Context, tx *Tx, ev streams.Recorded, event any) error) func(context.Context, *Tx, streams.Recorded) error {
 	return func(ctx context.Context, tx *Tx, ev streams.Recorded) error {
 		if ev.Type == streams.VoidType {
@@ -124,6 +131,11 @@ func Decoding(events *codec.Registry, apply func(ctx context.Context, tx *Tx, ev
 		e, err := events.Decode(ev.Type, ev.Schema, ev.Data)
 		if err != nil {
 			return err
+		}
+		if events.Forgets(ev.Type) && tx.personal != nil {
+			if err := tx.personal.CompleteForget(ctx, ev.Ref); err != nil {
+				return err
+			}
 		}
 		return apply(ctx, tx, ev, e)
 	}

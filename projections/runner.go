@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jetsource/jetsource/shred"
 	"github.com/jetsource/jetsource/streams"
 )
 
@@ -68,6 +69,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, when set, registers the runner's metrics.
 	Registerer prometheus.Registerer
+	// Personal opens the sealed personal fields of events before Apply sees
+	// them and completes the forgets events record. Nil: the keys of the
+	// bucket streams.DefaultKeyBucket on the runner's JetStream.
+	Personal PersonalData
+}
+
+// PersonalData opens the personal fields of events, sealed with the key of
+// their aggregate (a forgotten aggregate's read as null), and completes a
+// forget an event recorded. *streams.Store is one.
+type PersonalData interface {
+	Unseal(ctx context.Context, ev streams.Recorded) (streams.Recorded, error)
+	CompleteForget(ctx context.Context, ref streams.Ref) error
 }
 
 func (o *Options) defaults() {
@@ -97,6 +110,21 @@ func (o *Options) defaults() {
 	}
 }
 
+// keyring is the PersonalData of a runner given no store: the keys alone.
+type keyring struct{ keys *shred.Keyring }
+
+func (k keyring) Unseal(ctx context.Context, ev streams.Recorded) (streams.Recorded, error) {
+	return streams.Unseal(ctx, k.keys, ev)
+}
+
+func (k keyring) CompleteForget(ctx context.Context, ref streams.Ref) error {
+	held, err := k.keys.Holds(ctx, ref.Key())
+	if err != nil || !held {
+		return err
+	}
+	return k.keys.Forget(ctx, ref.Key())
+}
+
 // Runner runs projections.
 type Runner struct {
 	js          jetstream.JetStream
@@ -124,6 +152,9 @@ func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []
 		o(&opts)
 	}
 	opts.defaults()
+	if opts.Personal == nil {
+		opts.Personal = keyring{shred.KeyringOf(js, streams.DefaultKeyBucket)}
+	}
 	r := &Runner{js: js, rdb: rdb, projections: map[string]Projection{}, opts: opts, id: nuid.Next(), log: opts.Logger}
 	for _, p := range projections {
 		if err := p.validate(); err != nil {
@@ -466,6 +497,12 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 		lastMsg = msg
 		seq := streams.Sequence(meta.Sequence.Stream)
 		ev, err := streams.Decode(msg.Subject(), seq, msg.Headers(), msg.Data())
+		if err == nil {
+			ev, err = r.opts.Personal.Unseal(ctx, ev)
+			if err != nil && !errors.Is(err, streams.ErrCorruptEvent) {
+				return 0, err // the keys cannot be read now: start over
+			}
+		}
 		if err != nil {
 			poison = &ApplyError{Projection: p.Name, Event: streams.Recorded{Sequence: seq, Type: msg.Headers().Get(streams.HeaderType)}, Err: err}
 			break
@@ -667,7 +704,7 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 			versions[subject] = ev.Version
 		}
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-			ptx := &Tx{Pipeliner: pipe, Keys: t.keys.Space(t.gen), projection: p.Name}
+			ptx := &Tx{Pipeliner: pipe, Keys: t.keys.Space(t.gen), projection: p.Name, personal: r.opts.Personal}
 			if p.ReadsModel {
 				ptx.reader = tx
 			}

@@ -121,8 +121,9 @@ func RedisCheck(rdb redis.UniversalClient) ops.Check {
 	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 }
 
-// NewRunner builds the projection runner of the platform's projections.
-func (p *Platform) NewRunner(cfg config.Config, js jetstream.JetStream, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) (*projections.Runner, error) {
+// NewRunner builds the projection runner of the platform's projections on
+// the event store (its stream and the keys of its personal data).
+func (p *Platform) NewRunner(cfg config.Config, store *streams.Store, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) (*projections.Runner, error) {
 	retries := cfg.Projector.MaxRetries
 	if retries == 0 {
 		// In the settings 0 means none; for the runner it means the default.
@@ -136,12 +137,13 @@ func (p *Platform) NewRunner(cfg config.Config, js jetstream.JetStream, rdb redi
 		projections.WithRetryBackoff(cfg.Projector.RetryBackoff),
 		projections.WithLeaseTTL(cfg.Projector.LeaseTTL),
 		projections.WithFetchWait(cfg.Projector.FetchWait),
+		projections.WithPersonalData(store),
 		projections.WithLogger(log),
 	}
 	if health != nil {
 		opts = append(opts, projections.WithMetrics(health.Registry))
 	}
-	return projections.NewRunner(js, rdb, p.projections(), opts...)
+	return projections.NewRunner(store.JetStream(), rdb, p.projections(), opts...)
 }
 
 // RunProjector runs the platform's projections until ctx is done; it serves
@@ -154,8 +156,7 @@ func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats
 	if err != nil {
 		return err
 	}
-	js := store.JetStream()
-	r, err := p.NewRunner(cfg, js, rdb, health, log)
+	r, err := p.NewRunner(cfg, store, rdb, health, log)
 	if err != nil {
 		return err
 	}

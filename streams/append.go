@@ -46,6 +46,13 @@ type Event struct {
 	// A deterministic id (derived from a command id) makes a retried append
 	// a no-op within the duplicate window.
 	ID string
+	// Personal names the top-level fields of Data that hold personal data:
+	// they are stored sealed with the aggregate's key (see Forget).
+	Personal []string
+	// Forgets makes the append forget the aggregate once the event is
+	// stored: its key is deleted, and the personal fields of its events
+	// read as forgotten from then on.
+	Forgets bool
 }
 
 // Metadata travels with every event of one append.
@@ -95,6 +102,9 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 	}
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
+	if err := s.seal(ctx, ref, events, msgs); err != nil {
+		return Appended{}, err
+	}
 
 	var last Sequence
 	if len(msgs) == 1 {
@@ -103,6 +113,8 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 			return Appended{}, s.appendError(ctx, ref, expected, err)
 		}
 		if ack.Duplicate {
+			// Stored before: a forget it asks for may not have happened.
+			s.forgetIfAsked(ctx, ref, events)
 			return Appended{}, fmt.Errorf("append %s: %w: event %s was stored before at sequence %d", ref, ErrDuplicate, recorded[0].ID, ack.Sequence)
 		}
 		last = Sequence(ack.Sequence)
@@ -119,6 +131,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 	for i := range recorded {
 		recorded[i].Sequence = first + Sequence(i)
 	}
+	s.forgetIfAsked(ctx, ref, events)
 	return Appended{
 		Position: Position{Version: expected.Version + Version(len(recorded)), Sequence: last},
 		Events:   recorded,

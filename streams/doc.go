@@ -31,6 +31,20 @@
 // (no consumer per load), starting after the latest snapshot when there is
 // one. LoadAt loads the state at a version or at a point in time.
 //
+// # Personal data
+//
+// An Event may name fields of its payload that hold personal data
+// (Event.Personal, filled by the writer from codec.WithPersonal): Append
+// stores them sealed with a key of the aggregate, kept in the key bucket
+// (default SUBJECT_KEYS, with the store's replicas; see package shred for
+// the wire format), and every read (Read, Repository.Load, Unseal for
+// consumers) opens them. Forget deletes the aggregate's snapshot and key:
+// from then on its sealed fields read as null, i.e. the zero value of their
+// Go type, and Recorded.Forgotten names them. An appended event with
+// Event.Forgets set forgets its aggregate once it is stored; when that
+// deletion fails, the next Load that meets the event completes it
+// (Model.Forgets). The stream itself is never changed.
+//
 // # Errors
 //
 // Callers branch with errors.Is on ErrConflict, ErrUnavailable, ErrInvalidRef,

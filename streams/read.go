@@ -26,7 +26,11 @@ type Recorded struct {
 	CommandID     string
 	CorrelationID string
 	CausationID   string
-	Data          []byte
+	// Data is the JSON payload, with its personal fields opened.
+	Data []byte
+	// Forgotten names the personal fields of Data that read as null because
+	// their aggregate was forgotten (see Store.Forget).
+	Forgotten []string
 }
 
 // Position is the aggregate's position right after this event.
@@ -111,7 +115,8 @@ func (u Until) reached(r Recorded) bool {
 }
 
 // Read yields the events of ref after position from, in order, up to the
-// bound until, fetched with batched direct gets (no consumer). The sequence
+// bound until, fetched with batched direct gets (no consumer), their
+// personal fields opened (or null, when ref was forgotten). The sequence
 // yields an error as its last element when reading fails.
 func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) iter.Seq2[Recorded, error] {
 	return func(yield func(Recorded, error) bool) {
@@ -147,6 +152,11 @@ func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) i
 				if len(suspects) > 0 {
 					// A valid version after a break that no correction voided.
 					yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
+					return
+				}
+				r, err := Unseal(ctx, s.keys, r)
+				if err != nil {
+					yield(Recorded{}, fmt.Errorf("read %s: %w", ref, err))
 					return
 				}
 				if !yield(r, nil) {

@@ -17,6 +17,9 @@ type Aggregate[S any] struct {
 	Ref      Ref
 	State    S
 	Position Position
+	// Forgotten is set once an event that forgets the aggregate (see
+	// Model.Forgets) is part of it: its personal data reads as forgotten.
+	Forgotten bool
 	// at is when the last event folded in was recorded (for snapshots).
 	at time.Time
 }
@@ -39,6 +42,10 @@ type Model[S any] struct {
 	// StateSchema versions the JSON shape of S in snapshots; a snapshot of
 	// another schema is ignored.
 	StateSchema int
+	// Forgets reports whether an event type forgets the aggregate (nil:
+	// none does). A load that meets such an event makes sure the
+	// aggregate's key is gone, completing a forget whose deletion failed.
+	Forgets func(eventType string) bool
 }
 
 // ModelOf adapts an aggregate.Definition: events are decoded with its codec
@@ -56,6 +63,7 @@ func ModelOf[S any](d aggregate.Definition[S]) Model[S] {
 		},
 		SnapshotEvery: d.SnapshotEvery,
 		StateSchema:   d.StateSchema,
+		Forgets:       d.Events.Forgets,
 	}
 }
 
@@ -111,14 +119,28 @@ func (r *Repository[S]) LoadAt(ctx context.Context, id string, until Until) (Agg
 		return Aggregate[S]{}, err
 	}
 	a := r.initial(ref)
+	fromSnapshot := false
 	if snap, ok := r.snapshot(ctx, ref); ok && !until.reachedSnapshot(snap.position.Version, snap.time) {
-		a.State, a.Position, a.at = snap.state, snap.position, snap.time
+		a.State, a.Position, a.at, a.Forgotten = snap.state, snap.position, snap.time, snap.forgotten
+		fromSnapshot = true
 	}
-	return r.Replay(ctx, a, until)
+	forgotten := a.Forgotten
+	a, err = r.Replay(ctx, a, until)
+	if err == nil && fromSnapshot && a.Forgotten && !forgotten {
+		// The snapshot holds the state from before the aggregate was
+		// forgotten, in plain: it goes too.
+		if err := r.store.Forget(ctx, ref); err != nil {
+			return Aggregate[S]{}, fmt.Errorf("load %s: %w", ref, err)
+		}
+	}
+	return a, err
 }
 
-// Replay folds the events after a.Position, up to until, into a.
+// Replay folds the events after a.Position, up to until, into a. When it
+// meets an event that forgets the aggregate, it makes sure the aggregate's
+// key is gone (see Store.Forget).
 func (r *Repository[S]) Replay(ctx context.Context, a Aggregate[S], until Until) (Aggregate[S], error) {
+	forgets := false
 	for rec, err := range r.store.Read(ctx, a.Ref, a.Position, until) {
 		if err != nil {
 			return Aggregate[S]{}, err
@@ -129,8 +151,20 @@ func (r *Repository[S]) Replay(ctx context.Context, a Aggregate[S], until Until)
 			}
 		}
 		a.Position, a.at = rec.Position(), rec.Time
+		if r.forgets(rec.Type) {
+			forgets, a.Forgotten = true, true
+		}
+	}
+	if forgets {
+		if err := r.store.CompleteForget(ctx, a.Ref); err != nil {
+			return Aggregate[S]{}, fmt.Errorf("load %s: %w", a.Ref, err)
+		}
 	}
 	return a, nil
+}
+
+func (r *Repository[S]) forgets(eventType string) bool {
+	return r.model.Forgets != nil && r.model.Forgets(eventType)
 }
 
 // Append appends events to a at its position and returns the aggregate with
@@ -147,6 +181,7 @@ func (r *Repository[S]) Append(ctx context.Context, a Aggregate[S], events []Eve
 			// The events are stored: they are facts. The caller reloads.
 			return a, res, fmt.Errorf("apply appended events of %s: %w", a.Ref, err)
 		}
+		next.Forgotten = next.Forgotten || r.forgets(rec.Type)
 	}
 	next.Position = res.Position
 	next.at = res.Events[len(res.Events)-1].Time
@@ -166,12 +201,14 @@ type snapshotRecord struct {
 	StateSchema int             `json:"state_schema"`
 	Shape       string          `json:"shape"`
 	State       json.RawMessage `json:"state"`
+	Forgotten   bool            `json:"forgotten,omitempty"`
 }
 
 type snapshot[S any] struct {
-	state    S
-	position Position
-	time     time.Time
+	state     S
+	position  Position
+	time      time.Time
+	forgotten bool
 }
 
 // reachedSnapshot reports whether a snapshot covers events beyond the bound
@@ -191,7 +228,7 @@ func (r *Repository[S]) SaveSnapshot(ctx context.Context, a Aggregate[S]) error 
 	}
 	b, err := json.Marshal(snapshotRecord{
 		Version: a.Position.Version, Sequence: a.Position.Sequence, Time: a.at,
-		StateSchema: r.model.StateSchema, Shape: r.shape, State: state,
+		StateSchema: r.model.StateSchema, Shape: r.shape, State: state, Forgotten: a.Forgotten,
 	})
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", a.Ref, err)
@@ -240,6 +277,6 @@ func (r *Repository[S]) snapshot(ctx context.Context, ref Ref) (snapshot[S], boo
 		return snapshot[S]{}, false
 	}
 	s.position = Position{Version: rec.Version, Sequence: rec.Sequence}
-	s.time = rec.Time
+	s.time, s.forgotten = rec.Time, rec.Forgotten
 	return s, true
 }

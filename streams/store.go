@@ -10,12 +10,17 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsource/jetsource/shred"
 )
 
 // Defaults of the store's settings, overridable with Options.
 const (
-	DefaultStream          = "EVENTS"
-	DefaultSnapshotBucket  = "SNAPSHOTS"
+	DefaultStream         = "EVENTS"
+	DefaultSnapshotBucket = "SNAPSHOTS"
+	// DefaultKeyBucket is the bucket of the keys that seal personal data,
+	// one per aggregate (see package shred).
+	DefaultKeyBucket       = shred.DefaultBucket
 	DefaultReplicas        = 1
 	DefaultDuplicateWindow = 10 * time.Minute
 	// DefaultMaxBatch is the server's default limit on an atomic batch.
@@ -40,6 +45,7 @@ const (
 type Options struct {
 	Stream          string
 	SnapshotBucket  string
+	KeyBucket       string
 	Replicas        int
 	DuplicateWindow time.Duration
 	MaxBatch        int
@@ -56,6 +62,11 @@ func WithStream(name string) Option { return func(o *Options) { o.Stream = name 
 
 // WithSnapshotBucket sets the snapshot key-value bucket (default SNAPSHOTS).
 func WithSnapshotBucket(name string) Option { return func(o *Options) { o.SnapshotBucket = name } }
+
+// WithKeyBucket sets the key-value bucket of the keys that seal personal
+// data (default SUBJECT_KEYS). Every process that reads the stream must use
+// the same one.
+func WithKeyBucket(name string) Option { return func(o *Options) { o.KeyBucket = name } }
 
 // WithReplicas sets the replicas of the stream and bucket (1 alone, 3 in a
 // cluster).
@@ -81,6 +92,7 @@ func defaultOptions() Options {
 	return Options{
 		Stream:          DefaultStream,
 		SnapshotBucket:  DefaultSnapshotBucket,
+		KeyBucket:       DefaultKeyBucket,
 		Replicas:        DefaultReplicas,
 		DuplicateWindow: DefaultDuplicateWindow,
 		MaxBatch:        DefaultMaxBatch,
@@ -95,8 +107,13 @@ func (o Options) validate() error {
 	if o.Stream == "" || strings.ContainsAny(o.Stream, " .*>/\\\t\r\n") {
 		errs = append(errs, fmt.Errorf("streams: invalid stream name %q", o.Stream))
 	}
-	if o.SnapshotBucket == "" || strings.ContainsAny(o.SnapshotBucket, " .*>/\\\t\r\n") {
-		errs = append(errs, fmt.Errorf("streams: invalid snapshot bucket name %q", o.SnapshotBucket))
+	for _, b := range []struct{ what, name string }{{"snapshot", o.SnapshotBucket}, {"key", o.KeyBucket}} {
+		if b.name == "" || strings.ContainsAny(b.name, " .*>/\\\t\r\n") {
+			errs = append(errs, fmt.Errorf("streams: invalid %s bucket name %q", b.what, b.name))
+		}
+	}
+	if o.KeyBucket == o.SnapshotBucket {
+		errs = append(errs, fmt.Errorf("streams: the key bucket and the snapshot bucket are both %q", o.KeyBucket))
 	}
 	if o.Replicas < 1 || o.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("streams: replicas must be 1 to 5, got %d", o.Replicas))
@@ -121,6 +138,7 @@ type Store struct {
 	js        jetstream.JetStream
 	stream    jetstream.Stream
 	snapshots jetstream.KeyValue
+	keys      *shred.Keyring
 	opts      Options
 	log       *slog.Logger
 }
@@ -154,12 +172,21 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, stream: stream, snapshots: kv, opts: o, log: o.Logger}, nil
+	keys, err := provisionBucket(ctx, js, o, shred.BucketConfig(o.KeyBucket))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{js: js, stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
 }
 
 // JetStream returns the store's JetStream context, for callers that need
 // other streams or buckets on the same connection.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Keys returns the keyring that seals and opens the personal data of the
+// store's events, for readers of the stream that do not load through the
+// store (the projections' runner).
+func (s *Store) Keys() *shred.Keyring { return s.keys }
 
 // StreamName returns the name of the event stream.
 func (s *Store) StreamName() string { return s.opts.Stream }

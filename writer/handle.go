@@ -114,6 +114,14 @@ func (r *typedRoute[S]) commandNames() []string {
 	return names
 }
 
+func (r *typedRoute[S]) forgotten(ctx context.Context, id string) (bool, error) {
+	a, err := r.repo.Load(ctx, id)
+	if errors.Is(err, streams.ErrInvalidRef) {
+		return false, nil // no aggregate can hold it
+	}
+	return a.Forgotten, err
+}
+
 // load returns the aggregate from the worker's cache, or from the store when
 // fresh is set or it is not cached.
 func (r *typedRoute[S]) load(ctx context.Context, cache *aggCache, key, id string, fresh bool) (streams.Aggregate[S], bool, error) {
@@ -234,6 +242,9 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID, w.lastMoment(j))
 		if err == nil {
 			cache.put(key, next)
+			if decision.Release != "" {
+				w.giveBack(ctx, typ, decision.Release, req.AggregateID)
+			}
 			w.metrics.events.WithLabelValues(typ).Add(float64(len(appended.Events)))
 			return replyOf(req.AggregateID, appended.Position, appended.Events), nil
 		}
@@ -372,7 +383,8 @@ func (r *typedRoute[S]) encode(decided []any, prefix string) ([]streams.Event, e
 		if err != nil {
 			return nil, fmt.Errorf("encode %T: %w", e, err)
 		}
-		events[i] = streams.Event{Type: enc.Type, Schema: enc.Schema, Data: enc.Data, ID: prefix + "-" + strconv.Itoa(i)}
+		events[i] = streams.Event{Type: enc.Type, Schema: enc.Schema, Data: enc.Data, ID: prefix + "-" + strconv.Itoa(i),
+			Personal: enc.Personal, Forgets: enc.Forgets}
 	}
 	return events, nil
 }

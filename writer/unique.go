@@ -70,11 +70,45 @@ func unavailable(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, streams.ErrUnavailable, err)
 }
 
+// forgotten reports whether the aggregate that holds a unique key was
+// forgotten: its key is free again (its forget released it, or would have
+// but for a failure).
+func (w *Writer) forgotten(ctx context.Context, typ, id string) (bool, error) {
+	rt, ok := w.routes[typ]
+	if !ok {
+		return false, nil
+	}
+	return rt.forgotten(ctx, id)
+}
+
+// giveBack releases key of aggregate id of type typ, given back by events
+// it stored (a forget), unless another aggregate holds it by now. A
+// failure is logged: a key held by a forgotten aggregate is taken over by
+// the next aggregate that claims it (see reserve).
+func (w *Writer) giveBack(ctx context.Context, typ, key, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Timeout)
+	defer cancel()
+	name := uniqueKey(typ, key)
+	entry, err := w.unique.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return
+	}
+	if err == nil && parseHolding(entry.Value()).AggregateID == id {
+		// A purge, not a delete: no revision that names the holder stays.
+		err = w.unique.Purge(ctx, name, jetstream.LastRevision(entry.Revision()))
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		w.log.Warn("unique key given back by a forgotten aggregate not released; the next claimant takes it over",
+			"type", typ, "aggregate", id, "error", err)
+	}
+}
+
 // reserve claims key for the command (its events' id prefix, decided at
 // pos) on aggregate id of type typ, with create-only semantics, so that of
 // two aggregates racing for it exactly one wins. An entry of a twin of this
 // command is shared. An entry older than the stale-reservation age whose
-// command never stored its events is taken over, conditionally on its
+// command never stored its events, or held by an aggregate that was
+// forgotten, is taken over, conditionally on its
 // revision, so that of two writers taking it over one wins and its old
 // holder's fence (confirm) fails. Store errors are 503, a key held by
 // another aggregate 409.
@@ -106,15 +140,21 @@ func (w *Writer) reserve(ctx context.Context, typ, key, id, events string, pos s
 			return &reservation{typ: typ, key: key, name: name, holding: held, revision: entry.Revision()}, nil
 		}
 		taken := conflict("%q is already taken by another %s", key, typ)
-		if time.Since(entry.Created()) < w.opts.StaleReservation {
-			return nil, taken
-		}
-		used, err := w.used(ctx, typ, held)
+		forgotten, err := w.forgotten(ctx, typ, held.AggregateID)
 		if err != nil {
 			return nil, unavailable(what, err)
 		}
-		if used {
-			return nil, taken
+		if !forgotten {
+			if time.Since(entry.Created()) < w.opts.StaleReservation {
+				return nil, taken
+			}
+			used, err := w.used(ctx, typ, held)
+			if err != nil {
+				return nil, unavailable(what, err)
+			}
+			if used {
+				return nil, taken
+			}
 		}
 		rev, err = w.unique.Update(ctx, name, value, entry.Revision())
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
@@ -123,7 +163,7 @@ func (w *Writer) reserve(ctx context.Context, typ, key, id, events string, pos s
 		if err != nil {
 			return nil, unavailable(what, err)
 		}
-		w.log.Warn("took over a stale unique key reservation", "type", typ, "from", held.AggregateID, "to", id)
+		w.log.Warn("took over a unique key reservation that was stale or held by a forgotten aggregate", "type", typ, "from", held.AggregateID, "to", id)
 		return &reservation{typ: typ, key: key, name: name, holding: mine, revision: rev, own: true}, nil
 	}
 	return nil, &RequestError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,

@@ -43,6 +43,8 @@ type route interface {
 	// execute decides and appends one command; cache is the calling
 	// worker's own.
 	execute(ctx context.Context, cache *aggCache, j *job) (Reply, error)
+	// forgotten reports whether aggregate id was forgotten.
+	forgotten(ctx context.Context, id string) (bool, error)
 }
 
 // New returns a writer that serves commands on nc and appends to store. It

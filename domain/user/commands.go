@@ -94,3 +94,6 @@ func (c Register) MarshalJSON() ([]byte, error) {
 		Password string `json:"password"`
 	}{c.Username, redacted})
 }
+
+// Forget is the data of the forget command: none.
+type Forget struct{}

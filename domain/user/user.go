@@ -16,10 +16,12 @@ const Type = "user"
 const DefaultCost = bcrypt.DefaultCost
 
 // State is a user as its events left it. PasswordHash is a bcrypt hash;
-// read models must not expose it.
+// read models must not expose it. A forgotten user has Forgotten set and
+// its Username and PasswordHash read as "".
 type State struct {
 	Username     string `json:"username"`
 	PasswordHash string `json:"password_hash"`
+	Forgotten    bool   `json:"forgotten,omitempty"`
 }
 
 // Definition returns the user aggregate, hashing passwords with DefaultCost,
@@ -41,6 +43,8 @@ func DefinitionWithCost(cost int) aggregate.Definition[State] {
 		Commands: map[string]aggregate.Command[State]{
 			"register": aggregate.Create[State](func(c Register) ([]any, error) { return register(c, cost) },
 				aggregate.Unique(Register.NormalizedUsername)),
+			// The username is given back: another user may take it.
+			"forget": aggregate.Handle(forget).Releasing(func(s State) string { return s.Username }),
 		},
 	}
 }
@@ -54,6 +58,14 @@ func register(c Register, cost int) ([]any, error) {
 	return []any{UserRegistered{Username: c.NormalizedUsername(), PasswordHash: string(hash)}}, nil
 }
 
+// forget forgets the user; forgetting a forgotten user appends nothing.
+func forget(s State, _ Forget) ([]any, error) {
+	if s.Forgotten {
+		return nil, nil
+	}
+	return []any{UserForgotten{}}, nil
+}
+
 // Evolve folds one event into the state. It is pure and total: events of
 // other types leave the state as it was.
 func Evolve(s State, event any) State {
@@ -61,6 +73,8 @@ func Evolve(s State, event any) State {
 	case UserRegistered:
 		s.Username = e.Username
 		s.PasswordHash = e.PasswordHash
+	case UserForgotten:
+		s = State{Forgotten: true}
 	}
 	return s
 }

@@ -220,3 +220,26 @@ func TestEventsRoundTripThroughTheRegistry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ev, back)
 }
+
+func TestForgetForgetsTheUserAndGivesBackTheUsername(t *testing.T) {
+	def := user.DefinitionWithCost(bcrypt.MinCost)
+	dec := testkit.Aggregate(t, def).Given(registered).When("forget", `{}`).Then(user.UserForgotten{}).Decision()
+	assert.Equal(t, "ada", dec.Release)
+	assert.Equal(t, user.State{Forgotten: true}, def.Evolve(def.Evolve(def.New(), registered), user.UserForgotten{}))
+
+	dec = testkit.Aggregate(t, def).Given(registered, user.UserForgotten{}).When("forget", `{}`).Then().Decision()
+	assert.Empty(t, dec.Release, "forgetting a forgotten user appends and releases nothing")
+	testkit.Aggregate(t, def).When("forget", `{}`).ThenError(aggregate.ErrNotFound)
+	testkit.Aggregate(t, def).Given(registered).When("forget", `{"why":"x"}`).ThenError(aggregate.ErrInvalid)
+	testkit.Aggregate(t, def).Given(registered, user.UserForgotten{}).When("register", registerData("ada", secret)).ThenError(aggregate.ErrExists)
+}
+
+func TestUserEventsDeclareTheirPersonalData(t *testing.T) {
+	reg := user.Events()
+	assert.ElementsMatch(t, []string{"username", "password_hash"}, reg.Personal("UserRegistered"))
+	assert.True(t, reg.Forgets("UserForgotten"))
+	enc, err := reg.Encode(user.UserForgotten{})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{}`, string(enc.Data))
+	assert.Empty(t, enc.Personal, "UserForgotten holds no personal data")
+}
