@@ -176,21 +176,25 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		}
 		return false, nil
 	}
+	// settled reports whether an answer that appends nothing (a refusal, a
+	// no-op) may be given on agg: not when it came from the worker's cache,
+	// which may lag behind another writer, nor when the load is behind the
+	// stream's leader; then the command is decided again on a fresh load.
+	settled := func(agg streams.Aggregate[S], cached bool) (bool, error) {
+		if cached {
+			return false, nil
+		}
+		return current(agg)
+	}
 	for attempt := 0; ; {
 		agg, cached, err := r.load(ctx, cache, key, req.AggregateID, fresh)
 		if err != nil {
 			return Reply{}, err
 		}
 		if req.ExpectedVersion != nil && *req.ExpectedVersion != agg.Position.Version {
-			if cached {
-				// The cache may lag behind another writer: ask the store.
-				fresh = true
-				continue
-			}
-			if ok, err := current(agg); err != nil || !ok {
-				if err != nil {
-					return Reply{}, err
-				}
+			if ok, err := settled(agg, cached); err != nil {
+				return Reply{}, err
+			} else if !ok {
 				fresh = true
 				continue
 			}
@@ -199,17 +203,12 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		}
 		decision, err := r.def.Decide(j.command, agg.State, agg.Exists(), req.Data)
 		if err != nil {
-			if cached && !errors.Is(err, aggregate.ErrInvalid) {
-				// A refusal decided on a cached state is checked on a
-				// fresh one before it is answered.
-				fresh = true
-				continue
-			}
+			// A refusal (but not bad input, which no state changes) is
+			// answered only on a settled state.
 			if !errors.Is(err, aggregate.ErrInvalid) {
-				if ok, cerr := current(agg); cerr != nil || !ok {
-					if cerr != nil {
-						return Reply{}, cerr
-					}
+				if ok, serr := settled(agg, cached); serr != nil {
+					return Reply{}, serr
+				} else if !ok {
 					fresh = true
 					continue
 				}
@@ -217,16 +216,11 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			return Reply{}, decideError(typ, req.AggregateID, err)
 		}
 		if len(decision.Events) == 0 {
-			if cached {
-				// Nothing will be appended, so no concurrency check will
-				// catch a stale cache: decide again on the store's state.
-				fresh = true
-				continue
-			}
-			if ok, err := current(agg); err != nil || !ok {
-				if err != nil {
-					return Reply{}, err
-				}
+			// Nothing will be appended, so no concurrency check will catch
+			// a stale state: it must be settled.
+			if ok, err := settled(agg, cached); err != nil {
+				return Reply{}, err
+			} else if !ok {
 				fresh = true
 				continue
 			}
