@@ -232,3 +232,24 @@ func Strings(v any) []string {
 	}
 	return out
 }
+
+// List reads an index with script (over indexKeys, with args), which
+// returns ids, then the hash of each id (at key(id)) in one more atomic
+// read, and turns each existing one into a T: a list query in two reads of
+// the same generation.
+func List[T any](ctx context.Context, v *View, script *ReadScript, indexKeys []string, args []any,
+	key func(id string) string, of func(map[string]string) T) ([]T, error) {
+	res, err := v.Run(ctx, script, indexKeys, args...)
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := v.Hashes(ctx, Strings(res), key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(hashes))
+	for i, h := range hashes {
+		out[i] = of(h)
+	}
+	return out, nil
+}

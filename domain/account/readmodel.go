@@ -96,19 +96,8 @@ func List(ctx context.Context, v *projections.View, limit int, after string) ([]
 	if after != "" {
 		start = "(" + after
 	}
-	res, err := v.Run(ctx, listIDs, []string{v.Keys.Key("accounts")}, start, limit)
-	if err != nil {
-		return nil, err
-	}
-	hashes, err := v.Hashes(ctx, projections.Strings(res), func(id string) string { return v.Keys.Key("account", id) })
-	if err != nil {
-		return nil, err
-	}
-	out := make([]View, len(hashes))
-	for i, h := range hashes {
-		out[i] = viewOf(h)
-	}
-	return out, nil
+	return projections.List(ctx, v, listIDs, []string{v.Keys.Key("accounts")}, []any{start, limit},
+		func(id string) string { return v.Keys.Key("account", id) }, viewOf)
 }
 
 func viewOf(h map[string]string) View {

@@ -90,19 +90,8 @@ func Get(ctx context.Context, v *projections.View, id string) (View, error) {
 
 // LowStock reads up to limit products with stock below below, lowest first.
 func LowStock(ctx context.Context, v *projections.View, below int64, limit int) ([]View, error) {
-	res, err := v.Run(ctx, lowStockIDs, []string{v.Keys.Key("stock")}, below, limit)
-	if err != nil {
-		return nil, err
-	}
-	hashes, err := v.Hashes(ctx, projections.Strings(res), func(id string) string { return v.Keys.Key("product", id) })
-	if err != nil {
-		return nil, err
-	}
-	out := make([]View, len(hashes))
-	for i, h := range hashes {
-		out[i] = viewOf(h)
-	}
-	return out, nil
+	return projections.List(ctx, v, lowStockIDs, []string{v.Keys.Key("stock")}, []any{below, limit},
+		func(id string) string { return v.Keys.Key("product", id) }, viewOf)
 }
 
 func viewOf(h map[string]string) View {
