@@ -151,7 +151,12 @@ func (d Definition[S]) Decide(name string, state S, exists bool, data json.RawMe
 		return Decision{}, fmt.Errorf("%w: %s has no command %q", ErrUnknownCommand, d.Type, name)
 	}
 	if c.creates && exists {
-		return Decision{}, fmt.Errorf("%w: %s", ErrExists, d.Type)
+		// The unique key it names goes with the refusal (see command).
+		var dec Decision
+		if c.unique != nil {
+			dec.Unique = c.unique(data)
+		}
+		return dec, fmt.Errorf("%w: %s", ErrExists, d.Type)
 	}
 	if !c.creates && !exists {
 		return Decision{}, fmt.Errorf("%w: %s", ErrNotFound, d.Type)
@@ -167,6 +172,9 @@ func (d Definition[S]) Creates(name string) bool { return d.Commands[name].creat
 type Command[S any] struct {
 	creates bool
 	decide  func(S, json.RawMessage) (Decision, error)
+	// unique names the command's unique key from its data alone (decoding,
+	// no decision), or is nil.
+	unique func(json.RawMessage) string
 }
 
 // CommandOption configures a command whose input type is C.
@@ -217,19 +225,32 @@ func command[S, C any](decide func(S, C) ([]any, error), opts []CommandOption[C]
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return Command[S]{decide: func(s S, data json.RawMessage) (Decision, error) {
+	var unique func(json.RawMessage) string
+	if o.unique != nil {
+		unique = func(data json.RawMessage) string {
+			cmd, err := DecodeCommand[C](data)
+			if err != nil {
+				return ""
+			}
+			return o.unique(cmd)
+		}
+	}
+	return Command[S]{unique: unique, decide: func(s S, data json.RawMessage) (Decision, error) {
 		cmd, err := DecodeCommand[C](data)
 		if err != nil {
 			return Decision{}, err
 		}
 		events, err := decide(s, cmd)
-		if err != nil {
-			return Decision{}, err
-		}
-		dec := Decision{Events: events}
+		var dec Decision
 		if o.unique != nil {
+			// Named on a refusal too: the writer gives back a reservation
+			// an earlier attempt of the same command left behind.
 			dec.Unique = o.unique(cmd)
 		}
+		if err != nil {
+			return dec, err
+		}
+		dec.Events = events
 		return dec, nil
 	}}
 }

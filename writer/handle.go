@@ -213,6 +213,9 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 					continue
 				}
 			}
+			if decision.Unique != "" && req.CommandID != "" {
+				w.releaseOrphan(ctx, typ, decision.Unique, req.AggregateID, prefix)
+			}
 			return Reply{}, decideError(typ, req.AggregateID, err)
 		}
 		if len(decision.Events) == 0 {

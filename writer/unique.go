@@ -252,3 +252,27 @@ func (w *Writer) release(ctx context.Context, r *reservation) {
 		w.log.Warn("unique key not released; it is taken over once stale", "type", r.typ, "aggregate", r.holding.AggregateID, "error", err)
 	}
 }
+
+// releaseOrphan gives back key if an earlier attempt of this command
+// (events prefix) reserved it for aggregate id and then died before
+// appending: the command is refused now, so that reservation would hold
+// the key for an aggregate that never took it.
+func (w *Writer) releaseOrphan(ctx context.Context, typ, key, id, events string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Timeout)
+	defer cancel()
+	name := uniqueKey(typ, key)
+	entry, err := w.unique.Get(ctx, name)
+	if err != nil {
+		return // none, or unreadable: a later claimant takes a stale one over
+	}
+	h := parseHolding(entry.Value())
+	if h.AggregateID != id || h.Events != events {
+		return
+	}
+	if used, err := w.used(ctx, typ, h); err != nil || used {
+		return
+	}
+	if err := w.unique.Delete(ctx, name, jetstream.LastRevision(entry.Revision())); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		w.log.Warn("orphaned unique key not released; it is taken over once stale", "type", typ, "aggregate", id, "error", err)
+	}
+}

@@ -176,3 +176,23 @@ func uniqueBucket(t *testing.T, n *testkit.NATS) jetstream.KeyValue {
 	require.NoError(t, err)
 	return kv
 }
+
+// A writer that died between reserving a username and appending leaves the
+// reservation behind; when the command's resend is refused (the user exists
+// by now, under another name) the orphaned reservation is given back at
+// once, so the name is never held without a user of that name.
+func TestRefusedResendGivesBackTheReservationItsDeadAttemptLeft(t *testing.T) {
+	n := testkit.StartNATS(t)
+	startWriter(t, n)
+	nc := n.Connect()
+	kv := uniqueBucket(t, n)
+	name := "user." + base64.RawURLEncoding.EncodeToString([]byte("orphan-name"))
+	_, err := kv.Create(context.Background(), name, []byte(`{"aggregate_id":"u9","events":"reg-u9-a"}`))
+	require.NoError(t, err)
+	ok(t, nc, "cmd.user.register", `{"aggregate_id":"u9","command_id":"reg-u9-b","data":{"username":"other-name","password":"long enough password"}}`)
+
+	r := send(t, nc, "cmd.user.register", `{"aggregate_id":"u9","command_id":"reg-u9-a","data":{"username":"orphan-name","password":"long enough password"}}`)
+	assert.Equal(t, 409, r.status, r.raw)
+	_, err = kv.Get(context.Background(), name)
+	assert.ErrorIs(t, err, jetstream.ErrKeyNotFound, "the orphaned reservation is given back")
+}
