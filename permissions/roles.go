@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/writer"
@@ -131,7 +132,7 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		// looks for the correction of an event that breaks its history.
 		pub = append(pub, jsAPI+"DIRECT.GET."+d.Stream)
 		for _, p := range d.Projections {
-			for _, kind := range []string{"proj", "rebuild"} {
+			for _, kind := range []string{projections.KindLive, projections.KindRebuild} {
 				pub = append(pub, d.consumer(d.consumerName(kind, p))...)
 			}
 		}
@@ -199,8 +200,5 @@ func (d Deployment) consumer(name string) []string {
 // consumerName is the projections runner's consumer of one kind (proj,
 // rebuild) for a projection: jetsource_[<deployment>_]<kind>_<projection>.
 func (d Deployment) consumerName(kind, projection string) string {
-	if d.Name == "" {
-		return "jetsource_" + kind + "_" + projection
-	}
-	return "jetsource_" + d.Name + "_" + kind + "_" + projection
+	return projections.ConsumerName(d.Name, kind, projection)
 }

@@ -102,13 +102,27 @@ const (
 // projector at all.
 var ErrForeignConsumer = errors.New("consumer belongs to someone else")
 
-// consumerName is the name of the runner's consumer of one kind (proj,
-// rebuild) for projection name: jetsource_[<deployment>_]<kind>_<name>.
+// consumerName is the name of the runner's consumer of one kind for
+// projection name.
 func (r *Runner) consumerName(kind, name string) string {
-	if r.opts.Deployment == "" {
-		return "jetsource_" + kind + "_" + name
+	return ConsumerName(r.opts.Deployment, kind, name)
+}
+
+// Consumer kinds: a live projection's consumer and a rebuild's.
+const (
+	KindLive    = consumerKind
+	KindRebuild = rebuildConsumerKind
+)
+
+// ConsumerName is the name of a projector's consumer of one kind (KindLive,
+// KindRebuild) for a projection of a deployment:
+// jetsource_[<deployment>_]<kind>_<projection>. NATS permissions grant the
+// projector exactly these.
+func ConsumerName(deployment, kind, projection string) string {
+	if deployment == "" {
+		return "jetsource_" + kind + "_" + projection
 	}
-	return "jetsource_" + r.opts.Deployment + "_" + kind + "_" + name
+	return "jetsource_" + deployment + "_" + kind + "_" + projection
 }
 
 // deleteOwnConsumer deletes consumer name if it is there and was created by

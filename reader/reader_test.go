@@ -1,14 +1,12 @@
 package reader_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -363,7 +361,7 @@ func TestQueriesInFlightAreAnsweredWhenTheReaderStops(t *testing.T) {
 func TestAPanickingQueryAnswers500AndTheReaderKeepsServing(t *testing.T) {
 	w := newWorld(t)
 	w.project()
-	var logs lockedBuffer
+	var logs testkit.SyncBuffer
 	w.serve([]reader.Option{reader.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))}, func(r *reader.Reader) {
 		require.NoError(t, r.Register(reader.Query{Model: "account", Name: "boom", Projection: account.ProjectionName,
 			Read: func(context.Context, *projections.View, reader.Params) (any, error) {
@@ -381,24 +379,6 @@ func TestAPanickingQueryAnswers500AndTheReaderKeepsServing(t *testing.T) {
 	assert.Contains(t, logs.String(), "TestAPanickingQueryAnswers500AndTheReaderKeepsServing", "the log has the stack")
 	a := ask(t, w.nc, "query.account.get", fmt.Sprintf(`{"id":"p1","min_sequence":%d}`, seq))
 	require.Equal(t, 200, a.status, a.message)
-}
-
-// lockedBuffer is a log written by the reader and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestWaitsForMinSequenceDoNotHoldUpOtherQueries(t *testing.T) {

@@ -1,11 +1,9 @@
 package writer_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -18,24 +16,6 @@ import (
 	"github.com/jetsource/jetsource/testkit"
 	"github.com/jetsource/jetsource/writer"
 )
-
-// syncBuffer is a log destination that tests read while writers log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // fragile is a test aggregate with bugs: one command's Decide panics, and
 // Evolve panics on one event type.
@@ -63,7 +43,7 @@ func fragile() aggregate.Definition[int] {
 // internal, is logged with its stack, and the writer keeps serving.
 func TestPanicInUserCodeIsInternalErrorAndTheWriterKeepsServing(t *testing.T) {
 	n := testkit.StartNATS(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	startWriterWith(t, n, func(w *writer.Writer) error { return writer.Register(w, fragile()) },
 		writer.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	nc := n.Connect()
