@@ -23,6 +23,9 @@ const (
 	// checkWait is how long a read-model read waits for the projection to
 	// reach a stream's last acknowledged write.
 	checkWait = 10 * time.Second
+	// catchUpWait bounds how long a read waits, over several queries, for
+	// the projection to reach a write.
+	catchUpWait = 2 * time.Minute
 	// MaxProblems is how many problems a Consistency lists (it counts
 	// them all).
 	MaxProblems = 20
@@ -120,7 +123,7 @@ func Check(ctx context.Context, nc *nats.Conn, acks []Ack, o CheckOptions) (Cons
 		for id, as := range byStream(acks) {
 			g.Go(func() error {
 				defer done.Add(int64(len(as)))
-				inModel.Add(int64(checkInReadModel(gctx, c, id, as, o.Timeout, p)))
+				inModel.Add(int64(checkInReadModel(gctx, c, id, as, p)))
 				return gctx.Err()
 			})
 		}
@@ -172,7 +175,7 @@ func checkInStream(ctx context.Context, s jetstream.Stream, a Ack, timeout time.
 
 // checkInReadModel reads stream id through the platform and counts the
 // acks (all of stream id) it shows as acknowledged.
-func checkInReadModel(ctx context.Context, c client, id string, acks []Ack, timeout time.Duration, p *problems) int {
+func checkInReadModel(ctx context.Context, c client, id string, acks []Ack, p *problems) int {
 	var last uint64
 	var top uint64
 	for _, a := range acks {
@@ -180,9 +183,7 @@ func checkInReadModel(ctx context.Context, c client, id string, acks []Ack, time
 	}
 	shown := map[uint64]StoredEvent{}
 	for from := uint64(1); from <= top; from += MaxReadLimit {
-		rctx, cancel := context.WithTimeout(ctx, timeout+checkWait)
-		page, err := c.readStream(rctx, id, int(from), MaxReadLimit, last)
-		cancel()
+		page, err := c.readAfter(ctx, id, int(from), MaxReadLimit, last)
 		if err != nil {
 			p.add("%s: read model: %v", id, err)
 			return 0

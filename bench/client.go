@@ -93,6 +93,21 @@ func (c client) readStream(ctx context.Context, id string, from, limit int, minS
 	return r.Data, nil
 }
 
+// readAfter reads as readStream does once the read model reached
+// minSequence, asking again while it answers 503 (stale: the projection is
+// behind) for up to catchUpWait.
+func (c client) readAfter(ctx context.Context, id string, from, limit int, minSequence uint64) (StreamPage, error) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	for {
+		page, err := c.readStream(ctx, id, from, limit, minSequence)
+		var re *ReplyError
+		if !errors.As(err, &re) || !strings.HasPrefix(re.Status, "503") || ctx.Err() != nil {
+			return page, err
+		}
+	}
+}
+
 // preflight checks that the deployment runs the bench domain: a command and
 // a query on a stream that does not exist both answer 404.
 func (c client) preflight(ctx context.Context) error {

@@ -189,9 +189,7 @@ func preload(ctx context.Context, c client, s Scenario, o Options) ([]Ack, error
 // caughtUp waits until the read model shows the last of acks.
 func caughtUp(ctx context.Context, c client, acks []Ack) error {
 	last := slices.MaxFunc(acks, func(a, b Ack) int { return cmp.Compare(a.Sequence, b.Sequence) })
-	rctx, cancel := context.WithTimeout(ctx, checkWait+DefaultTimeout)
-	defer cancel()
-	_, err := c.readStream(rctx, last.Stream, 1, 1, last.Sequence)
+	_, err := c.readAfter(ctx, last.Stream, 1, 1, last.Sequence)
 	return err
 }
 
