@@ -98,6 +98,10 @@ func Check(ctx context.Context, nc *nats.Conn, acks []Ack, o CheckOptions) (Cons
 	if err != nil {
 		return Consistency{}, fmt.Errorf("check: stream %s: %w", o.Stream, err)
 	}
+	// The read model is asked to reach each stream's last acknowledged
+	// write, but never past the stream's end: an acknowledgement of an
+	// event that is not there must fail the check, not wait for it.
+	end := stream.CachedInfo().State.LastSeq
 	p := &problems{list: make(chan string, MaxProblems)}
 	var inStream, inModel, done atomic.Int64
 	stop := progress(Options{Progress: o.Progress, ProgressEvery: DefaultProgressEvery}, func(elapsed time.Duration) string {
@@ -123,7 +127,7 @@ func Check(ctx context.Context, nc *nats.Conn, acks []Ack, o CheckOptions) (Cons
 		for id, as := range byStream(acks) {
 			g.Go(func() error {
 				defer done.Add(int64(len(as)))
-				inModel.Add(int64(checkInReadModel(gctx, c, id, as, p)))
+				inModel.Add(int64(checkInReadModel(gctx, c, id, as, end, p)))
 				return gctx.Err()
 			})
 		}
@@ -173,14 +177,15 @@ func checkInStream(ctx context.Context, s jetstream.Stream, a Ack, timeout time.
 	return false
 }
 
-// checkInReadModel reads stream id through the platform and counts the
-// acks (all of stream id) it shows as acknowledged.
-func checkInReadModel(ctx context.Context, c client, id string, acks []Ack, p *problems) int {
-	var last uint64
-	var top uint64
+// checkInReadModel reads stream id through the platform, once it reached
+// the stream's last acknowledged write (or the end of the event stream),
+// and counts the acks (all of stream id) it shows as acknowledged.
+func checkInReadModel(ctx context.Context, c client, id string, acks []Ack, end uint64, p *problems) int {
+	var last, top uint64
 	for _, a := range acks {
 		last, top = max(last, a.Sequence), max(top, a.Version)
 	}
+	last = min(last, end)
 	shown := map[uint64]StoredEvent{}
 	for from := uint64(1); from <= top; from += MaxReadLimit {
 		page, err := c.readAfter(ctx, id, int(from), MaxReadLimit, last)

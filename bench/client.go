@@ -57,9 +57,14 @@ func (c client) request(ctx context.Context, subject string, body any) ([]byte, 
 	return msg.Data, nil
 }
 
-// command sends cmd.bench.<name> for stream id with data.
-func (c client) command(ctx context.Context, name, id string, data Append) (writer.Reply, error) {
-	body, err := c.request(ctx, "cmd."+Type+"."+name, map[string]any{"aggregate_id": id, "data": data})
+// command sends cmd.bench.<name> for stream id with data, and commandID
+// when it is not empty (the command is then idempotent).
+func (c client) command(ctx context.Context, name, id, commandID string, data Append) (writer.Reply, error) {
+	req := map[string]any{"aggregate_id": id, "data": data}
+	if commandID != "" {
+		req["command_id"] = commandID
+	}
+	body, err := c.request(ctx, "cmd."+Type+"."+name, req)
 	if err != nil {
 		return writer.Reply{}, err
 	}
@@ -108,12 +113,23 @@ func (c client) readAfter(ctx context.Context, id string, from, limit int, minSe
 	}
 }
 
+// transient reports whether err is worth sending the same request again
+// for: a 503 or a timeout, which append nothing or, with a command_id, are
+// answered by the first attempt's outcome.
+func transient(err error) bool {
+	var re *ReplyError
+	if errors.As(err, &re) {
+		return strings.HasPrefix(re.Status, "503")
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+}
+
 // preflight checks that the deployment runs the bench domain: a command and
 // a query on a stream that does not exist both answer 404.
 func (c client) preflight(ctx context.Context) error {
 	const missing = "bench-preflight-missing"
 	for _, try := range []func() error{
-		func() error { _, err := c.command(ctx, "append", missing, Append{Payload: "x"}); return err },
+		func() error { _, err := c.command(ctx, "append", missing, "", Append{Payload: "x"}); return err },
 		func() error { _, err := c.readStream(ctx, missing, 1, 1, 0); return err },
 	} {
 		var re *ReplyError

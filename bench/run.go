@@ -18,6 +18,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/jetsource/jetsource/writer"
 )
 
 // Defaults of Options.
@@ -32,6 +34,10 @@ const (
 	// PreloadConcurrency is how many streams the setup writes at once (the
 	// suite's 10 setup tasks).
 	PreloadConcurrency = 10
+	// preloadAttempts and preloadBackoff bound the resends of one setup
+	// command that met a 503 or a timeout.
+	preloadAttempts = 5
+	preloadBackoff  = 200 * time.Millisecond
 	// DefaultStream is the contract's event stream.
 	DefaultStream = "EVENTS"
 )
@@ -167,9 +173,19 @@ func preload(ctx context.Context, c client, s Scenario, o Options) ([]Ack, error
 	for n := range s.PreloadStreams {
 		g.Go(func() error {
 			id, token := streamID(o.RunID, n), "p"+strconv.Itoa(n)+"-"
-			rctx, cancel := context.WithTimeout(gctx, o.Timeout)
-			defer cancel()
-			reply, err := c.command(rctx, "start", id, Append{Payload: Payload(token, s.EventSize), Count: per})
+			// With a command_id, a start that timed out or met a 503 can be
+			// sent again: it appends at most once.
+			var reply writer.Reply
+			var err error
+			for attempt := range preloadAttempts {
+				rctx, cancel := context.WithTimeout(gctx, o.Timeout)
+				reply, err = c.command(rctx, "start", id, id, Append{Payload: Payload(token, s.EventSize), Count: per})
+				cancel()
+				if !transient(err) || gctx.Err() != nil {
+					break
+				}
+				time.Sleep(time.Duration(attempt+1) * preloadBackoff)
+			}
 			if err != nil {
 				return fmt.Errorf("preload of stream %s: %w", id, err)
 			}
@@ -358,7 +374,7 @@ func (m *measurement) write(ctx context.Context, c client, o Options, w *worker,
 	rctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	t0 := time.Now()
-	reply, err := c.command(rctx, name, id, Append{Payload: Payload(token, m.s.EventSize)})
+	reply, err := c.command(rctx, name, id, "", Append{Payload: Payload(token, m.s.EventSize)})
 	d := time.Since(t0)
 	m.n.ops.Add(1)
 	if err != nil {
