@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	duration := fs.Duration("duration", 0, "run each scenario this long (default: the scenario's)")
 	ops := fs.Int64("ops", 0, "stop each scenario after this many operations (default: no bound)")
 	writers := fs.Int("writers", -1, "writers (default: the scenario's)")
-	readers := fs.Int("readers", -1, "readers (default: the scenario's)")
+	readers := fs.Int("readers", -1, "readers (mixed scenario; default: the scenario's)")
 	eventSize := fs.Int("event-size", 0, "event size in `bytes` (default: the scenario's)")
 	preload := fs.Int("preload", 0, "events preloaded (mixed scenario; default: the scenario's)")
 	streams := fs.Int("streams", 0, "streams preloaded (mixed scenario; default: the scenario's)")
@@ -141,11 +141,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		s := &scenarios[i]
 		setIf(&s.Duration, *duration, *duration > 0)
 		setIf(&s.Writers, *writers, *writers >= 0)
-		setIf(&s.Readers, *readers, *readers >= 0)
 		setIf(&s.EventSize, *eventSize, *eventSize > 0)
 		setIf(&s.WriteProbability, *writeProb, *writeProb >= 0)
 		setIf(&s.Zipf, *zipf, *zipf != 0)
 		if s.Mixed() {
+			setIf(&s.Readers, *readers, *readers >= 0)
 			setIf(&s.PreloadEvents, *preload, *preload > 0)
 			setIf(&s.PreloadStreams, *streams, *streams > 0)
 			setIf(&s.ReadBatch, *readBatch, *readBatch > 0)
