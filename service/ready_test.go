@@ -85,7 +85,7 @@ func TestReaderIsNotReadyWhileItsProjectionsAreFarBehind(t *testing.T) {
 		_, err = store.Append(context.Background(), ref, streams.Position{}, []streams.Event{{Type: "Noted", Data: []byte(`{}`)}})
 		require.NoError(t, err)
 	}
-	appendEvents(t, store, "other", 5)
+	appendEvents(t, store, "misc", 5)
 	testkit.Eventually(t, 10*time.Second, func() bool {
 		n, err := lag(context.Background(), "notes")
 		return err == nil && n == 25
