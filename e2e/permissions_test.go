@@ -40,6 +40,8 @@ type securedPlatform struct {
 	proj    *proc
 	reader  *proc
 	gateway *proc
+	// readerOps is the reader's health listener (http.listen).
+	readerOps string
 	// http is the gateway's address; its bearer tokens are in tokens.
 	http   string
 	tokens map[string]string // name -> token
@@ -71,7 +73,7 @@ func startSecuredPlatform(t *testing.T) *securedPlatform {
 	p.nats = start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-c", filepath.Join(dir, "nats.conf"))
 
 	rd := testkit.StartRedis(t)
-	p.http = freeAddr(t)
+	p.http, p.readerOps = freeAddr(t), freeAddr(t)
 	tokensFile := gatewayTokens(t, dir, p)
 	p.env = append([]string{"NATS_URL=" + p.url, "REDIS_URL=" + rd.URL, "JETSOURCE_LOG_LEVEL=info",
 		"JETSOURCE_HTTP_GATEWAY_LISTEN=" + p.http, "JETSOURCE_GATEWAY_TOKENS_FILE=" + tokensFile,
@@ -86,8 +88,27 @@ func startSecuredPlatform(t *testing.T) *securedPlatform {
 // run starts a service binary connecting as user, with the settings file
 // nats-config wrote for it.
 func (p *securedPlatform) run(name, user string) *proc {
+	return start(p.t, name, filepath.Join(binaries(p.t), name), p.envOf(name, user))
+}
+
+// envOf is the environment of service name running as user.
+func (p *securedPlatform) envOf(name, user string) []string {
 	env := append([]string{"JETSOURCE_CONFIG=" + filepath.Join(p.auth, user+".yaml")}, p.env...)
-	return start(p.t, name, filepath.Join(binaries(p.t), name), env)
+	if name == "reader" {
+		env = append(env, "JETSOURCE_HTTP_LISTEN="+p.readerOps)
+	}
+	return env
+}
+
+// healthcheck runs `<name> healthcheck` as Docker would, in the service's
+// environment.
+func (p *securedPlatform) healthcheck(name, user string) error {
+	cmd := exec.Command(filepath.Join(binaries(p.t), name), "healthcheck")
+	cmd.Env = p.envOf(name, user)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
 }
 
 // user is a connection as one of the generated users, with the
@@ -200,6 +221,13 @@ func TestServicesRunWithTheirOwnPermissionsAndAClientOnlySendsCommandsAndQueries
 	assert.JSONEq(t, `{"rebuilt":"accounts"}`, string(msg.Data))
 	got = alice.request("query.account.get", `{"id":"acc-1"}`)
 	assert.Contains(t, string(got), `"balance":50`)
+
+	// The reader is ready by its own healthcheck: its /readyz reads how
+	// many events each projection has still to apply from the info of the
+	// projector's consumers, which its user may read.
+	testkit.Eventually(t, 30*time.Second, func() bool { return p.healthcheck("reader", "reader-shop") == nil },
+		"the reader's healthcheck passes")
+	require.NoError(t, p.healthcheck("reader", "reader-shop"))
 
 	// They stop cleanly, and nothing they did was refused.
 	for _, s := range []*proc{p.gateway, p.reader, p.proj, p.writer} {

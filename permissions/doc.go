@@ -15,7 +15,9 @@
 //     only (jetsource_[<deployment>_]proj_<projection> and
 //     jetsource_[<deployment>_]rebuild_<projection>); serves its deployment's
 //     rebuild subject; never publishes events.
-//   - reader: serves query.>; reads the stream's info (its last sequence).
+//   - reader: serves query.>; reads the stream's info (its last sequence)
+//     and the info of the projector's live consumers (how many events each
+//     projection has still to apply, for its readiness).
 //   - gateway and client: send commands (cmd.>) and queries (query.>) and
 //     receive their own replies; nothing else.
 //   - admin: everything, rebuilds included (jetsource.projector.rebuild.>,

@@ -139,6 +139,11 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		return Permissions{Publish: pub, Subscribe: []string{service.RebuildSubjectOf(d.Name) + ".*", services, inbox}}, nil
 	case Reader:
 		pub := append([]string{inboxes}, d.streamAPI("STREAM.INFO")...)
+		// Readiness: how many events each projection has still to apply,
+		// from the info of its live consumer (service.ProjectionLag).
+		for _, p := range d.Projections {
+			pub = append(pub, jsAPI+"CONSUMER.INFO."+d.Stream+"."+d.consumerName(projections.KindLive, p))
+		}
 		return Permissions{Publish: pub, Subscribe: []string{queries, services, inbox}}, nil
 	case Gateway, Client:
 		return Permissions{Publish: []string{commands, queries}, Subscribe: []string{inbox}}, nil

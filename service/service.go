@@ -196,7 +196,8 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 	if err := rd.Register(p.queries()...); err != nil {
 		return err
 	}
-	health.AddCheck("projections", LagCheck(rdb, last, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
+	lag := ProjectionLag(js, cfg.Store.Stream, cfg.Deployment.Name, rdb, last)
+	health.AddCheck("projections", LagCheck(lag, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })
 	ServeOps(ctx, g, cfg, health)
