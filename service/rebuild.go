@@ -12,8 +12,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
+	"github.com/jetsource/jetsource/internal/microsvc"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/writer"
 )
@@ -58,30 +58,33 @@ func RebuildSubjectOf(deployment string) string {
 func ServeRebuilds(ctx context.Context, nc *nats.Conn, r *projections.Runner, deployment string, log *slog.Logger) (wait func() error, err error) {
 	subject := RebuildSubjectOf(deployment)
 	name := writer.Named(ProjectorService, "-", deployment)
-	svc, err := micro.AddService(nc, micro.Config{Name: name, Version: ProjectorVersion,
+	// microsvc, not micro: a rebuild is answered after the handler returned,
+	// and its stats count it then, with its error replies.
+	svc, err := microsvc.AddService(nc, microsvc.Config{Name: name, Version: ProjectorVersion,
 		Description: "jetsource projector: rebuilds on " + subject + ".<projection>", QueueGroup: writer.Named(ProjectorQueueGroup, "-", deployment)})
 	if err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
 	var inFlight sync.WaitGroup
-	handler := micro.HandlerFunc(func(req micro.Request) {
+	handler := func(req *microsvc.Request) {
 		name := strings.TrimPrefix(req.Subject(), subject+".")
-		reply := req.Reply()
 		// A rebuild takes a while: it must not hold up the next request.
 		inFlight.Go(func() {
-			h, body := rebuildReply(name, r.Rebuild(ctx, name), log)
-			if err := nc.PublishMsg(&nats.Msg{Subject: reply, Header: h, Data: body}); err != nil {
+			if err := answerRebuild(req, name, r.Rebuild(ctx, name), log); err != nil {
 				log.Warn("rebuild reply not sent", "projection", name, "error", err)
 			}
 		})
-	})
-	if err := svc.AddEndpoint("rebuild", handler, micro.WithEndpointSubject(subject+".*")); err != nil {
+	}
+	if err := svc.AddEndpoint("rebuild", handler, microsvc.WithSubject(subject+".*")); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("projector: %w", err)
 	}
 	return func() error {
 		<-ctx.Done()
 		err := svc.Stop()
+		// Every request taken has reached the handler (and its rebuild
+		// was started) before the wait for the rebuilds begins.
+		<-svc.Drained()
 		inFlight.Wait()
 		if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			return err
@@ -90,11 +93,11 @@ func ServeRebuilds(ctx context.Context, nc *nats.Conn, r *projections.Runner, de
 	}, nil
 }
 
-// rebuildReply is the answer to a rebuild that ended with err.
-func rebuildReply(name string, err error, log *slog.Logger) (nats.Header, []byte) {
+// answerRebuild answers the request of a rebuild that ended with err.
+func answerRebuild(req *microsvc.Request, name string, err error, log *slog.Logger) error {
 	if err == nil {
 		body, _ := json.Marshal(map[string]string{"rebuilt": name})
-		return nil, body
+		return req.Respond(body)
 	}
 	status, code, message := http.StatusInternalServerError, "internal", "internal error; it has been logged"
 	switch {
@@ -107,9 +110,6 @@ func rebuildReply(name string, err error, log *slog.Logger) (nats.Header, []byte
 	default:
 		log.Error("rebuild failed", "projection", name, "error", err)
 	}
-	h := nats.Header{}
-	h.Set(micro.ErrorCodeHeader, strconv.Itoa(status))
-	h.Set(micro.ErrorHeader, message)
 	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message}})
-	return h, body
+	return req.Error(strconv.Itoa(status), message, body)
 }

@@ -89,6 +89,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 	}, "accounts caught up")
 	client := n.Connect()
 
+	requests, refusals := 0, 0
 	r := requestRebuild(t, client, "nope")
 	assert.Equal(t, "404", r.status)
 	assert.Equal(t, "not_found", r.Error.Code)
@@ -101,6 +102,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 	assert.Equal(t, "conflict", r.Error.Code)
 	assert.Contains(t, r.Error.Message, "already running")
 	require.NoError(t, rdb.Del(ctx, lock).Err())
+	requests, refusals = 2, 2
 
 	// Requests at once: each is served by one projector, rebuilt or refused.
 	for round := range 5 {
@@ -112,11 +114,13 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		wg.Wait()
 		rebuilt := 0
 		for _, r := range replies {
+			requests++
 			switch r.status {
 			case "":
 				rebuilt++
 				assert.Equal(t, account.ProjectionName, r.Rebuilt)
 			case "409":
+				refusals++
 				assert.Equal(t, "conflict", r.Error.Code)
 			default:
 				t.Errorf("round %d: %+v", round, r)
@@ -124,12 +128,43 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		}
 		assert.Positive(t, rebuilt, "round %d", round)
 	}
+	// The two projectors' stats count every rebuild when it is answered,
+	// with each refusal as an error.
+	var counted, failed int
+	for _, st := range allStats(t, client, service.ProjectorService, 2) {
+		for _, e := range st.Endpoints {
+			counted += e.NumRequests
+			failed += e.NumErrors
+		}
+	}
+	assert.Equal(t, requests, counted, "num_requests of the projectors")
+	assert.Equal(t, refusals, failed, "num_errors of the projectors")
 	for i := range 20 {
 		a, _, err := getAccount(ctx, rdb, fmt.Sprintf("a%d", i))
 		require.NoError(t, err)
 		assert.Equal(t, int64(140), a.Balance)
 		assert.Equal(t, uint64(21), a.Version)
 	}
+}
+
+// allStats asks the instances of the micro service name for their $SRV.STATS
+// and returns the replies of the n it expects.
+func allStats(t *testing.T, nc *nats.Conn, name string, n int) []micro.Stats {
+	t.Helper()
+	subject, err := micro.ControlSubject(micro.StatsVerb, name, "")
+	require.NoError(t, err)
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	require.NoError(t, nc.PublishRequest(subject, inbox, nil))
+	stats := make([]micro.Stats, n)
+	for i := range stats {
+		msg, err := sub.NextMsg(5 * time.Second)
+		require.NoError(t, err, "stats reply %d of %d", i+1, n)
+		require.NoError(t, json.Unmarshal(msg.Data, &stats[i]))
+	}
+	return stats
 }
 
 // getAccount reads an account as account.get does.
