@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsource/jetsource/streams"
 )
@@ -38,10 +40,16 @@ func eventOf(st streams.Stored) Event {
 	}
 }
 
+// readHeaders are the headers a direct get adds to a stored message: they
+// describe the read, not the event.
+var readHeaders = []string{jetstream.StreamHeader, jetstream.SequenceHeader, jetstream.TimeStampHeaer,
+	jetstream.SubjectHeader, jetstream.LastSequenceHeader, "Nats-Num-Pending"}
+
+// headersOf is the first value of each of the event's headers.
 func headersOf(h nats.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		if len(v) > 0 {
+		if len(v) > 0 && !slices.Contains(readHeaders, k) {
 			out[k] = v[0]
 		}
 	}
