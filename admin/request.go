@@ -155,7 +155,8 @@ func replyError(subject string, reply *nats.Msg) error {
 		} `json:"error"`
 	}
 	if json.Unmarshal(reply.Data, &body) == nil && body.Error.Code != "" {
-		e.Code, e.Message = body.Error.Code, body.Error.Message
+		// The writer's messages may start with their code: said once.
+		e.Code, e.Message = body.Error.Code, strings.TrimPrefix(body.Error.Message, body.Error.Code+": ")
 	}
 	return e
 }

@@ -235,7 +235,7 @@ func TestStateTimeTravelsOnTheSeedOrder(t *testing.T) {
 
 	table := d.ok("state", "--at", "3", "--no-snapshot", "order", "7dd8")
 	assert.Contains(t, table, "order/7dd8 at version 3 (sequence ")
-	assert.Contains(t, table, "up to version 3, replayed from the first event")
+	assert.Contains(t, table, "order/7dd8 at version 3 (sequence 3), replayed from the first event")
 	assert.Contains(t, table, `"item_id": "c52a"`)
 	assert.Contains(t, d.ok("state", "order", "7dd8"), "replayed from the snapshot at version 6")
 }

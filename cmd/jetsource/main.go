@@ -1,7 +1,32 @@
 // Command jetsource is the administration tool of a jetsource deployment.
 //
+//	jetsource events [--at version|time] [--headers] [--json] <type> <id>
+//	jetsource state [--at version|time] [--no-snapshot] [--json] <type> <id>
+//	jetsource tail [-n count] [--json] [> | <type> | <type>.<id>]
+//	jetsource send [--json] <type> <command> <request json>
+//	jetsource query [--json] <model> <name> [key=value …]
+//	jetsource projections [--json]
+//	jetsource rebuild [--json] <projection>
 //	jetsource nats-config [-config file] [-out dir] [-nkeys] [-clients a,b] [-- settings flags]
 //	jetsource void [-config file] -reason text <type> <id> <sequence> [-- settings flags]
+//
+// Every subcommand takes -config and, after "--", the settings flags, and
+// reads NATS_URL, REDIS_URL, JETSOURCE_CONFIG and JETSOURCE_* as the
+// services do (package config). Output is a table for people, or with
+// --json one JSON document (JSON lines for tail and rebuild) for scripts.
+// Errors go to stderr with exit code 1; a command line that cannot be read
+// exits 2.
+//
+// events prints an aggregate's history as stored (versions, sequences,
+// times, headers, payloads with personal fields opened; a voided event
+// names its correction); --at bounds it by a version or an RFC 3339 time.
+// state replays the aggregate as the writer loads it, from its snapshot
+// unless --no-snapshot, at --at. tail prints the events appended from now
+// on. send and query are requests on cmd.<type>.<command> and
+// query.<model>.<name> with the contract's JSON (docs/contract.md).
+// projections shows each projection's state, generation, checkpoint, lag
+// and failed event; rebuild rebuilds one, drawing its progress on stderr
+// (JSON lines on stdout with --json). The operations are package admin's.
 //
 // void appends the correction (EventVoided) that voids an event breaking
 // its aggregate's version sequence; see docs/contract.md, "Corrections".

@@ -91,7 +91,11 @@ func printState(w io.Writer, st admin.State, until streams.Until) error {
 	if st.FromSnapshot {
 		from = fmt.Sprintf("replayed from the snapshot at version %d", st.SnapshotVersion)
 	}
-	fmt.Fprintf(w, "%s at version %d (sequence %d)%s, %s\n", ref, st.Version, st.Sequence, boundText(until), from)
+	asOf := ""
+	if !until.Time.IsZero() {
+		asOf = boundText(until)
+	}
+	fmt.Fprintf(w, "%s at version %d (sequence %d)%s, %s\n", ref, st.Version, st.Sequence, asOf, from)
 	if st.Forgotten {
 		fmt.Fprintln(w, "its personal data is forgotten")
 	}
