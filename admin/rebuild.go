@@ -15,7 +15,8 @@ import (
 // time the new generation reaches further, where total is the stream's last
 // sequence when the rebuild was asked for, and once more at the end. A
 // refusal (an unknown projection, a rebuild of it already running) is a
-// *ReplyError; no projector running is ErrNoService.
+// *ReplyError; no projector running is ErrNoService. When ctx ends first,
+// Rebuild returns ctx's error and the rebuild goes on in the projector.
 func (c *Client) Rebuild(ctx context.Context, name string, progress func(done, total uint64)) error {
 	if c.Redis == nil {
 		return ErrNoRedis

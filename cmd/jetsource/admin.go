@@ -382,6 +382,9 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	if !*c.asJSON {
 		bar.end()
 	}
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted: the rebuild of %s goes on in the projector (jetsource projections shows it)", name)
+	}
 	if err != nil {
 		return c.refusal(err)
 	}

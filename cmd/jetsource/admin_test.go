@@ -21,6 +21,7 @@ import (
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/ops"
+	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
 )
@@ -38,7 +39,15 @@ type deployment struct {
 // and 6, so that state has a snapshot to start from.
 const snapshotEvery = 2
 
+// startDeployment starts the writer, the projector and the reader.
 func startDeployment(t *testing.T) *deployment {
+	t.Helper()
+	return startServices(t, true)
+}
+
+// startServices starts the writer, the reader and, if projector, the
+// projector.
+func startServices(t *testing.T, projector bool) *deployment {
 	t.Helper()
 	n := testkit.StartNATS(t)
 	rd := testkit.StartRedis(t)
@@ -49,12 +58,16 @@ func startDeployment(t *testing.T) *deployment {
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 3)
+	running := 2
 	go func() { done <- p.RunWriter(ctx, cfg, n.Connect(), ops.New(log), log) }()
-	go func() { done <- p.RunProjector(ctx, cfg, n.Connect(), rd.Client(t), ops.New(log), log) }()
 	go func() { done <- p.RunReader(ctx, cfg, n.Connect(), rd.Client(t), ops.New(log), log) }()
+	if projector {
+		running++
+		go func() { done <- p.RunProjector(ctx, cfg, n.Connect(), rd.Client(t), ops.New(log), log) }()
+	}
 	t.Cleanup(func() {
 		cancel()
-		for range 3 {
+		for range running {
 			assert.NoError(t, <-done)
 		}
 	})
@@ -63,7 +76,9 @@ func startDeployment(t *testing.T) *deployment {
 	// an unknown projection.
 	d.waitServing("cmd.order.place", `{}`)
 	d.waitServing("query.order.get", `{"id":"none"}`)
-	d.waitServing("jetsource.projector.rebuild.none", ``)
+	if projector {
+		d.waitServing("jetsource.projector.rebuild.none", ``)
+	}
 	return d
 }
 
@@ -404,6 +419,21 @@ func TestRebuildShowsItsProgressToTheTotal(t *testing.T) {
 	_, _, err = d.run("rebuild", "nope")
 	assert.ErrorIs(t, err, admin.ErrUnknownProjection)
 	assert.ErrorContains(t, err, "accounts, orders, products, users")
+}
+
+func TestRebuildWithoutAProjectorSaysSo(t *testing.T) {
+	d := startServices(t, false)
+	d.ok("send", "order", "place", `{"aggregate_id":"n1"}`)
+	_, _, err := d.run("rebuild", "orders")
+	assert.ErrorIs(t, err, admin.ErrNoService)
+	assert.ErrorContains(t, err, "no projector is running for jetsource.projector.rebuild.orders")
+	list := jsonOf[[]admin.Projection](t, d.ok("projections", "--json"))
+	require.Len(t, list, 4)
+	for _, p := range list {
+		assert.Equal(t, projections.StateNew, p.State, "no projector ever ran %s", p.Name)
+		assert.Equal(t, p.StreamLast, p.Lag, "%s has every event still to apply", p.Name)
+	}
+	assert.Regexp(t, `(?m)^orders\s+new\s+0\s+0\s+0\s+1\s+1\s+-$`, d.ok("projections"))
 }
 
 func TestUsageErrorsAndBadInputs(t *testing.T) {
