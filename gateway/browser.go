@@ -61,10 +61,9 @@ type Browser interface {
 	State(ctx context.Context, ref streams.Ref, version streams.Version) (any, error)
 	// Projections are the projections with their status and lag.
 	Projections(ctx context.Context) (any, error)
-	// Tail follows the events appended after sequence after (0: from now
-	// on), calling ready once it follows and send with each, until ctx is
-	// done or send fails.
-	Tail(ctx context.Context, after streams.Sequence, ready func(), send func(LiveEvent) error) error
+	// Tail follows the events appended from now on, calling ready once it
+	// follows and send with each, until ctx is done or send fails.
+	Tail(ctx context.Context, ready func(), send func(LiveEvent) error) error
 }
 
 // LiveEvent is one event of the live stream: its stream sequence (the
@@ -164,23 +163,15 @@ func (g *Gateway) writeBrowserError(w http.ResponseWriter, r *http.Request, err 
 	}
 }
 
-// live streams the events appended from now on as Server-Sent Events: an
+// live streams the events appended from now on as Server-Sent Events: a
 // "ready" event once it follows, then one message per event, its id the
-// stream sequence, so that a client that reconnects with Last-Event-ID
-// misses none.
+// stream sequence. A client that reconnects follows from then on: the page
+// says so, and the timeline of an aggregate has what it missed.
 func (g *Gateway) live(w http.ResponseWriter, r *http.Request, b Browser) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, "internal", "this connection cannot stream")
 		return
-	}
-	var after uint64
-	if last := r.Header.Get("Last-Event-ID"); last != "" {
-		var err error
-		if after, err = strconv.ParseUint(last, 10, 64); err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("Last-Event-ID must be a stream sequence, got %q", last))
-			return
-		}
 	}
 	// The stream ends when the client goes or the gateway stops.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -192,7 +183,7 @@ func (g *Gateway) live(w http.ResponseWriter, r *http.Request, b Browser) {
 	out := make(chan []byte)
 	tailed := make(chan error, 1)
 	go func() {
-		tailed <- b.Tail(ctx, streams.Sequence(after),
+		tailed <- b.Tail(ctx,
 			func() { send(ctx, out, []byte("event: ready\ndata: {}\n\n")) },
 			func(ev LiveEvent) error {
 				data, err := json.Marshal(ev.Event)

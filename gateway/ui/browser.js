@@ -145,7 +145,8 @@ async function refreshProjections() {
         el("td", p.lag, "lag"), el("td", p.generation, "generation"), el("td", failed, "failed"));
       tbody.append(tr);
     }
-    status.textContent = "stream at " + body.last_sequence + ", read " + new Date().toLocaleTimeString();
+    const last = body.projections && body.projections.length ? body.projections[0].stream_last_sequence : 0;
+    status.textContent = "stream at " + last + ", read " + new Date().toLocaleTimeString();
     status.className = "muted";
   } catch (err) {
     status.textContent = err.message;
@@ -159,11 +160,9 @@ async function refreshProjections() {
 // than EventSource, which cannot send an Authorization header.
 async function follow(signal) {
   const status = $("#live-status");
-  let lastId = "";
   while (!signal.aborted) {
     try {
       const h = headers();
-      if (lastId) h["Last-Event-ID"] = lastId;
       h.Accept = "text/event-stream";
       const resp = await fetch(api + "/live", { headers: h, signal });
       if (!resp.ok) {
@@ -185,12 +184,13 @@ async function follow(signal) {
         while ((end = buf.indexOf("\n\n")) >= 0) {
           const msg = parseEvent(buf.slice(0, end));
           buf = buf.slice(end + 2);
-          if (msg.id) lastId = msg.id;
           if (msg.event === "ready") {
             status.textContent = "following";
             status.className = "ok";
           } else if (msg.event === "message" && msg.data) {
             showLive(JSON.parse(msg.data));
+          } else if (msg.event === "failed") {
+            throw new Error(JSON.parse(msg.data).message);
           }
         }
       }
@@ -225,8 +225,10 @@ function parseEvent(block) {
 function showLive(ev) {
   const li = el("li");
   li.dataset.sequence = ev.sequence;
-  const link = el("a", ev.aggregate_type + " " + ev.aggregate_id, "aggregate");
-  link.href = "#" + ev.aggregate_type + "/" + ev.aggregate_id;
+  // events.<type>.<id>: an id holds no dot.
+  const [, type, id] = ev.subject.split(".");
+  const link = el("a", type + " " + id, "aggregate");
+  link.href = "#" + type + "/" + id;
   li.append(el("span", "#" + ev.sequence, "sequence"), " ", el("span", ev.type, "type"), " ", link,
     " ", el("span", "v" + ev.version, "version"), " ", el("span", ev.time, "time muted"));
   li.append(el("pre", json(ev.payload), "json"));
