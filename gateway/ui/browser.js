@@ -47,6 +47,12 @@ function json(v) {
   return JSON.stringify(v, null, 2);
 }
 
+// shortTime is an RFC 3339 time as date and time to the millisecond, UTC.
+function shortTime(t) {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d{1,3})?/.exec(t || "");
+  return m ? m[1] + " " + m[2] + (m[3] || "") : t;
+}
+
 // --- search and timeline ---------------------------------------------------
 
 async function lookUp(type, id) {
@@ -81,10 +87,14 @@ function renderTimeline() {
   for (const ev of view.events) {
     const tr = el("tr");
     tr.dataset.version = ev.version;
-    tr.append(el("td", ev.version, "version"), el("td", ev.sequence, "sequence"),
-      el("td", ev.time, "time"), el("td", ev.type, "type"));
+    const time = el("td", shortTime(ev.time), "time");
+    time.title = ev.time;
+    const type = el("td", ev.type, "type");
+    type.title = Object.entries(ev.headers || {}).map(([k, v]) => k + ": " + v).join("\n");
+    if (ev.voided_by) type.append(el("span", " voided by #" + ev.voided_by, "error"));
+    tr.append(el("td", ev.version, "version"), el("td", ev.sequence, "sequence"), time, type);
     const payload = el("td", null, "payload");
-    payload.append(el("pre", json(ev.payload), "json"));
+    payload.append(el("pre", JSON.stringify(ev.payload), "json"));
     tr.append(payload);
     tr.addEventListener("click", () => showVersion(ev.version));
     body.append(tr);
@@ -230,8 +240,8 @@ function showLive(ev) {
   const link = el("a", type + " " + id, "aggregate");
   link.href = "#" + type + "/" + id;
   li.append(el("span", "#" + ev.sequence, "sequence"), " ", el("span", ev.type, "type"), " ", link,
-    " ", el("span", "v" + ev.version, "version"), " ", el("span", ev.time, "time muted"));
-  li.append(el("pre", json(ev.payload), "json"));
+    " ", el("span", "v" + ev.version, "version"), " ", el("span", shortTime(ev.time), "time muted"));
+  li.append(el("pre", JSON.stringify(ev.payload), "json"));
   const list = $("#live");
   list.prepend(li);
   while (list.children.length > liveKept) list.lastChild.remove();
