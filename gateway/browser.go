@@ -119,7 +119,9 @@ func (g *Gateway) routeBrowser(b Browser) {
 	admin("projections", func(w http.ResponseWriter, r *http.Request) {
 		g.answer(w, r, b.Projections)
 	})
-	admin("live", func(w http.ResponseWriter, r *http.Request) { g.live(w, r, b) })
+	// The live stream checks the scope itself: it counts against the
+	// client's long polls.
+	g.mux.HandleFunc("GET "+AdminPath+"live", func(w http.ResponseWriter, r *http.Request) { g.live(w, r, b) })
 }
 
 // refOf is the aggregate the request's path names, or false once it has
@@ -165,14 +167,27 @@ func (g *Gateway) writeBrowserError(w http.ResponseWriter, r *http.Request, err 
 
 // live streams the events appended from now on as Server-Sent Events: a
 // "ready" event once it follows, then one message per event, its id the
-// stream sequence. A client that reconnects follows from then on: the page
-// says so, and the timeline of an aggregate has what it missed.
+// stream sequence. A client that reconnects follows from then on (the
+// timeline of an aggregate has what it missed). Each stream holds one of the
+// client's long polls (WithMaxLongPolls), so that a client cannot open
+// consumers without end.
 func (g *Gateway) live(w http.ResponseWriter, r *http.Request, b Browser) {
+	client, authErr := g.authorize(r, ScopeAdmin)
+	if authErr != nil {
+		authErr.write(w)
+		return
+	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, "internal", "this connection cannot stream")
 		return
 	}
+	if !g.longPolls.acquire(client.Name) {
+		writeError(w, http.StatusTooManyRequests, "too_many_requests",
+			fmt.Sprintf("%s already has %d live streams or waiting queries open; close one", client.Name, g.opts.MaxLongPolls))
+		return
+	}
+	defer g.longPolls.release(client.Name)
 	// The stream ends when the client goes or the gateway stops.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

@@ -190,7 +190,8 @@ func TestBrowserErrorsKeepTheContractsStatuses(t *testing.T) {
 func TestLiveEventsStreamUntilTheGatewayStops(t *testing.T) {
 	n := testkit.StartNATS(t)
 	live := make(chan gateway.LiveEvent)
-	gw, err := gateway.New(n.Connect(), gateway.WithLogger(slog.New(slog.DiscardHandler)), gateway.WithBrowser(answers{live: live}))
+	gw, err := gateway.New(n.Connect(), gateway.WithLogger(slog.New(slog.DiscardHandler)), gateway.WithBrowser(answers{live: live}),
+		gateway.WithMaxLongPolls(1))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -217,6 +218,12 @@ func TestLiveEventsStreamUntilTheGatewayStops(t *testing.T) {
 	assert.Equal(t, "event: ready\ndata: {}\n", block())
 	live <- gateway.LiveEvent{Sequence: 42, Event: map[string]any{"type": "OrderPlaced", "subject": "events.order.7dd8"}}
 	assert.Equal(t, "id: 42\ndata: {\"subject\":\"events.order.7dd8\",\"type\":\"OrderPlaced\"}\n", block())
+
+	// A stream holds one of the client's long polls: past them, 429.
+	status, body := do(t, "GET", "http://"+resp.Request.URL.Host+"/v1/admin/live", "")
+	assert.Equal(t, http.StatusTooManyRequests, status)
+	code, _ := errorOf(t, body)
+	assert.Equal(t, "too_many_requests", code)
 
 	cancel()
 	_, err = io.ReadAll(lines)

@@ -76,7 +76,8 @@
 // authentication is on. The page holds no data and is open; it sends the
 // token the operator pastes into it, and reads the live events with fetch,
 // since EventSource cannot send an Authorization header. What the endpoints
-// read is a Browser (package service builds it on package admin).
+// read is a Browser (package service builds it on package admin). A live
+// stream holds one of its client's long polls (below) while it is open.
 //
 // A query with min_sequence or wait_ms may wait for the projections (a long
 // poll). Each client, a token's name or a JWT's subject, or the remote IP
