@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -49,6 +50,9 @@ func (b browser) Types() []string { return b.admin.Aggregates.Types() }
 // History implements gateway.Browser: an aggregate without events is not
 // found.
 func (b browser) History(ctx context.Context, ref streams.Ref) (any, error) {
+	if _, ok := b.admin.Aggregates[ref.Type()]; !ok {
+		return nil, fmt.Errorf("%w: %w %q (registered: %s)", gateway.ErrNotFound, admin.ErrUnknownType, ref.Type(), strings.Join(b.Types(), ", "))
+	}
 	events, err := b.admin.History(ctx, ref.Type(), ref.ID(), streams.Until{})
 	if err != nil {
 		return nil, browserError(err)

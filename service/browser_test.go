@@ -299,3 +299,33 @@ func TestEventBrowserShowsTheSeedOrder(t *testing.T) {
 		require.NoError(t, os.WriteFile(screenshotPath, png, 0o644))
 	}
 }
+
+// Without a projector, or for an aggregate that is not there, the browser's
+// endpoints say what is missing.
+func TestEventBrowserSaysWhatIsMissing(t *testing.T) {
+	n := testkit.StartNATS(t)
+	cfg := config.Default()
+	cfg.HTTP.GatewayListen = "127.0.0.1:0"
+	cfg.Gateway.Browser = true
+	base := runGateway(t, samples.Platform(), cfg, n.Connect()) + gateway.AdminPath
+	for path, want := range map[string]struct {
+		status  int
+		message string
+	}{
+		"projections":                           {http.StatusServiceUnavailable, "no projector answers on jetsource.projector.status"},
+		"aggregates/order/nope/events":          {http.StatusNotFound, "order/nope has no events"},
+		"aggregates/order/nope/state?version=1": {http.StatusNotFound, "order/nope has no events"},
+		"aggregates/ship/s-1/events":            {http.StatusNotFound, `unknown aggregate type "ship" (registered: account, order, product, user)`},
+		"aggregates/ship/s-1/state?version=1":   {http.StatusNotFound, `unknown aggregate type "ship"`},
+	} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		resp.Body.Close()
+		assert.Equal(t, want.status, resp.StatusCode, path)
+		assert.Contains(t, body.Error.Message, want.message, path)
+	}
+}
