@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,7 +69,7 @@ func BenchmarkWriterDeposits(b *testing.B) {
 	// The two take turns in rounds, each going first in every other round,
 	// so that a change in the load of the machine (its cores are shared)
 	// weighs on both alike.
-	var rawTime, wTime time.Duration
+	var rawTime, wTime, rawCPU, wCPU time.Duration
 	var rawLat, wLat []time.Duration
 	for r := range benchRounds {
 		per := total / benchRounds
@@ -78,11 +79,15 @@ func BenchmarkWriterDeposits(b *testing.B) {
 		offset := r * (total / benchRounds)
 		shifted := func(i int) []byte { return body(offset + i) }
 		raw := func() {
+			c0 := cpuTime(b)
 			d, lat := load(b, n, clients, per, "bench.baseline", shifted)
+			rawCPU += cpuTime(b) - c0
 			rawTime, rawLat = rawTime+d, append(rawLat, lat...)
 		}
 		wr := func() {
+			c0 := cpuTime(b)
 			d, lat := load(b, n, clients, per, "cmd.account.deposit", shifted)
+			wCPU += cpuTime(b) - c0
 			wTime, wLat = wTime+d, append(wLat, lat...)
 		}
 		if r%2 == 0 {
@@ -100,10 +105,24 @@ func BenchmarkWriterDeposits(b *testing.B) {
 	b.ReportMetric(rawRate, "raw_req/s")
 	b.ReportMetric(wRate, "writer_req/s")
 	b.ReportMetric(wRate/rawRate, "ratio")
+	// CPU time of the whole process (server and clients included) per
+	// request: steadier than the rates when other processes share the
+	// machine's cores.
+	b.ReportMetric(float64(rawCPU.Microseconds())/float64(total), "raw_cpu_us/req")
+	b.ReportMetric(float64(wCPU.Microseconds())/float64(total), "writer_cpu_us/req")
 	b.ReportMetric(testkit.Percentile(rawLat, 0.5), "raw_p50_us")
 	b.ReportMetric(testkit.Percentile(rawLat, 0.99), "raw_p99_us")
 	b.ReportMetric(testkit.Percentile(wLat, 0.5), "writer_p50_us")
 	b.ReportMetric(testkit.Percentile(wLat, 0.99), "writer_p99_us")
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startBaselineResponder serves subject with the fastest honest form of the
