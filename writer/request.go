@@ -121,7 +121,8 @@ func DecodeRequest(body []byte) (Request, error) {
 		if !ok {
 			break
 		}
-		switch key := memberName(name); key {
+		key := memberName(name)
+		switch string(key) { // compared without copying
 		case "aggregate_id":
 			rawID = value
 		case "command_id":
@@ -131,7 +132,7 @@ func DecodeRequest(body []byte) (Request, error) {
 		case "data":
 			rawData = value
 		default:
-			return Request{}, badRequest("unknown field %q: a request has only %s", truncate(key), strings.Join(requestFields, ", "))
+			return Request{}, badRequest("unknown field %q: a request has only %s", truncate(string(key)), strings.Join(requestFields, ", "))
 		}
 	}
 	var r Request
@@ -259,13 +260,13 @@ func skipValue(b []byte, i int) int {
 }
 
 // memberName returns a member's name unquoted.
-func memberName(quoted []byte) string {
+func memberName(quoted []byte) []byte {
 	if plain := quoted[1 : len(quoted)-1]; isPlainASCII(plain) {
-		return string(plain)
+		return plain
 	}
 	var s string
 	_ = json.Unmarshal(quoted, &s) // valid: json.Valid accepted the body
-	return s
+	return []byte(s)
 }
 
 // isPlainASCII reports whether the inside of a JSON string is printable
