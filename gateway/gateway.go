@@ -65,6 +65,8 @@ type Options struct {
 	MaxLongPolls int
 	// Routes are served beside the gateway's own.
 	Routes []Route
+	// Browser, when set, serves the event browser (WithBrowser).
+	Browser Browser
 }
 
 // Gateway is an http.Handler forwarding to NATS.
@@ -79,6 +81,10 @@ type Gateway struct {
 	tls       *tls.Config
 	longPolls *longPolls
 	inFlight  atomic.Int64
+	// stopping is cancelled when Serve shuts down: it ends the streams
+	// (live events) that a graceful shutdown would otherwise wait for.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // ErrBadTLS is wrapped by New's error when the certificate or key of
@@ -121,6 +127,7 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 		nc: nc, opts: opts, numeric: map[string]map[string]bool{}, mux: http.NewServeMux(),
 		auth: auth, longPolls: newLongPolls(opts.MaxLongPolls),
 	}
+	g.stopping, g.stop = context.WithCancel(context.Background())
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, fmt.Errorf("%w: set both the certificate and the key file, got %q and %q", ErrBadTLS, opts.TLSCertFile, opts.TLSKeyFile)
 	}
@@ -141,6 +148,9 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 	}
 	g.mux.HandleFunc("POST /v1/commands/{type}/{command}", g.command)
 	g.mux.HandleFunc("GET /v1/queries/{model}/{name}", g.query)
+	if opts.Browser != nil {
+		g.routeBrowser(opts.Browser)
+	}
 	for _, rt := range opts.Routes {
 		g.mux.Handle(rt.Pattern, g.require(rt.Scope, rt.Handler))
 	}

@@ -150,9 +150,11 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 	if expected.Version == 0 && expected.Sequence != 0 || expected.Version != 0 && expected.Sequence == 0 {
 		return nil, nil, fmt.Errorf("append %s: expected position %+v is inconsistent: version and sequence are both zero or both set", ref, expected)
 	}
-	for name, v := range map[string]string{"command id": meta.CommandID, "correlation id": meta.CorrelationID, "causation id": meta.CausationID} {
-		if err := checkHeaderValue(v); err != nil {
-			return nil, nil, fmt.Errorf("append %s: %w: %s %v", ref, ErrInvalidEvent, name, err)
+	for _, v := range [...]struct{ name, value string }{
+		{"command id", meta.CommandID}, {"correlation id", meta.CorrelationID}, {"causation id", meta.CausationID},
+	} {
+		if err := checkHeaderValue(v.value); err != nil {
+			return nil, nil, fmt.Errorf("append %s: %w: %s %v", ref, ErrInvalidEvent, v.name, err)
 		}
 	}
 	now := time.Now().UTC()
@@ -181,25 +183,22 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 			return nil, nil, fmt.Errorf("append %s: %w: event %d id %v", ref, ErrInvalidEvent, i, err)
 		}
 		version := expected.Version + Version(i) + 1
-		h := make(nats.Header, 9)
-		h[HeaderMsgID] = []string{id}
-		h[HeaderType] = []string{e.Type}
-		h[HeaderVersion] = []string{strconv.FormatUint(uint64(version), 10)}
-		h[HeaderSchema] = []string{strconv.Itoa(schema)}
-		h[HeaderTime] = []string{stamp}
-		if meta.CommandID != "" {
-			h[HeaderCommandID] = []string{meta.CommandID}
-		}
-		if meta.CorrelationID != "" {
-			h[HeaderCorrelationID] = []string{meta.CorrelationID}
-		}
-		if meta.CausationID != "" {
-			h[HeaderCausationID] = []string{meta.CausationID}
-		}
+		// The header values of one message share one array: one
+		// allocation instead of one per header.
+		values := [...]string{id, e.Type, strconv.FormatUint(uint64(version), 10), strconv.Itoa(schema), stamp,
+			meta.CommandID, meta.CorrelationID, meta.CausationID, ""}
 		if i == 0 {
 			// Only the first message of a batch may carry the expectation;
 			// the server holds the whole batch to it.
-			h[headerExpectedLastSubjectSeq] = []string{strconv.FormatUint(uint64(expected.Sequence), 10)}
+			values[8] = strconv.FormatUint(uint64(expected.Sequence), 10)
+		}
+		shared := values[:]
+		h := make(nats.Header, len(values))
+		for j, name := range [...]string{HeaderMsgID, HeaderType, HeaderVersion, HeaderSchema, HeaderTime,
+			HeaderCommandID, HeaderCorrelationID, HeaderCausationID, headerExpectedLastSubjectSeq} {
+			if shared[j] != "" {
+				h[name] = shared[j : j+1 : j+1]
+			}
 		}
 		msgs[i] = &nats.Msg{Subject: subject, Header: h, Data: e.Data}
 		recorded[i] = Recorded{

@@ -352,6 +352,9 @@ func provisionBucket(ctx context.Context, js jetstream.JetStream, o Options, cfg
 // withTimeout bounds one store call by the store's timeout; an earlier
 // deadline of the caller's context still wins.
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+		return ctx, func() {} // already bounded as tightly: spare a timer
+	}
 	return context.WithTimeout(ctx, d)
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -45,10 +43,54 @@ type ReplyEvent struct {
 	Sequence uint64 `json:"sequence"`
 }
 
+// MarshalJSON encodes the reply as encoding/json encodes its fields, without
+// reflection: every command's reply is encoded.
+func (r Reply) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 64+len(r.AggregateID)+64*len(r.Events))
+	b = append(b, `{"aggregate_id":`...)
+	b = appendString(b, r.AggregateID)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendUint(b, r.Version, 10)
+	b = append(b, `,"sequence":`...)
+	b = strconv.AppendUint(b, r.Sequence, 10)
+	b = append(b, `,"events":`...)
+	if r.Events == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, e := range r.Events {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"type":`...)
+			b = appendString(b, e.Type)
+			b = append(b, `,"version":`...)
+			b = strconv.AppendUint(b, e.Version, 10)
+			b = append(b, `,"sequence":`...)
+			b = strconv.AppendUint(b, e.Sequence, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// appendString appends s as a JSON string, as encoding/json writes it. Ids
+// and event types are plain ASCII; anything else goes through encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // MaxCommandIDLength is the longest command_id accepted.
 const MaxCommandIDLength = 128
-
-var commandIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // requestFields are the top-level fields of a request, matched exactly
 // (encoding/json alone would also take "AGGREGATE_ID").
@@ -56,6 +98,10 @@ var requestFields = []string{"aggregate_id", "command_id", "expected_version", "
 
 // DecodeRequest strictly decodes a command request body. Every error is a
 // *RequestError of code bad_request whose message names the problem.
+//
+// It runs for every command, so it checks the body with json.Valid and then
+// walks the object's members in place, instead of decoding it into a map; a
+// body json.Valid refuses is decoded once more only to word the error.
 func DecodeRequest(body []byte) (Request, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -64,25 +110,36 @@ func DecodeRequest(body []byte) (Request, error) {
 	if trimmed[0] != '{' {
 		return Request{}, badRequest("the body must be a JSON object, got %s", describeStart(trimmed[0]))
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	var fields map[string]json.RawMessage
-	if err := dec.Decode(&fields); err != nil {
-		return Request{}, badRequest("malformed JSON: %s", describe(err))
+	if !json.Valid(trimmed) {
+		return Request{}, malformed(trimmed)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Request{}, badRequest("unexpected content after the JSON object")
-	}
-	for name := range fields {
-		if !slices.Contains(requestFields, name) {
-			return Request{}, badRequest("unknown field %q: a request has only %s", truncate(name), strings.Join(requestFields, ", "))
+	// A member given twice counts with its last value, as encoding/json
+	// decodes it.
+	var rawID, rawCID, rawVersion, rawData []byte
+	for m := (members{b: trimmed, i: 1}); ; {
+		name, value, ok := m.next()
+		if !ok {
+			break
+		}
+		key := memberName(name)
+		switch string(key) { // compared without copying
+		case "aggregate_id":
+			rawID = value
+		case "command_id":
+			rawCID = value
+		case "expected_version":
+			rawVersion = value
+		case "data":
+			rawData = value
+		default:
+			return Request{}, badRequest("unknown field %q: a request has only %s", truncate(string(key)), strings.Join(requestFields, ", "))
 		}
 	}
 	var r Request
-	raw, ok := fields["aggregate_id"]
-	if !ok || isNull(raw) {
+	if rawID == nil || isNull(rawID) {
 		return Request{}, badRequest("aggregate_id is required")
 	}
-	id, err := stringField("aggregate_id", raw)
+	id, err := stringField("aggregate_id", rawID)
 	if err != nil {
 		return Request{}, err
 	}
@@ -90,38 +147,160 @@ func DecodeRequest(body []byte) (Request, error) {
 		return Request{}, badRequest("aggregate_id: %v", err)
 	}
 	r.AggregateID = id
-	if raw, ok := fields["command_id"]; ok && !isNull(raw) {
-		cid, err := stringField("command_id", raw)
+	if rawCID != nil && !isNull(rawCID) {
+		cid, err := stringField("command_id", rawCID)
 		if err != nil {
 			return Request{}, err
 		}
-		if !commandIDPattern.MatchString(cid) {
+		if !validCommandID(cid) {
 			return Request{}, badRequest("command_id %s must be 1 to %d characters of A-Z, a-z, 0-9, '_' and '-' ([A-Za-z0-9_-]{1,128})",
 				strconv.QuoteToASCII(truncate(cid)), MaxCommandIDLength)
 		}
 		r.CommandID = cid
 	}
-	if raw, ok := fields["expected_version"]; ok && !isNull(raw) {
-		v, err := strconv.ParseUint(string(raw), 10, 64)
+	if rawVersion != nil && !isNull(rawVersion) {
+		v, err := strconv.ParseUint(string(rawVersion), 10, 64)
 		if err != nil {
-			return Request{}, badRequest("expected_version must be a non-negative integer, got %s", truncate(string(raw)))
+			return Request{}, badRequest("expected_version must be a non-negative integer, got %s", truncate(string(rawVersion)))
 		}
 		ev := streams.Version(v)
 		r.ExpectedVersion = &ev
 	}
-	if raw, ok := fields["data"]; ok && !isNull(raw) {
-		if raw[0] != '{' {
-			return Request{}, badRequest("data must be a JSON object, got %s", describeStart(raw[0]))
+	if rawData != nil && !isNull(rawData) {
+		if rawData[0] != '{' {
+			return Request{}, badRequest("data must be a JSON object, got %s", describeStart(rawData[0]))
 		}
-		r.Data = raw
+		r.Data = bytes.Clone(rawData) // the request owns its data, not the caller's buffer
 	}
 	return r, nil
 }
 
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+// malformed words the error of a body that starts an object but that
+// json.Valid refuses.
+func malformed(trimmed []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	var fields map[string]json.RawMessage
+	if err := dec.Decode(&fields); err != nil {
+		return badRequest("malformed JSON: %s", describe(err))
+	}
+	return badRequest("unexpected content after the JSON object")
+}
+
+// members walks the members of a JSON object that json.Valid accepted, from
+// b[i], just after its opening brace. Validity is what keeps the walk
+// simple: every string ends, every bracket closes.
+type members struct {
+	b []byte
+	i int
+}
+
+// next returns the next member's name (quoted, as written) and value, or
+// false after the last one.
+func (m *members) next() (name, value []byte, ok bool) {
+	m.skipSpace()
+	if m.b[m.i] == ',' {
+		m.i++
+		m.skipSpace()
+	}
+	if m.b[m.i] == '}' {
+		return nil, nil, false
+	}
+	end := skipString(m.b, m.i)
+	name, m.i = m.b[m.i:end], end
+	m.skipSpace()
+	m.i++ // the colon
+	m.skipSpace()
+	end = skipValue(m.b, m.i)
+	value, m.i = m.b[m.i:end], end
+	return name, value, true
+}
+
+func (m *members) skipSpace() {
+	for m.i < len(m.b) && isSpace(m.b[m.i]) {
+		m.i++
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// skipString returns the index just past the string that starts at b[i].
+func skipString(b []byte, i int) int {
+	for i++; b[i] != '"'; i++ {
+		if b[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// skipValue returns the index just past the value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(b) && !isSpace(b[i]) && b[i] != ',' && b[i] != '}' && b[i] != ']' {
+		i++
+	}
+	return i
+}
+
+// memberName returns a member's name unquoted.
+func memberName(quoted []byte) []byte {
+	if plain := quoted[1 : len(quoted)-1]; isPlainASCII(plain) {
+		return plain
+	}
+	var s string
+	_ = json.Unmarshal(quoted, &s) // valid: json.Valid accepted the body
+	return []byte(s)
+}
+
+// isPlainASCII reports whether the inside of a JSON string is printable
+// ASCII without escapes: what it reads as, byte for byte.
+func isPlainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
+			return false
+		}
+	}
+	return true
+}
+
+// validCommandID reports whether cid matches [A-Za-z0-9_-]{1,128}.
+func validCommandID(cid string) bool {
+	if len(cid) == 0 || len(cid) > MaxCommandIDLength {
+		return false
+	}
+	for i := range len(cid) {
+		c := cid[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(raw []byte) bool { return string(raw) == "null" }
 
 // stringField decodes a JSON string field.
-func stringField(name string, raw json.RawMessage) (string, error) {
+func stringField(name string, raw []byte) (string, error) {
+	if raw[0] == '"' && isPlainASCII(raw[1:len(raw)-1]) {
+		return string(raw[1 : len(raw)-1]), nil
+	}
 	var s string
 	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		return "", badRequest("%s must be a string, got %s", name, describeStart(raw[0]))

@@ -2,7 +2,6 @@ package writer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -316,7 +315,7 @@ func (w *Writer) work(queue <-chan *job) {
 		case err != nil:
 			w.answerError(j, err)
 		default:
-			body, merr := json.Marshal(reply)
+			body, merr := reply.MarshalJSON()
 			if merr != nil {
 				w.answerError(j, merr)
 				continue
@@ -353,15 +352,21 @@ func (w *Writer) answerError(j *job, err error) {
 func (w *Writer) finish(typ, command, id, outcome string, start time.Time, internal error) {
 	d := time.Since(start)
 	w.metrics.observe(typ, command, outcome, d)
-	attrs := []any{"command", typ + "." + command, "aggregate", id, "outcome", outcome, "duration", d}
+	// The attributes are built only for a record the logger takes: most
+	// commands succeed, and debug is usually off.
+	attrs := func() []any {
+		return []any{"command", typ + "." + command, "aggregate", id, "outcome", outcome, "duration", d}
+	}
 	var pe *PanicError
 	switch {
+	case internal == nil:
+		if w.log.Enabled(context.Background(), slog.LevelDebug) {
+			w.log.Debug("command", attrs()...)
+		}
 	case errors.As(internal, &pe):
-		w.log.Error("command panicked", append(attrs, "error", internal, "stack", string(pe.Stack))...)
-	case internal != nil:
-		w.log.Error("command failed", append(attrs, "error", internal)...)
+		w.log.Error("command panicked", append(attrs(), "error", internal, "stack", string(pe.Stack))...)
 	default:
-		w.log.Debug("command", attrs...)
+		w.log.Error("command failed", append(attrs(), "error", internal)...)
 	}
 }
 
