@@ -105,6 +105,16 @@
 // client's request times out: an outcome it cannot know it does not claim.
 // Resending with the same command_id is then safe.
 //
+// The service answers the micro protocol's PING, INFO and STATS (package
+// internal/microsvc, as micro's own, since micro counts a request when its
+// handler returns, here before the worker ran it): $SRV.STATS counts each
+// command when it is answered, with its whole handling (queue and worker)
+// as processing_time, and every error reply (4xx and 5xx, 404 and 409
+// included, as micro counts every Error reply) and every command left
+// unanswered (outcome unknown, or a reply subject the writer writes to) in
+// num_errors. jetsource_writer_commands_total agrees: its outcomes other
+// than ok are the errors.
+//
 // Give the writer a NATS connection made with nats.ReconnectBufSize(-1): a
 // publish while disconnected then fails at once instead of being buffered
 // and sent after the reconnect, behind the back of a request that was

@@ -8,6 +8,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Outcomes of a command besides the contract's error codes, as
+// jetsource_writer_commands_total labels them. Every outcome but outcomeOK
+// is an error in the service's $SRV.STATS as well.
+const (
+	outcomeOK = "ok"
+	// outcomeUnknown: the append's outcome could not be learnt; no reply.
+	outcomeUnknown = "unknown"
+	// outcomeNotAnswerable: the reply subject is one the writer writes to;
+	// not run, no reply.
+	outcomeNotAnswerable = "bad_reply_subject"
+)
+
 // metrics are the writer's Prometheus collectors.
 type metrics struct {
 	commands  *prometheus.CounterVec
@@ -25,7 +37,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetsource_writer_commands_total",
-			Help: "Commands handled, by aggregate type, command and outcome (ok, unknown or the error code).",
+			Help: "Commands handled, by aggregate type, command and outcome (ok, unknown, bad_reply_subject or the error code).",
 		}, []string{"type", "command", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "jetsource_writer_command_seconds",

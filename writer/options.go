@@ -58,12 +58,6 @@ const (
 	// retries.
 	retryBase = 2 * time.Millisecond
 	retryMax  = 100 * time.Millisecond
-	// drainQuiet is the fallback end of a drain: after the service stopped
-	// taking requests, a handler idle this long has nothing left to hand
-	// over even when the subscription count cannot tell (see Serve).
-	drainQuiet = 250 * time.Millisecond
-	// drainPoll is how often a drain checks whether the endpoints are gone.
-	drainPoll = 5 * time.Millisecond
 )
 
 // Options are the writer's settings.

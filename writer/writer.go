@@ -16,8 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 
+	"github.com/jetsource/jetsource/internal/microsvc"
 	"github.com/jetsource/jetsource/streams"
 )
 
@@ -104,12 +104,12 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 
 // job is one command on its way through a worker.
 type job struct {
-	reply   string // the request's reply subject
+	req     *microsvc.Request // answered once, by the worker or the handler
 	route   route
 	typ     string
 	command string
 	request Request
-	start   time.Time
+	start   time.Time // req.Start(): the service's stats time from it too
 }
 
 // Serve serves the registered commands until ctx is done, then drains: it
@@ -139,10 +139,6 @@ func (w *Writer) Serve(ctx context.Context) error {
 	// a closed queue. A request handed over after that is answered 503.
 	var gate sync.RWMutex
 	closed := false
-	// lastHandled and inHandler tell an idle handler (see
-	// awaitEndpointsDrained).
-	var lastHandled atomic.Int64
-	var inHandler atomic.Int32
 	closeQueues := func() {
 		gate.Lock()
 		closed = true
@@ -153,21 +149,20 @@ func (w *Writer) Serve(ctx context.Context) error {
 		workers.Wait()
 	}
 
-	// The subscriptions of the connection before the service adds its own:
-	// the drain is complete when the count is back to it.
-	baseSubs := w.nc.NumSubscriptions()
-	svc, err := micro.AddService(w.nc, micro.Config{
+	// microsvc, not micro: commands are answered by the workers, after the
+	// handler returned, and the stats count each when it is answered, with
+	// its whole handling and its error replies.
+	svc, err := microsvc.AddService(w.nc, microsvc.Config{
 		Name:        Named(ServiceName, "-", w.opts.Deployment),
 		Version:     ServiceVersion,
 		QueueGroup:  w.opts.QueueGroup,
 		Description: "jetsource command side: cmd.<type>.<command>",
-		// Async errors on the endpoints' subscriptions: above all a slow
-		// consumer, i.e. requests NATS dropped past the pending limits.
-		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
-			if errors.Is(e, nats.ErrSlowConsumer) {
+		// A slow consumer: requests NATS dropped past the pending limits.
+		ErrorHandler: func(subject string, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
 				w.metrics.slowConsumer.Inc()
 			}
-			w.log.Warn("writer endpoint error; requests may have been dropped", "subject", e.Subject, "error", e.Description)
+			w.log.Warn("writer endpoint error; requests may have been dropped", "subject", subject, "error", err)
 		},
 	})
 	if err != nil {
@@ -183,29 +178,24 @@ func (w *Writer) Serve(ctx context.Context) error {
 		rt := w.routes[typ]
 		group := svc.AddGroup("cmd." + typ)
 		for _, command := range rt.commandNames() {
-			handler := func(req micro.Request) {
-				inHandler.Add(1)
-				defer func() {
-					lastHandled.Store(time.Now().UnixNano())
-					inHandler.Add(-1)
-				}()
+			handler := func(req *microsvc.Request) {
+				start := req.Start()
 				if !answerable(req.Reply()) {
 					w.log.Warn("command not run: its reply subject is one the writer writes to", "subject", req.Subject(), "reply", req.Reply())
+					w.finish(typ, command, "", outcomeNotAnswerable, start, nil)
+					_ = req.Drop("not run: its reply subject is one the writer writes to")
 					return
 				}
-				start := time.Now()
 				r, err := DecodeRequest(req.Data())
 				if err != nil {
-					// Answered here, in the handler, micro's own Error keeps
-					// the endpoint's error statistics.
 					re, _ := classify(err)
+					w.finish(typ, command, "", re.Code, start, nil)
 					if rerr := req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
 						w.log.Warn("error reply not sent", "command", typ+"."+command, "error", rerr)
 					}
-					w.finish(typ, command, "", re.Code, start, nil)
 					return
 				}
-				j := &job{reply: req.Reply(), route: rt, typ: typ, command: command, request: r, start: start}
+				j := &job{req: req, route: rt, typ: typ, command: command, request: r, start: start}
 				gate.RLock()
 				defer gate.RUnlock()
 				if closed {
@@ -218,8 +208,8 @@ func (w *Writer) Serve(ctx context.Context) error {
 					w.answerError(j, errFull)
 				}
 			}
-			if err := group.AddEndpoint(typ+"_"+command, micro.HandlerFunc(handler), micro.WithEndpointSubject(command),
-				micro.WithEndpointPendingLimits(w.opts.PendingMsgs, w.opts.PendingBytes)); err != nil {
+			if err := group.AddEndpoint(typ+"_"+command, handler, microsvc.WithSubject(command),
+				microsvc.WithPendingLimits(w.opts.PendingMsgs, w.opts.PendingBytes)); err != nil {
 				_ = svc.Stop()
 				closeQueues()
 				return fmt.Errorf("writer: endpoint cmd.%s.%s: %w", typ, command, err)
@@ -233,36 +223,22 @@ func (w *Writer) Serve(ctx context.Context) error {
 	start := time.Now()
 	// Stop drains the endpoint subscriptions: the server stops sending, the
 	// messages already received are still handed to the handlers, then the
-	// subscriptions go away. The flush makes sure the server saw the
-	// unsubscribes.
-	lastHandled.Store(start.UnixNano())
+	// subscriptions go away (Drained). The command timeout bounds the wait;
+	// a request handed over after it is answered 503.
 	stopErr := svc.Stop()
-	_ = w.nc.FlushTimeout(w.opts.Timeout)
-	w.awaitEndpointsDrained(baseSubs, func() bool {
-		return inHandler.Load() == 0 && time.Since(time.Unix(0, lastHandled.Load())) >= drainQuiet
-	})
+	drained := time.NewTimer(w.opts.Timeout)
+	select {
+	case <-svc.Drained():
+	case <-drained.C:
+		w.log.Warn("writer endpoints not drained within the command timeout", "timeout", w.opts.Timeout)
+	}
+	drained.Stop()
 	closeQueues()
 	w.log.Info("writer stopped", "drain", time.Since(start))
 	if stopErr != nil && !errors.Is(stopErr, nats.ErrConnectionClosed) {
 		w.log.Warn("service stop", "error", stopErr)
 	}
 	return nil
-}
-
-// awaitEndpointsDrained waits until the drained endpoint subscriptions are
-// gone from the connection, i.e. every request they received was handed to
-// a handler. The connection may carry subscriptions of others that come and
-// go, so handlers that stay idle (drainQuiet) also end the wait, and the
-// command timeout bounds it.
-func (w *Writer) awaitEndpointsDrained(baseSubs int, idle func() bool) {
-	deadline := time.Now().Add(w.opts.Timeout)
-	tick := time.NewTicker(drainPoll)
-	defer tick.Stop()
-	for range tick.C {
-		if w.nc.NumSubscriptions() <= baseSubs || idle() || time.Now().After(deadline) || w.nc.IsClosed() {
-			return
-		}
-	}
 }
 
 // lastMoment is the latest instant at which anything of job j may reach the
@@ -308,10 +284,11 @@ func (w *Writer) work(queue <-chan *job) {
 		case errors.Is(err, errOutcomeUnknown):
 			// Neither a success nor a 503 would be true: the client's
 			// request times out, and a resend with the same command_id
-			// is safe.
+			// is safe. The stats count it as an error.
 			w.log.Error("command outcome unknown; not answered", "command", j.typ+"."+j.command,
 				"aggregate", j.request.AggregateID, "error", err)
-			w.finish(j.typ, j.command, j.request.AggregateID, "unknown", j.start, nil)
+			w.finish(j.typ, j.command, j.request.AggregateID, outcomeUnknown, j.start, nil)
+			_ = j.req.Drop("outcome unknown; not answered")
 		case err != nil:
 			w.answerError(j, err)
 		default:
@@ -322,8 +299,8 @@ func (w *Writer) work(queue <-chan *job) {
 			}
 			// Counted before the reply goes out, so that a client that got
 			// its reply sees it in the metrics.
-			w.finish(j.typ, j.command, j.request.AggregateID, "ok", j.start, nil)
-			if perr := w.respond(j.reply, body, nil); perr != nil {
+			w.finish(j.typ, j.command, j.request.AggregateID, outcomeOK, j.start, nil)
+			if perr := j.req.Respond(body); perr != nil {
 				w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", perr)
 			}
 		}
@@ -334,15 +311,12 @@ func (w *Writer) work(queue <-chan *job) {
 // and the reply says little.
 func (w *Writer) answerError(j *job, err error) {
 	re, internal := classify(err)
-	h := nats.Header{}
-	h.Set(micro.ErrorCodeHeader, strconv.Itoa(re.Status))
-	h.Set(micro.ErrorHeader, re.Message)
 	var details error
 	if internal {
 		details = err
 	}
 	w.finish(j.typ, j.command, j.request.AggregateID, re.Code, j.start, details)
-	if rerr := w.respond(j.reply, errorBody(re), h); rerr != nil {
+	if rerr := j.req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
 		w.log.Warn("error reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", rerr)
 	}
 }
@@ -376,18 +350,6 @@ func (w *Writer) finish(typ, command, id, outcome string, start time.Time, inter
 // the reply there (a forged event that breaks its aggregate's history).
 func answerable(reply string) bool {
 	return !strings.HasPrefix(reply, streams.SubjectPrefix+".") && !strings.HasPrefix(reply, "$")
-}
-
-// respond publishes a reply on the connection. Workers answer after the
-// micro handler returned, and micro.Request's Respond and Error record their
-// outcome in the request unsynchronised, for the handler's statistics to
-// read as it returns; so workers publish the same wire form (body, and
-// micro's error headers) themselves.
-func (w *Writer) respond(reply string, body []byte, h nats.Header) error {
-	if reply == "" {
-		return errors.New("request has no reply subject")
-	}
-	return w.nc.PublishMsg(&nats.Msg{Subject: reply, Header: h, Data: body})
 }
 
 // backoff sleeps before conflict retry attempt (1-based), with full jitter,
