@@ -243,13 +243,9 @@ func (r *Reader) Serve(ctx context.Context) error {
 		return fmt.Errorf("reader: %w", err)
 	}
 	var (
-		inFlight sync.WaitGroup
-		// gate guards inFlight: a handler holds it for reading while it
-		// adds a query, Serve takes it before waiting, so no query is added
-		// to a WaitGroup being waited on. A request handed over after that
-		// is answered 503.
-		gate    sync.RWMutex
-		stopped bool
+		// inFlight counts the queries taken; once it is stopped, a
+		// request handed over later is answered 503.
+		inFlight = newAdmission()
 		// lastHandled is when a handler last ran (see awaitDrained).
 		lastHandled atomic.Int64
 	)
@@ -264,18 +260,15 @@ func (r *Reader) Serve(ctx context.Context) error {
 		{
 			handler := micro.HandlerFunc(func(req micro.Request) {
 				lastHandled.Store(time.Now().UnixNano())
-				gate.RLock()
-				defer gate.RUnlock()
-				if stopped {
+				if !inFlight.enter() {
 					r.answerError(req, model, name, time.Now(), errStopping)
 					return
 				}
 				r.reads <- struct{}{}
-				inFlight.Add(1)
 				// Each query is answered on its own goroutine, bounded by
 				// reads (waits are bounded per model).
 				go func() {
-					defer inFlight.Done()
+					defer inFlight.leave()
 					defer func() { <-r.reads }()
 					r.answer(detached, req, model, name, q, ok)
 				}()
@@ -297,10 +290,7 @@ func (r *Reader) Serve(ctx context.Context) error {
 	err = svc.Stop()
 	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
 	r.awaitDrained(baseSubs, &lastHandled)
-	gate.Lock()
-	stopped = true
-	gate.Unlock()
-	inFlight.Wait()
+	inFlight.stopAndWait()
 	r.waiting.pollers.Wait()
 	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
 	r.log.Info("reader stopped", "drain", time.Since(start))
@@ -308,6 +298,46 @@ func (r *Reader) Serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// admission counts the queries in flight without a lock on their way, and
+// stops taking more: a query enters before it is answered and leaves once
+// it is, and stopAndWait refuses every later one and waits for those in.
+type admission struct {
+	// state is admissionStopped once stopped, plus the queries in flight.
+	state atomic.Int64
+	// left wakes stopAndWait when the last query in flight left.
+	left chan struct{}
+}
+
+const admissionStopped = 1 << 62
+
+func newAdmission() *admission { return &admission{left: make(chan struct{}, 1)} }
+
+// enter takes a query, unless the reader stopped taking them.
+func (a *admission) enter() bool {
+	if a.state.Add(1)&admissionStopped != 0 {
+		a.leave()
+		return false
+	}
+	return true
+}
+
+func (a *admission) leave() {
+	if a.state.Add(-1) == admissionStopped {
+		select {
+		case a.left <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stopAndWait stops taking queries and waits for those taken.
+func (a *admission) stopAndWait() {
+	a.state.Add(admissionStopped)
+	for a.state.Load() != admissionStopped {
+		<-a.left
+	}
 }
 
 // awaitDrained waits until the drained endpoint subscriptions are gone from
