@@ -201,6 +201,12 @@ func parseObject(parser *fastjson.Parser, body []byte) (*fastjson.Object, error)
 	if trimmed[0] != '{' {
 		return nil, badRequest("query parameters must be a JSON object")
 	}
+	// fastjson is lenient (it takes "." for a number): the strict check of
+	// encoding/json's scanner first, which uses no reflection.
+	if !json.Valid(trimmed) {
+		var raw json.RawMessage
+		return nil, badRequest("malformed query: %v", json.Unmarshal(trimmed, &raw))
+	}
 	v, err := parser.ParseBytes(trimmed)
 	if err != nil {
 		return nil, badRequest("malformed query: %v", err)
