@@ -23,7 +23,8 @@ type Event struct {
 	// Headers are the message's headers (the first value of each).
 	Headers map[string]string `json:"headers"`
 	// Payload is the event's JSON, its personal fields opened (null once
-	// the aggregate was forgotten).
+	// the aggregate was forgotten), its secret fields (codec.WithSecret)
+	// shown as Redacted.
 	Payload json.RawMessage `json:"payload"`
 	// Forgotten names the personal fields that read as null.
 	Forgotten []string `json:"forgotten,omitempty"`
@@ -90,7 +91,9 @@ func (c *Client) History(ctx context.Context, typ, id string, until streams.Unti
 			}
 		}
 		at[uint64(st.Sequence)] = len(out)
-		out = append(out, eventOf(st))
+		ev := eventOf(st)
+		ev.Payload = Redact(ev.Payload, c.Aggregates.secret(typ, st.Type))
+		out = append(out, ev)
 	}
 	return out, nil
 }

@@ -73,7 +73,8 @@ func (c *Client) Tail(ctx context.Context, filter string) (iter.Seq2[Event, erro
 	}, nil
 }
 
-// received decodes a delivered event and opens its personal fields.
+// received decodes a delivered event, opens its personal fields and
+// redacts its secret ones.
 func (c *Client) received(ctx context.Context, msg jetstream.Msg) (Event, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -86,5 +87,7 @@ func (c *Client) received(ctx context.Context, msg jetstream.Msg) (Event, error)
 	if rec, err = c.Store.Unseal(ctx, rec); err != nil {
 		return Event{}, err
 	}
-	return eventOf(streams.Stored{Recorded: rec, Header: msg.Headers()}), nil
+	ev := eventOf(streams.Stored{Recorded: rec, Header: msg.Headers()})
+	ev.Payload = Redact(ev.Payload, c.Aggregates.secret(rec.Ref.Type(), rec.Type))
+	return ev, nil
 }

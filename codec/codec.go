@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"unicode"
 )
 
@@ -53,6 +54,16 @@ func WithPersonal(fields ...string) Option {
 	return func(e *entry) { e.personal = append(e.personal, fields...) }
 }
 
+// WithSecret declares the top-level JSON fields of the event type's payload
+// that hold secrets (e.g. "password_hash"): operators' tools (package admin,
+// the jetsource CLI, the event browser) show them as "[redacted]", in the
+// event and in the aggregate's state (a state field of the same JSON name).
+// The stored event keeps them: commands need them. Declare a field personal
+// too if forgetting the aggregate must make it unreadable.
+func WithSecret(fields ...string) Option {
+	return func(e *entry) { e.secret = append(e.secret, fields...) }
+}
+
 // Forgets declares that an event of this type forgets its aggregate's
 // personal data: once it is stored, the aggregate's key is deleted, and the
 // fields declared WithPersonal of its earlier events read as forgotten
@@ -77,6 +88,7 @@ type entry struct {
 	upcasters map[int]func(json.RawMessage) (json.RawMessage, error)
 	decode    func([]byte) (any, error)
 	personal  []string
+	secret    []string
 	forgets   bool
 }
 
@@ -186,6 +198,30 @@ func (r *Registry) Personal(name string) []string {
 		return e.personal
 	}
 	return nil
+}
+
+// Secret returns the secret fields of event type name (nil when it has none
+// or is unknown).
+func (r *Registry) Secret(name string) []string {
+	if e, ok := r.byName[name]; ok {
+		return e.secret
+	}
+	return nil
+}
+
+// Secrets returns the secret fields of every event type of the registry,
+// each name once, sorted.
+func (r *Registry) Secrets() []string {
+	var out []string
+	for _, e := range r.byName {
+		for _, f := range e.secret {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Forgets reports whether event type name forgets its aggregate.

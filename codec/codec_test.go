@@ -104,3 +104,19 @@ func TestPersonalFieldsAndForgettingAreDeclaredAtRegistration(t *testing.T) {
 		codec.Register[struct{ A int }](r, "Both", codec.Forgets(), codec.WithPersonal("a"))
 	})
 }
+
+func TestSecretFieldsAreDeclaredAtRegistration(t *testing.T) {
+	type Registered struct{}
+	type Renamed struct{}
+	type Closed struct{}
+	r := codec.NewRegistry()
+	codec.Register[Registered](r, "Registered", codec.WithPersonal("name", "hash"), codec.WithSecret("hash"))
+	codec.Register[Renamed](r, "Renamed", codec.WithSecret("hash", "token"))
+	codec.Register[Closed](r, "Closed")
+
+	assert.Equal(t, []string{"hash"}, r.Secret("Registered"))
+	assert.Equal(t, []string{"name", "hash"}, r.Personal("Registered"), "a secret field is not made personal, nor the other way round")
+	assert.Nil(t, r.Secret("Closed"))
+	assert.Nil(t, r.Secret("Unknown"))
+	assert.Equal(t, []string{"hash", "token"}, r.Secrets(), "each name once, sorted")
+}

@@ -43,44 +43,55 @@ var hashRead = NewReadScript(`return redis.call('HGETALL', KEYS[1])`)
 // Views hands out Views of projections for queries, keeping the current
 // generation of each projection so that a read is one round trip: a read
 // of a generation that was switched meanwhile fails with
-// ErrGenerationSwitched and the next View asks Redis again.
+// ErrGenerationSwitched and the next View asks Redis again. Handing out a
+// View of a known generation takes no lock and builds no key.
 type Views struct {
 	rdb  redis.Cmdable
-	mu   sync.Mutex
-	gens map[string]int64
+	gens sync.Map // projection name -> *generation
+}
+
+// generation is one generation of a projection, with what its reads pass
+// to the read script made once.
+type generation struct {
+	n int64
+	// genKey and checkpointKey are the first two KEYS of a read, arg its
+	// first ARGV (the generation, as the generation key holds it).
+	genKey, checkpointKey string
+	arg                   any
+	keys                  KeySpace
+}
+
+func newGeneration(name string, n int64) *generation {
+	k := KeysOf(name)
+	return &generation{n: n, genKey: k.Generation(), checkpointKey: k.Checkpoint(n),
+		arg: strconv.FormatInt(n, 10), keys: k.Space(n)}
 }
 
 // NewViews returns the views of the projections in rdb.
-func NewViews(rdb redis.Cmdable) *Views { return &Views{rdb: rdb, gens: map[string]int64{}} }
+func NewViews(rdb redis.Cmdable) *Views { return &Views{rdb: rdb} }
 
 // View returns a view of the current generation of projection name.
 func (vs *Views) View(ctx context.Context, name string) (*View, error) {
-	vs.mu.Lock()
-	g, ok := vs.gens[name]
-	vs.mu.Unlock()
-	if !ok {
-		n, err := vs.rdb.Get(ctx, KeysOf(name).Generation()).Int64()
-		switch {
-		case errors.Is(err, redis.Nil):
-			n = 0 // nothing projected yet: an empty view
-		case err != nil:
-			return nil, err
-		}
-		g = n
-		if g > 0 {
-			vs.mu.Lock()
-			vs.gens[name] = g
-			vs.mu.Unlock()
-		}
+	if g, ok := vs.gens.Load(name); ok {
+		gen := g.(*generation)
+		return &View{views: vs, name: name, gen: gen, Keys: gen.keys}, nil
 	}
-	return &View{views: vs, name: name, gen: g, Keys: KeysOf(name).Space(g)}, nil
+	n, err := vs.rdb.Get(ctx, KeysOf(name).Generation()).Int64()
+	switch {
+	case errors.Is(err, redis.Nil):
+		n = 0 // nothing projected yet: an empty view
+	case err != nil:
+		return nil, err
+	}
+	gen := newGeneration(name, n)
+	if n > 0 {
+		vs.gens.Store(name, gen)
+	}
+	return &View{views: vs, name: name, gen: gen, Keys: gen.keys}, nil
 }
 
-func (vs *Views) forget(name string) {
-	vs.mu.Lock()
-	delete(vs.gens, name)
-	vs.mu.Unlock()
-}
+// forget drops gen, found switched, unless a newer one replaced it.
+func (vs *Views) forget(name string, gen *generation) { vs.gens.CompareAndDelete(name, gen) }
 
 // View reads one generation of one projection: every read runs atomically
 // with a check of the generation and a read of the checkpoint, so an answer
@@ -89,7 +100,7 @@ func (vs *Views) forget(name string) {
 type View struct {
 	views *Views
 	name  string
-	gen   int64
+	gen   *generation
 	// Keys names the keys of the generation read.
 	Keys       KeySpace
 	checkpoint uint64
@@ -101,19 +112,21 @@ type View struct {
 func (v *View) Checkpoint() uint64 { return v.checkpoint }
 
 // Run runs s with keys (made with v.Keys) and args, and returns what its
-// body returned (nil for an empty view: nothing projected yet).
+// body returned (nil for an empty view: nothing projected yet). It is one
+// EVALSHA (EVAL once, when Redis does not have the script yet).
 func (v *View) Run(ctx context.Context, s *ReadScript, keys []string, args ...any) (any, error) {
-	if v.gen == 0 {
+	if v.gen.n == 0 {
 		return nil, nil
 	}
-	k := KeysOf(v.name)
-	all := append([]string{k.Generation(), k.Checkpoint(v.gen)}, keys...)
-	res, err := s.script.Run(ctx, v.views.rdb, all, append([]any{strconv.FormatInt(v.gen, 10)}, args...)...).Slice()
+	all := append(make([]string, 0, 2+len(keys)), v.gen.genKey, v.gen.checkpointKey)
+	all = append(all, keys...)
+	argv := append(make([]any, 0, 1+len(args)), v.gen.arg)
+	res, err := s.script.Run(ctx, v.views.rdb, all, append(argv, args...)...).Slice()
 	if err != nil {
 		return nil, err
 	}
 	if ok, _ := res[0].(int64); ok != 1 || len(res) < 2 {
-		v.views.forget(v.name)
+		v.views.forget(v.name, v.gen)
 		return nil, fmt.Errorf("read %s: %w", v.name, ErrGenerationSwitched)
 	}
 	if !v.read {

@@ -2,7 +2,9 @@ package reader_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,8 +19,79 @@ import (
 	"github.com/jetsource/jetsource/testkit"
 )
 
+// bareRead is the Redis read of account.get done by hand, in one EVALSHA:
+// the generation check, the checkpoint and the HGETALL, atomically, as the
+// reader's generation-checked read does it.
+var bareRead = redis.NewScript(`if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+return {1, tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('HGETALL', KEYS[3])}`)
+
+// bareReply is the reply of account.get, as the reader answers it.
+type bareReply struct {
+	Data     account.View `json:"data"`
+	Sequence uint64       `json:"sequence"`
+}
+
+// bareResponder answers account.get on subject by hand, without the reader:
+// a plain queue subscription read by workers goroutines (as many as the
+// reader answers at once), each of which checks the id, runs bareRead on
+// rdb and replies with the same JSON. It is the baseline of the reader: the
+// same NATS round trip and the same Redis read with nothing around them.
+func bareResponder(b *testing.B, nc *nats.Conn, rdb redis.UniversalClient, subject string, workers int) func() {
+	keys := projections.KeysOf(account.ProjectionName)
+	gen, err := rdb.Get(context.Background(), keys.Generation()).Int64()
+	if err != nil {
+		b.Fatal(err)
+	}
+	genArg, space := strconv.FormatInt(gen, 10), keys.Space(gen)
+	msgs := make(chan *nats.Msg, workers)
+	sub, err := nc.ChanQueueSubscribe(subject, "bare", msgs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	for range workers {
+		go func() {
+			ctx := context.Background()
+			for {
+				var m *nats.Msg
+				select {
+				case m = <-msgs:
+				case <-done:
+					return
+				}
+				var req struct {
+					ID string `json:"id"`
+				}
+				if err := json.Unmarshal(m.Data, &req); err != nil || streams.ValidateID(req.ID) != nil {
+					_ = m.Respond([]byte(`{"error":{"code":"bad_request","message":"bad id"}}`))
+					continue
+				}
+				res, err := bareRead.Run(ctx, rdb, []string{keys.Generation(), keys.Checkpoint(gen), space.Key("account", req.ID)}, genArg).Slice()
+				if err != nil || len(res) < 3 {
+					_ = m.Respond(fmt.Appendf(nil, `{"error":{"code":"unavailable","message":%q}}`, fmt.Sprint(err)))
+					continue
+				}
+				cp, _ := res[1].(int64)
+				h := projections.Pairs(res[2])
+				balance, _ := strconv.ParseInt(h["balance"], 10, 64)
+				version, _ := strconv.ParseUint(h["version"], 10, 64)
+				body, _ := json.Marshal(bareReply{Sequence: uint64(cp), Data: account.View{
+					ID: h["id"], Owner: h["owner"], Balance: balance, Frozen: h["frozen"] == "1", Version: version}})
+				_ = m.Respond(body)
+			}
+		}()
+	}
+	return func() {
+		_ = sub.Unsubscribe()
+		close(done)
+	}
+}
+
 // BenchmarkQueryAccountGet: query.account.get through the reader under 32
-// concurrent clients vs HGETALL of the same hash from 32 Redis clients.
+// concurrent clients, beside a bare NATS responder doing the same Redis read
+// (bareResponder) for the same 32 clients, and beside HGETALL of the same
+// hash from 32 Redis clients (Redis alone). ratio is the reader's req/s over
+// the bare responder's.
 func BenchmarkQueryAccountGet(b *testing.B) {
 	const clients, accounts = 32, 1000
 	n := testkit.StartNATS(b)
@@ -51,11 +124,21 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	go func() { _ = reader.New(n.Connect(), rdb).Serve(ctx) }()
+	rd := reader.New(n.Connect(), rdb)
+	if err := rd.Register(account.Queries()...); err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- rd.Serve(ctx) }()
 	nc := n.Connect()
 	for {
 		if _, err := nc.Request("query.account.get", []byte(`{"id":"acc-0"}`), time.Second); err == nil {
 			break
+		}
+		select {
+		case err := <-served:
+			b.Fatalf("reader stopped: %v", err)
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	g, _ := rdb.Get(ctx, projections.KeysOf(account.ProjectionName).Generation()).Result()
@@ -77,6 +160,16 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		b.Cleanup(func() { rclients[c].Close() })
 		conns[c] = n.Connect()
 	}
+	request := func(subject string) func(c, i int) error {
+		return func(c, i int) error {
+			msg, err := conns[c].Request(subject, fmt.Appendf(nil, `{"id":"acc-%d"}`, i%accounts), 5*time.Second)
+			if err == nil && (msg.Header.Get(micro.ErrorCodeHeader) != "" || len(msg.Data) < 3 || msg.Data[2] != 'd') {
+				err = fmt.Errorf("%s", msg.Data)
+			}
+			return err
+		}
+	}
+	stopBare := bareResponder(b, n.Connect(), rdb, "bare.account.get", clients)
 	b.ResetTimer()
 	rawTime, rawLat := run(func(c, i int) error {
 		h, err := rclients[c].HGetAll(ctx, keyOf(i)).Result()
@@ -85,19 +178,20 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		}
 		return err
 	})
-	qTime, qLat := run(func(c, i int) error {
-		msg, err := conns[c].Request("query.account.get", fmt.Appendf(nil, `{"id":"acc-%d"}`, i%accounts), 5*time.Second)
-		if err == nil && msg.Header.Get(micro.ErrorCodeHeader) != "" {
-			err = fmt.Errorf("%s", msg.Data)
-		}
-		return err
-	})
+	bareTime, bareLat := run(request("bare.account.get"))
+	qTime, qLat := run(request("query.account.get"))
 	b.StopTimer()
+	stopBare()
 	p := testkit.Percentile
 	b.ReportMetric(p(rawLat, 0.5), "raw_p50_us")
 	b.ReportMetric(p(rawLat, 0.99), "raw_p99_us")
+	b.ReportMetric(p(bareLat, 0.5), "bare_p50_us")
+	b.ReportMetric(p(bareLat, 0.99), "bare_p99_us")
 	b.ReportMetric(p(qLat, 0.5), "query_p50_us")
 	b.ReportMetric(p(qLat, 0.99), "query_p99_us")
-	b.ReportMetric(float64(total)/rawTime.Seconds(), "raw_req/s")
-	b.ReportMetric(float64(total)/qTime.Seconds(), "query_req/s")
+	rawRate, bareRate, qRate := float64(total)/rawTime.Seconds(), float64(total)/bareTime.Seconds(), float64(total)/qTime.Seconds()
+	b.ReportMetric(rawRate, "raw_req/s")
+	b.ReportMetric(bareRate, "bare_req/s")
+	b.ReportMetric(qRate, "query_req/s")
+	b.ReportMetric(qRate/bareRate, "ratio")
 }

@@ -2,12 +2,16 @@ package reader
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
@@ -99,74 +103,180 @@ func (p Param) Numeric() bool { return p.Type == Integer }
 
 // Params are the decoded, checked parameters of one request.
 type Params struct {
-	ints map[string]int64
-	strs map[string]string
+	declared []Param
+	values   []paramValue // one per declared parameter, in order
+}
+
+// paramValue is the value of one declared parameter in a request.
+type paramValue struct {
+	given bool
+	n     int64
+	s     string
+}
+
+func (p Params) value(name string) paramValue {
+	for i, d := range p.declared {
+		if d.Name == name {
+			return p.values[i]
+		}
+	}
+	return paramValue{}
 }
 
 // Int returns an Integer parameter (its Default when absent).
-func (p Params) Int(name string) int64 { return p.ints[name] }
+func (p Params) Int(name string) int64 { return p.value(name).n }
 
 // String returns a String parameter ("" when absent).
-func (p Params) String(name string) string { return p.strs[name] }
+func (p Params) String(name string) string { return p.value(name).s }
 
 // Has reports whether the request gave the parameter.
-func (p Params) Has(name string) bool {
-	_, i := p.ints[name]
-	_, s := p.strs[name]
-	return i || s
-}
+func (p Params) Has(name string) bool { return p.value(name).given }
 
 // Decode checks raw parameters (a JSON object, without min_sequence and
 // wait_ms) against the query's declared ones, as the reader does for a
 // request: for tests and Go callers that run Read themselves.
-func (q Query) Decode(raw json.RawMessage) (Params, error) { return decodeParams(raw, q.Params) }
+func (q Query) Decode(raw json.RawMessage) (Params, error) {
+	_, p, err := decodeRequest(raw, q.Params, nil)
+	return p, err
+}
 
 // Invalid returns an error that answers 400 bad_request with message.
 func Invalid(format string, args ...any) error { return badRequest(format, args...) }
 
-// decodeParams checks raw (a JSON object of the query's own parameters)
-// against the declared ones.
-func decodeParams(raw json.RawMessage, declared []Param) (Params, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return Params{}, badRequest("bad parameters: %v", err)
+// parsers parse requests without reflection, reusing their memory.
+var parsers fastjson.ParserPool
+
+// envelopeLimits are the reader's bounds of wait_ms; decodeRequest reads
+// min_sequence and wait_ms only when it is given them.
+type envelopeLimits struct{ defaultWait, maxWait time.Duration }
+
+// decodeRequest decodes a request body (a JSON object) without
+// reflection: with limits, min_sequence and wait_ms into the Envelope (its
+// Params unset), and the rest checked against the declared parameters.
+func decodeRequest(body []byte, declared []Param, limits *envelopeLimits) (Envelope, Params, error) {
+	parser := parsers.Get()
+	defer parsers.Put(parser)
+	obj, err := parseObject(parser, body)
+	if err != nil {
+		return Envelope{}, Params{}, err
 	}
-	byName := make(map[string]Param, len(declared))
-	for _, d := range declared {
-		byName[d.Name] = d
-	}
-	for name := range fields {
-		if _, ok := byName[name]; !ok {
-			return Params{}, badRequest("bad parameters: json: unknown field %q", name)
+	var env Envelope
+	if limits != nil {
+		if env, err = readEnvelope(obj, *limits); err != nil {
+			return env, Params{}, err
 		}
 	}
-	out := Params{ints: map[string]int64{}, strs: map[string]string{}}
-	for _, d := range declared {
-		v, given := fields[d.Name]
-		if !given || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+	var (
+		given         = make([]*fastjson.Value, len(declared))
+		unknown       string
+		unknownExists bool
+	)
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		if limits != nil && isEnvelopeField(key) {
+			return
+		}
+		for i, d := range declared {
+			if d.Name == string(key) {
+				given[i] = v
+				return
+			}
+		}
+		if !unknownExists {
+			unknown, unknownExists = string(key), true
+		}
+	})
+	if unknownExists {
+		return env, Params{}, badRequest("bad parameters: json: unknown field %q", unknown)
+	}
+	params, err := checkParams(declared, given)
+	return env, params, err
+}
+
+// parseObject parses body, which must be a JSON object (empty means {}).
+func parseObject(parser *fastjson.Parser, body []byte) (*fastjson.Object, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		trimmed = []byte("{}")
+	}
+	if trimmed[0] != '{' {
+		return nil, badRequest("query parameters must be a JSON object")
+	}
+	// fastjson is lenient (it takes "." for a number): the strict check of
+	// encoding/json's scanner first, which uses no reflection.
+	if !json.Valid(trimmed) {
+		var raw json.RawMessage
+		return nil, badRequest("malformed query: %v", json.Unmarshal(trimmed, &raw))
+	}
+	v, err := parser.ParseBytes(trimmed)
+	if err != nil {
+		return nil, badRequest("malformed query: %v", err)
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return nil, badRequest("query parameters must be a JSON object")
+	}
+	return obj, nil
+}
+
+func isEnvelopeField(key []byte) bool {
+	return string(key) == "min_sequence" || string(key) == "wait_ms"
+}
+
+// readEnvelope reads min_sequence and wait_ms of a request.
+func readEnvelope(obj *fastjson.Object, limits envelopeLimits) (Envelope, error) {
+	env := Envelope{Wait: limits.defaultWait}
+	var err error
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		switch string(key) {
+		case "min_sequence":
+			n, ok := jsonUint(v)
+			if !ok {
+				err = cmp.Or(err, error(badRequest("min_sequence must be a non-negative integer")))
+			}
+			env.MinSequence = n
+		case "wait_ms":
+			n, ok := jsonUint(v)
+			if !ok || n > uint64(limits.maxWait.Milliseconds()) {
+				err = cmp.Or(err, error(badRequest("wait_ms must be an integer from 0 to %d", limits.maxWait.Milliseconds())))
+			}
+			env.Wait = time.Duration(n) * time.Millisecond
+		}
+	})
+	return env, err
+}
+
+// checkParams checks the values given (nil when absent) of the declared
+// parameters.
+func checkParams(declared []Param, given []*fastjson.Value) (Params, error) {
+	out := Params{declared: declared, values: make([]paramValue, len(declared))}
+	for i, d := range declared {
+		v := given[i]
+		if v == nil || v.Type() == fastjson.TypeNull {
 			if d.Required {
 				return Params{}, badRequest("%s is required", d.Name)
 			}
 			if d.Type == Integer {
-				out.ints[d.Name] = d.Default
+				out.values[i].n = d.Default
 			}
 			continue
 		}
+		out.values[i].given = true
 		switch d.Type {
 		case Integer:
-			n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
-			if err != nil {
+			n, ok := jsonInt(v)
+			if !ok {
 				return Params{}, badRequest("parameter %q has the wrong type (got JSON %s, want an integer)", d.Name, jsonKind(v))
 			}
 			if (d.Min != 0 || d.Max != 0) && (n < d.Min || n > d.Max) {
 				return Params{}, badRequest("%s must be between %d and %d, got %d", d.Name, d.Min, d.Max, n)
 			}
-			out.ints[d.Name] = n
+			out.values[i].n = n
 		case String:
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
+			b, err := v.StringBytes()
+			if err != nil {
 				return Params{}, badRequest("parameter %q has the wrong type (got JSON %s, want a string)", d.Name, jsonKind(v))
 			}
+			s := string(b)
 			if d.Required && s == "" {
 				return Params{}, badRequest("%s is required", d.Name)
 			}
@@ -178,26 +288,62 @@ func decodeParams(raw json.RawMessage, declared []Param) (Params, error) {
 					return Params{}, badRequest("%s: %v", d.Name, err)
 				}
 			}
-			out.strs[d.Name] = s
+			out.values[i].s = s
 		}
 	}
 	return out, nil
 }
 
-// jsonKind names the JSON type of a raw value, for messages.
-func jsonKind(v json.RawMessage) string {
-	t := bytes.TrimSpace(v)
-	switch {
-	case len(t) == 0:
-		return "nothing"
-	case t[0] == '"':
+// jsonInt returns the integer v holds: a JSON number written as an
+// integer (no fraction, exponent or '+'), that fits an int64.
+func jsonInt(v *fastjson.Value) (int64, bool) {
+	var buf [24]byte
+	raw := v.MarshalTo(buf[:0])
+	if v.Type() != fastjson.TypeNumber || !integerLiteral(raw) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return n, err == nil
+}
+
+// jsonUint returns the non-negative integer v holds.
+func jsonUint(v *fastjson.Value) (uint64, bool) {
+	var buf [24]byte
+	raw := v.MarshalTo(buf[:0])
+	if v.Type() != fastjson.TypeNumber || !integerLiteral(raw) || raw[0] == '-' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw), 10, 64)
+	return n, err == nil
+}
+
+// integerLiteral reports whether raw is a JSON integer: -?(0|[1-9][0-9]*).
+func integerLiteral(raw []byte) bool {
+	digits := bytes.TrimPrefix(raw, []byte("-"))
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonKind names the JSON type of a value, for messages.
+func jsonKind(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeString:
 		return "string"
-	case t[0] == '{':
+	case fastjson.TypeObject:
 		return "object"
-	case t[0] == '[':
+	case fastjson.TypeArray:
 		return "array"
-	case t[0] == 't' || t[0] == 'f':
+	case fastjson.TypeTrue, fastjson.TypeFalse:
 		return "bool"
+	case fastjson.TypeNull:
+		return "null"
 	default:
 		return "number"
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -86,6 +85,7 @@ type Reader struct {
 	// behind maps a model to the projections its queries depend on.
 	behind map[string][]string
 	views  *projections.Views
+	limits envelopeLimits
 }
 
 // New returns a reader; register its queries, then Serve.
@@ -114,7 +114,7 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, options ...Option) *Reader {
 	}
 	r := &Reader{nc: nc, rdb: rdb, opts: opts, log: opts.Logger,
 		reads: make(chan struct{}, maxInFlight), waiting: newWaiting(rdb, opts),
-		behind: map[string][]string{}, views: projections.NewViews(rdb),
+		behind: map[string][]string{}, views: projections.NewViews(rdb), limits: envelopeLimits{opts.DefaultWait, opts.MaxWait},
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jetsource_reader_query_seconds",
 			Help: "Query latency by model, query and outcome.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)},
 			[]string{"model", "query", "outcome"})}
@@ -192,39 +192,22 @@ type Envelope struct {
 // DecodeEnvelope splits a query request into min_sequence, wait_ms and the
 // query's own parameters (everything else).
 func DecodeEnvelope(body []byte, defaultWait, maxWait time.Duration) (Envelope, error) {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		trimmed = []byte("{}")
+	parser := parsers.Get()
+	defer parsers.Put(parser)
+	obj, err := parseObject(parser, body)
+	if err != nil {
+		return Envelope{}, err
 	}
-	if trimmed[0] != '{' {
-		return Envelope{}, badRequest("query parameters must be a JSON object")
+	env, err := readEnvelope(obj, envelopeLimits{defaultWait, maxWait})
+	if err != nil {
+		return Envelope{}, err
 	}
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(&fields); err != nil {
-		return Envelope{}, badRequest("malformed query: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Envelope{}, badRequest("unexpected content after the JSON object")
-	}
-	env := Envelope{Wait: defaultWait}
-	if raw, ok := fields["min_sequence"]; ok {
-		v, err := strconv.ParseUint(string(raw), 10, 64)
-		if err != nil {
-			return Envelope{}, badRequest("min_sequence must be a non-negative integer")
+	for _, key := range []string{"min_sequence", "wait_ms"} {
+		for obj.Get(key) != nil { // every copy of a repeated key
+			obj.Del(key)
 		}
-		env.MinSequence = v
-		delete(fields, "min_sequence")
 	}
-	if raw, ok := fields["wait_ms"]; ok {
-		v, err := strconv.ParseUint(string(raw), 10, 64)
-		if err != nil || time.Duration(v)*time.Millisecond > maxWait {
-			return Envelope{}, badRequest("wait_ms must be an integer from 0 to %d", maxWait.Milliseconds())
-		}
-		env.Wait = time.Duration(v) * time.Millisecond
-		delete(fields, "wait_ms")
-	}
-	env.Params, _ = json.Marshal(fields)
+	env.Params = obj.MarshalTo(nil)
 	return env, nil
 }
 
@@ -260,13 +243,9 @@ func (r *Reader) Serve(ctx context.Context) error {
 		return fmt.Errorf("reader: %w", err)
 	}
 	var (
-		inFlight sync.WaitGroup
-		// gate guards inFlight: a handler holds it for reading while it
-		// adds a query, Serve takes it before waiting, so no query is added
-		// to a WaitGroup being waited on. A request handed over after that
-		// is answered 503.
-		gate    sync.RWMutex
-		stopped bool
+		// inFlight counts the queries taken; once it is stopped, a
+		// request handed over later is answered 503.
+		inFlight = newAdmission()
 		// lastHandled is when a handler last ran (see awaitDrained).
 		lastHandled atomic.Int64
 	)
@@ -274,25 +253,24 @@ func (r *Reader) Serve(ctx context.Context) error {
 		_ = svc.Stop()
 		return errors.New("reader: no query registered")
 	}
+	detached := context.WithoutCancel(ctx)
 	for _, q := range r.queries {
 		model, name := q.Model, q.Name
+		ok := r.latency.WithLabelValues(model, name, "ok")
 		{
 			handler := micro.HandlerFunc(func(req micro.Request) {
 				lastHandled.Store(time.Now().UnixNano())
-				gate.RLock()
-				defer gate.RUnlock()
-				if stopped {
+				if !inFlight.enter() {
 					r.answerError(req, model, name, time.Now(), errStopping)
 					return
 				}
 				r.reads <- struct{}{}
-				inFlight.Add(1)
 				// Each query is answered on its own goroutine, bounded by
 				// reads (waits are bounded per model).
 				go func() {
-					defer inFlight.Done()
+					defer inFlight.leave()
 					defer func() { <-r.reads }()
-					r.answer(ctx, req, model, name, q)
+					r.answer(detached, req, model, name, q, ok)
 				}()
 			})
 			if err := svc.AddEndpoint(model+"_"+name, handler, micro.WithEndpointSubject(q.Subject())); err != nil {
@@ -312,10 +290,7 @@ func (r *Reader) Serve(ctx context.Context) error {
 	err = svc.Stop()
 	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
 	r.awaitDrained(baseSubs, &lastHandled)
-	gate.Lock()
-	stopped = true
-	gate.Unlock()
-	inFlight.Wait()
+	inFlight.stopAndWait()
 	r.waiting.pollers.Wait()
 	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
 	r.log.Info("reader stopped", "drain", time.Since(start))
@@ -323,6 +298,46 @@ func (r *Reader) Serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// admission counts the queries in flight without a lock on their way, and
+// stops taking more: a query enters before it is answered and leaves once
+// it is, and stopAndWait refuses every later one and waits for those in.
+type admission struct {
+	// state is admissionStopped once stopped, plus the queries in flight.
+	state atomic.Int64
+	// left wakes stopAndWait when the last query in flight left.
+	left chan struct{}
+}
+
+const admissionStopped = 1 << 62
+
+func newAdmission() *admission { return &admission{left: make(chan struct{}, 1)} }
+
+// enter takes a query, unless the reader stopped taking them.
+func (a *admission) enter() bool {
+	if a.state.Add(1)&admissionStopped != 0 {
+		a.leave()
+		return false
+	}
+	return true
+}
+
+func (a *admission) leave() {
+	if a.state.Add(-1) == admissionStopped {
+		select {
+		case a.left <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stopAndWait stops taking queries and waits for those taken.
+func (a *admission) stopAndWait() {
+	a.state.Add(admissionStopped)
+	for a.state.Load() != admissionStopped {
+		<-a.left
+	}
 }
 
 // awaitDrained waits until the drained endpoint subscriptions are gone from
@@ -338,28 +353,47 @@ func (r *Reader) awaitDrained(baseSubs int, lastHandled *atomic.Int64) {
 }
 
 // answer answers one query. The query runs with its own deadline, detached
-// from the service's ctx, so that a reader that stops still answers it.
-func (r *Reader) answer(ctx context.Context, req micro.Request, model, name string, q Query) {
+// from the service's ctx (detached), so that a reader that stops still
+// answers it.
+func (r *Reader) answer(detached context.Context, req micro.Request, model, name string, q Query, ok prometheus.Observer) {
 	start := time.Now()
-	env, err := DecodeEnvelope(req.Data(), r.opts.DefaultWait, r.opts.MaxWait)
+	env, params, err := decodeRequest(req.Data(), q.Params, &r.limits)
 	if err != nil {
 		r.answerError(req, model, name, start, err)
 		return
 	}
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), env.Wait+r.opts.ReadTimeout)
+	qctx, cancel := context.WithTimeout(detached, env.Wait+r.opts.ReadTimeout)
 	defer cancel()
-	data, cp, err := r.run(qctx, env, q)
+	data, cp, err := r.run(qctx, env, q, params)
 	if err != nil {
 		r.answerError(req, model, name, start, err)
 		return
 	}
-	body, err := json.Marshal(map[string]any{"data": data, "sequence": cp})
-	if err != nil {
+	buf := replyBuffers.Get().(*bytes.Buffer)
+	defer replyBuffers.Put(buf)
+	if err := encodeReply(buf, data, cp); err != nil {
 		r.answerError(req, model, name, start, fmt.Errorf("reply not encoded: %w", err))
 		return
 	}
-	r.respond(req, body, nil)
-	r.latency.WithLabelValues(model, name, "ok").Observe(time.Since(start).Seconds())
+	r.respond(req, buf.Bytes(), nil)
+	ok.Observe(time.Since(start).Seconds())
+}
+
+// replyBuffers hold the replies being encoded (a publish copies its data).
+var replyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodeReply writes {"data": data, "sequence": cp} into buf.
+func encodeReply(buf *bytes.Buffer, data any, cp uint64) error {
+	buf.Reset()
+	buf.WriteString(`{"data":`)
+	if err := json.NewEncoder(buf).Encode(data); err != nil {
+		return err
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	buf.WriteString(`,"sequence":`)
+	buf.Write(strconv.AppendUint(buf.AvailableBuffer(), cp, 10))
+	buf.WriteByte('}')
+	return nil
 }
 
 // answerError answers err as an error reply.
@@ -388,11 +422,7 @@ var (
 	errInternal = &queryError{http.StatusInternalServerError, "internal", "internal error; it has been logged"}
 )
 
-func (r *Reader) run(ctx context.Context, env Envelope, q Query) (any, uint64, error) {
-	params, err := decodeParams(env.Params, q.Params)
-	if err != nil {
-		return nil, 0, err
-	}
+func (r *Reader) run(ctx context.Context, env Envelope, q Query, params Params) (any, uint64, error) {
 	if env.MinSequence > 0 {
 		if err := r.waitFor(ctx, q.Model, q.projectionsBehind(), env.MinSequence, env.Wait); err != nil {
 			return nil, 0, err

@@ -297,6 +297,13 @@ func TestBadQueriesAreRefused(t *testing.T) {
 	}{
 		{"query.account.get", `nope`, 400, "bad_request", "JSON object"},
 		{"query.account.get", `{}`, 400, "bad_request", "id is required"},
+		{"query.account.get", `{"id":"a","min_sequence":.}`, 400, "bad_request", "malformed query"},
+		{"query.account.get", `{"id":"a"} {}`, 400, "bad_request", "malformed query"},
+		{"query.account.get", `{"id":"a\x"}`, 400, "bad_request", "malformed query"},
+		{"query.account.get", `{"id":"a","min_sequence":1.5}`, 400, "bad_request", "min_sequence"},
+		{"query.account.get", `{"id":"a","min_sequence":1e3}`, 400, "bad_request", "min_sequence"},
+		{"query.account.list", `{"limit":2.0}`, 400, "bad_request", `parameter "limit" has the wrong type`},
+		{"query.account.get", `{"id":null}`, 400, "bad_request", "id is required"},
 		{"query.account.get", `{"id":"a.b"}`, 400, "bad_request", "invalid aggregate id"},
 		{"query.account.get", `{"id":5}`, 400, "bad_request", `parameter "id"`},
 		{"query.account.get", `{"id":"a","colour":"red"}`, 400, "bad_request", `unknown field "colour"`},

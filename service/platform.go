@@ -32,7 +32,7 @@ type Domain struct {
 type Aggregate struct {
 	typ      string
 	register func(w *writer.Writer, snapshotEvery int) error
-	load     admin.Loader
+	admin    admin.Aggregate
 }
 
 // AggregateOf makes an aggregate definition registrable. The writer's
@@ -44,7 +44,7 @@ func AggregateOf[S any](def aggregate.Definition[S]) Aggregate {
 			def.SnapshotEvery = every
 		}
 		return writer.Register(w, def)
-	}, load: admin.LoaderOf(def)}
+	}, admin: admin.AggregateOf(def)}
 }
 
 // Platform is a deployment's set of domains, run as any of the services.
@@ -111,7 +111,7 @@ func (p *Platform) queries() []reader.Query {
 func (p *Platform) Aggregates() admin.Aggregates {
 	out := admin.Aggregates{}
 	for _, a := range p.aggregates() {
-		out[a.typ] = a.load
+		out[a.typ] = a.admin
 	}
 	return out
 }

@@ -458,3 +458,21 @@ func TestUsageErrorsAndBadInputs(t *testing.T) {
 	_, _, err = d.run("state", "order", "a b")
 	assert.ErrorIs(t, err, streams.ErrInvalidRef)
 }
+
+func TestOperatorsNeverSeeAPasswordHash(t *testing.T) {
+	d := startDeployment(t)
+	d.ok("send", "user", "register", `{"aggregate_id":"u1","data":{"username":"Ada","password":"correct horse battery"}}`)
+
+	for _, args := range [][]string{
+		{"events", "user", "u1"}, {"events", "--json", "user", "u1"},
+		{"state", "user", "u1"}, {"state", "--json", "user", "u1"}, {"state", "--json", "--no-snapshot", "user", "u1"},
+	} {
+		out := d.ok(args...)
+		assert.NotContains(t, out, "$2", "jetsource %s shows a bcrypt hash:\n%s", strings.Join(args, " "), out)
+		assert.Contains(t, out, admin.Redacted, "jetsource %s", strings.Join(args, " "))
+		assert.Contains(t, out, "ada", "the username is personal, not secret: operators see it")
+	}
+	events := jsonOf[[]admin.Event](t, d.ok("events", "--json", "user", "u1"))
+	require.Len(t, events, 1)
+	assert.JSONEq(t, `{"username":"ada","password_hash":"[redacted]"}`, string(events[0].Payload))
+}

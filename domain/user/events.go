@@ -26,7 +26,7 @@ const (
 // version 1.
 func Events() *codec.Registry {
 	r := codec.NewRegistry()
-	codec.Register[UserRegistered](r, "UserRegistered", codec.WithPersonal(fieldUsername, fieldPasswordHash))
+	codec.Register[UserRegistered](r, "UserRegistered", codec.WithPersonal(fieldUsername, fieldPasswordHash), codec.WithSecret(fieldPasswordHash))
 	codec.Register[UserForgotten](r, "UserForgotten", codec.Forgets())
 	return r
 }
