@@ -43,4 +43,14 @@
 //
 // A query that panics is answered 500 internal; the panic is logged with its
 // stack and the reader keeps serving.
+//
+// # Statistics
+//
+// The service answers the micro protocol's PING, INFO and STATS (package
+// internal/microsvc, since micro counts a request when its handler returns,
+// before the query ran): $SRV.STATS counts each query when it is answered,
+// with its whole handling (its wait included) as processing_time, and every
+// error reply (400 to 503, 404 included, as micro counts every Error reply)
+// in num_errors. jetsource_reader_query_seconds agrees: one observation per
+// query, from the same start, and its outcomes other than ok are the errors.
 package reader

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jetsource/jetsource/internal/microsvc"
 	"github.com/jetsource/jetsource/projections"
 )
 
@@ -37,9 +37,6 @@ const (
 	DefaultPollInterval = 5 * time.Millisecond
 	// DefaultMaxWaits is the most queries waiting for one model at once.
 	DefaultMaxWaits = 100
-	// drainQuiet ends a drain whose subscriptions cannot be counted: no
-	// request reached a handler for that long after the service stopped.
-	drainQuiet = 250 * time.Millisecond
 	// maxInFlight bounds the queries answered at once.
 	maxInFlight = 256
 	// DefaultReadTimeout bounds one query's reads of Redis.
@@ -229,15 +226,14 @@ func badRequest(format string, args ...any) *queryError {
 // own deadline (its wait_ms plus ReadTimeout), not cut short by ctx. Serve
 // returns once they all are.
 func (r *Reader) Serve(ctx context.Context) error {
-	// The subscriptions of the connection before the service adds its own:
-	// the drain has handed every received request over when the count is
-	// back to it.
-	baseSubs := r.nc.NumSubscriptions()
 	name := ServiceName
 	if r.opts.Deployment != "" {
 		name += "-" + r.opts.Deployment
 	}
-	svc, err := micro.AddService(r.nc, micro.Config{Name: name, Version: ServiceVersion,
+	// microsvc, not micro: queries are answered on their own goroutines,
+	// after the handler returned, and the stats count each when it is
+	// answered, with its whole handling and its error replies.
+	svc, err := microsvc.AddService(r.nc, microsvc.Config{Name: name, Version: ServiceVersion,
 		Description: "jetsource query side: query.<model>.<name>"})
 	if err != nil {
 		return fmt.Errorf("reader: %w", err)
@@ -246,8 +242,6 @@ func (r *Reader) Serve(ctx context.Context) error {
 		// inFlight counts the queries taken; once it is stopped, a
 		// request handed over later is answered 503.
 		inFlight = newAdmission()
-		// lastHandled is when a handler last ran (see awaitDrained).
-		lastHandled atomic.Int64
 	)
 	if len(r.queries) == 0 {
 		_ = svc.Stop()
@@ -258,10 +252,9 @@ func (r *Reader) Serve(ctx context.Context) error {
 		model, name := q.Model, q.Name
 		ok := r.latency.WithLabelValues(model, name, "ok")
 		{
-			handler := micro.HandlerFunc(func(req micro.Request) {
-				lastHandled.Store(time.Now().UnixNano())
+			handler := func(req *microsvc.Request) {
 				if !inFlight.enter() {
-					r.answerError(req, model, name, time.Now(), errStopping)
+					r.answerError(req, model, name, errStopping)
 					return
 				}
 				r.reads <- struct{}{}
@@ -272,8 +265,8 @@ func (r *Reader) Serve(ctx context.Context) error {
 					defer func() { <-r.reads }()
 					r.answer(detached, req, model, name, q, ok)
 				}()
-			})
-			if err := svc.AddEndpoint(model+"_"+name, handler, micro.WithEndpointSubject(q.Subject())); err != nil {
+			}
+			if err := svc.AddEndpoint(model+"_"+name, handler, microsvc.WithSubject(q.Subject())); err != nil {
 				_ = svc.Stop()
 				return fmt.Errorf("reader: %w", err)
 			}
@@ -285,11 +278,13 @@ func (r *Reader) Serve(ctx context.Context) error {
 	r.log.Info("reader draining")
 	start := time.Now()
 	// Stop drains the endpoint subscriptions: the server stops sending and
-	// the requests already received still reach the handlers.
-	lastHandled.Store(start.UnixNano())
+	// the requests already received still reach the handlers (Drained).
+	// ReadTimeout bounds the wait; a request handed over after it is
+	// answered 503.
 	err = svc.Stop()
-	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
-	r.awaitDrained(baseSubs, &lastHandled)
+	if !svc.AwaitDrained(r.opts.ReadTimeout) {
+		r.log.Warn("reader endpoints not drained within the read timeout", "timeout", r.opts.ReadTimeout)
+	}
 	inFlight.stopAndWait()
 	r.waiting.pollers.Wait()
 	_ = r.nc.FlushTimeout(r.opts.ReadTimeout)
@@ -340,43 +335,34 @@ func (a *admission) stopAndWait() {
 	}
 }
 
-// awaitDrained waits until the drained endpoint subscriptions are gone from
-// the connection. Others may share the connection (the single-process mode)
-// and keep the count up, so handlers that stay idle for drainQuiet also end
-// the wait, and ReadTimeout bounds it.
-func (r *Reader) awaitDrained(baseSubs int, lastHandled *atomic.Int64) {
-	deadline := time.Now().Add(r.opts.ReadTimeout)
-	for r.nc.NumSubscriptions() > baseSubs && !r.nc.IsClosed() && time.Now().Before(deadline) &&
-		time.Since(time.Unix(0, lastHandled.Load())) < drainQuiet {
-		time.Sleep(DefaultPollInterval)
-	}
-}
-
 // answer answers one query. The query runs with its own deadline, detached
 // from the service's ctx (detached), so that a reader that stops still
 // answers it.
-func (r *Reader) answer(detached context.Context, req micro.Request, model, name string, q Query, ok prometheus.Observer) {
-	start := time.Now()
+func (r *Reader) answer(detached context.Context, req *microsvc.Request, model, name string, q Query, ok prometheus.Observer) {
 	env, params, err := decodeRequest(req.Data(), q.Params, &r.limits)
 	if err != nil {
-		r.answerError(req, model, name, start, err)
+		r.answerError(req, model, name, err)
 		return
 	}
 	qctx, cancel := context.WithTimeout(detached, env.Wait+r.opts.ReadTimeout)
 	defer cancel()
 	data, cp, err := r.run(qctx, env, q, params)
 	if err != nil {
-		r.answerError(req, model, name, start, err)
+		r.answerError(req, model, name, err)
 		return
 	}
 	buf := replyBuffers.Get().(*bytes.Buffer)
 	defer replyBuffers.Put(buf)
 	if err := encodeReply(buf, data, cp); err != nil {
-		r.answerError(req, model, name, start, fmt.Errorf("reply not encoded: %w", err))
+		r.answerError(req, model, name, fmt.Errorf("reply not encoded: %w", err))
 		return
 	}
-	r.respond(req, buf.Bytes(), nil)
-	ok.Observe(time.Since(start).Seconds())
+	// Counted before the reply goes out, so that a client that got its
+	// reply finds it in the metrics, as in the stats.
+	ok.Observe(time.Since(req.Start()).Seconds())
+	if err := req.Respond(buf.Bytes()); err != nil {
+		r.log.Warn("reply not sent", "error", err)
+	}
 }
 
 // replyBuffers hold the replies being encoded (a publish copies its data).
@@ -396,22 +382,14 @@ func encodeReply(buf *bytes.Buffer, data any, cp uint64) error {
 	return nil
 }
 
-// answerError answers err as an error reply.
-func (r *Reader) answerError(req micro.Request, model, name string, start time.Time, err error) {
+// answerError answers err as an error reply: micro's error headers and the
+// contract's body.
+func (r *Reader) answerError(req *microsvc.Request, model, name string, err error) {
 	qe := r.classify(err, model)
-	h := nats.Header{}
-	h.Set(micro.ErrorCodeHeader, strconv.Itoa(qe.status))
-	h.Set(micro.ErrorHeader, qe.message)
 	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": qe.code, "message": qe.message}})
-	r.respond(req, body, h)
-	r.latency.WithLabelValues(model, name, qe.code).Observe(time.Since(start).Seconds())
-}
-
-// respond publishes the reply directly: micro.Request's methods may only be
-// used from the handler goroutine (they update the service's statistics).
-func (r *Reader) respond(req micro.Request, body []byte, h nats.Header) {
-	if err := r.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: h, Data: body}); err != nil {
-		r.log.Warn("reply not sent", "error", err)
+	r.latency.WithLabelValues(model, name, qe.code).Observe(time.Since(req.Start()).Seconds())
+	if err := req.Error(strconv.Itoa(qe.status), qe.message, body); err != nil {
+		r.log.Warn("error reply not sent", "error", err)
 	}
 }
 

@@ -131,7 +131,7 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 	// The two projectors' stats count every rebuild when it is answered,
 	// with each refusal as an error.
 	var counted, failed int
-	for _, st := range allStats(t, client, service.ProjectorService, 2) {
+	for _, st := range testkit.ServiceStats(t, client, service.ProjectorService, 2) {
 		for _, e := range st.Endpoints {
 			counted += e.NumRequests
 			failed += e.NumErrors
@@ -145,26 +145,6 @@ func TestOneRebuildAtATimeWhateverTheNumberOfProjectors(t *testing.T) {
 		assert.Equal(t, int64(140), a.Balance)
 		assert.Equal(t, uint64(21), a.Version)
 	}
-}
-
-// allStats asks the instances of the micro service name for their $SRV.STATS
-// and returns the replies of the n it expects.
-func allStats(t *testing.T, nc *nats.Conn, name string, n int) []micro.Stats {
-	t.Helper()
-	subject, err := micro.ControlSubject(micro.StatsVerb, name, "")
-	require.NoError(t, err)
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	require.NoError(t, err)
-	defer sub.Unsubscribe()
-	require.NoError(t, nc.PublishRequest(subject, inbox, nil))
-	stats := make([]micro.Stats, n)
-	for i := range stats {
-		msg, err := sub.NextMsg(5 * time.Second)
-		require.NoError(t, err, "stats reply %d of %d", i+1, n)
-		require.NoError(t, json.Unmarshal(msg.Data, &stats[i]))
-	}
-	return stats
 }
 
 // getAccount reads an account as account.get does.

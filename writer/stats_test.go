@@ -1,8 +1,6 @@
 package writer_test
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,14 +28,7 @@ func endpointStats(t *testing.T, nc *nats.Conn, subject string) *micro.EndpointS
 
 func writerStats(t *testing.T, nc *nats.Conn) micro.Stats {
 	t.Helper()
-	subject, err := micro.ControlSubject(micro.StatsVerb, writer.ServiceName, "")
-	require.NoError(t, err)
-	msg, err := nc.Request(subject, nil, requestTimeout)
-	require.NoError(t, err)
-	var stats micro.Stats
-	require.NoError(t, json.Unmarshal(msg.Data, &stats), string(msg.Data))
-	require.Equal(t, micro.StatsResponseType, stats.Type)
-	return stats
+	return testkit.ServiceStats(t, nc, writer.ServiceName, 1)[0]
 }
 
 // commandMetrics are the writer's Prometheus figures of one command.
@@ -130,19 +121,6 @@ func TestStatsAndMetricsCountEveryCommandWithItsWholeHandling(t *testing.T) {
 			assert.Zero(t, e.NumRequests, "%s: requests counted in the stats but not in the metrics", e.Subject)
 			continue
 		}
-		var requests, failures float64
-		for outcome, v := range m.outcomes {
-			requests += v
-			if outcome != "ok" {
-				failures += v
-			}
-		}
-		assert.Equal(t, requests, float64(e.NumRequests), "%s: num_requests against jetsource_writer_commands_total", e.Subject)
-		assert.Equal(t, failures, float64(e.NumErrors), "%s: num_errors against the non-ok outcomes", e.Subject)
-		// Both time a command from the same start; the stats stop the
-		// clock when the reply goes out, after the metrics did.
-		assert.GreaterOrEqual(t, e.ProcessingTime.Seconds()+1e-6, m.seconds,
-			"%s: processing_time %v below the metrics' %vs", e.Subject, e.ProcessingTime, m.seconds)
-		assert.True(t, strings.HasPrefix(e.Subject, "cmd."), e.Subject)
+		testkit.CheckEndpointStats(t, e, m.outcomes, m.seconds)
 	}
 }

@@ -226,13 +226,9 @@ func (w *Writer) Serve(ctx context.Context) error {
 	// subscriptions go away (Drained). The command timeout bounds the wait;
 	// a request handed over after it is answered 503.
 	stopErr := svc.Stop()
-	drained := time.NewTimer(w.opts.Timeout)
-	select {
-	case <-svc.Drained():
-	case <-drained.C:
+	if !svc.AwaitDrained(w.opts.Timeout) {
 		w.log.Warn("writer endpoints not drained within the command timeout", "timeout", w.opts.Timeout)
 	}
-	drained.Stop()
 	closeQueues()
 	w.log.Info("writer stopped", "drain", time.Since(start))
 	if stopErr != nil && !errors.Is(stopErr, nats.ErrConnectionClosed) {

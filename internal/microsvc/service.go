@@ -200,3 +200,15 @@ func (s *Service) Stopped() bool {
 // has ended (drained, or its connection closed): every request the service
 // received has been handed to its handler, and the handler returned.
 func (s *Service) Drained() <-chan struct{} { return s.drained }
+
+// AwaitDrained waits at most timeout for Drained, and reports whether it came.
+func (s *Service) AwaitDrained(timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-s.drained:
+		return true
+	case <-t.C:
+		return false
+	}
+}

@@ -456,15 +456,11 @@ func TestStopDrainsTheRequestsTakenAndStillCountsTheirAnswers(t *testing.T) {
 	if err := svc.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-svc.Drained():
+	if svc.AwaitDrained(held) {
 		t.Fatal("drained while a handler still holds a request")
-	default:
 	}
 	close(release)
-	select {
-	case <-svc.Drained():
-	case <-time.After(timeout):
+	if !svc.AwaitDrained(timeout) {
 		t.Fatal("not drained")
 	}
 	for i := range sent {
