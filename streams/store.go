@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +28,13 @@ const (
 	DefaultMaxBatch = 1000
 	// DefaultReadBatch is how many events one direct-get request returns.
 	DefaultReadBatch = 1000
+	// DefaultShortRead is how many events the first direct get of a read
+	// asks for: a tail that short is read in one round trip.
+	DefaultShortRead = 16
+	// DefaultLongRead is how many events must be left after the first
+	// direct get for a read to stream them with a consumer (measured: see
+	// BenchmarkLoad).
+	DefaultLongRead = 16
 	// DefaultSnapshotEvery is the snapshot rule of a Repository whose model
 	// does not set one.
 	DefaultSnapshotEvery = 100
@@ -50,8 +58,13 @@ type Options struct {
 	DuplicateWindow time.Duration
 	MaxBatch        int
 	ReadBatch       int
-	Timeout         time.Duration
-	Logger          *slog.Logger
+	// ShortRead is the size of a read's first direct get.
+	ShortRead int
+	// LongRead is the tail, left after the first direct get, from which a
+	// read streams with a consumer; 0 keeps reads to direct gets.
+	LongRead int
+	Timeout  time.Duration
+	Logger   *slog.Logger
 }
 
 // Option changes one setting of Options.
@@ -82,6 +95,16 @@ func WithMaxBatch(n int) Option { return func(o *Options) { o.MaxBatch = n } }
 // WithReadBatch sets how many events one direct-get request fetches.
 func WithReadBatch(n int) Option { return func(o *Options) { o.ReadBatch = n } }
 
+// WithShortRead sets how many events the first direct get of a read asks for
+// (default DefaultShortRead).
+func WithShortRead(n int) Option { return func(o *Options) { o.ShortRead = n } }
+
+// WithLongRead sets how many events must be left after a read's first direct
+// get for the rest to stream with a consumer (default DefaultLongRead); 0
+// keeps every read to batched direct gets (for a user without the right to
+// create consumers).
+func WithLongRead(n int) Option { return func(o *Options) { o.LongRead = n } }
+
 // WithTimeout bounds every call (a shorter context deadline still wins).
 func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
 
@@ -97,6 +120,8 @@ func defaultOptions() Options {
 		DuplicateWindow: DefaultDuplicateWindow,
 		MaxBatch:        DefaultMaxBatch,
 		ReadBatch:       DefaultReadBatch,
+		ShortRead:       DefaultShortRead,
+		LongRead:        DefaultLongRead,
 		Timeout:         DefaultTimeout,
 		Logger:          slog.Default(),
 	}
@@ -127,6 +152,12 @@ func (o Options) validate() error {
 	if o.ReadBatch < 1 {
 		errs = append(errs, fmt.Errorf("streams: read batch must be positive, got %d", o.ReadBatch))
 	}
+	if o.ShortRead < 1 {
+		errs = append(errs, fmt.Errorf("streams: short read must be positive, got %d", o.ShortRead))
+	}
+	if o.LongRead < 0 {
+		errs = append(errs, fmt.Errorf("streams: long read must be 0 (never) or positive, got %d", o.LongRead))
+	}
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("streams: timeout must be positive, got %v", o.Timeout))
 	}
@@ -141,6 +172,8 @@ type Store struct {
 	keys      *shred.Keyring
 	opts      Options
 	log       *slog.Logger
+	// noConsumers is set once the server refused a long read's consumer.
+	noConsumers atomic.Bool
 }
 
 // Open provisions the stream and snapshot bucket (idempotently) and returns
