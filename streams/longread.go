@@ -137,7 +137,7 @@ func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start
 			return true, fmt.Errorf("read %s from sequence %d: %w: delivery %d arrived after %d (messages lost)",
 				ref, start, ErrUnavailable, cseq, delivered-1)
 		}
-		rec, err := Decode(msg.Subject, Sequence(seq), msg.Header, msg.Data)
+		rec, err := decodeOf(ref, subject, msg.Subject, Sequence(seq), msg.Header, msg.Data)
 		if err != nil {
 			return true, fmt.Errorf("read %s: %w", ref, err)
 		}

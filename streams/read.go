@@ -43,6 +43,20 @@ func Decode(subject string, seq Sequence, h nats.Header, data []byte) (Recorded,
 	if err != nil {
 		return Recorded{}, fmt.Errorf("%w at sequence %d: %v", ErrCorruptEvent, seq, err)
 	}
+	return decode(ref, subject, seq, h, data)
+}
+
+// decodeOf is Decode for a read of ref, whose subject is known valid: a
+// message of that subject skips parsing it again.
+func decodeOf(ref Ref, refSubject, subject string, seq Sequence, h nats.Header, data []byte) (Recorded, error) {
+	if subject != refSubject {
+		return Decode(subject, seq, h, data)
+	}
+	return decode(ref, subject, seq, h, data)
+}
+
+func decode(ref Ref, subject string, seq Sequence, h nats.Header, data []byte) (Recorded, error) {
+	var err error
 	r := Recorded{Ref: ref, Sequence: seq, Data: data}
 	r.Type = headerValue(h, HeaderType)
 	if r.Type == "" {
@@ -208,7 +222,7 @@ func (b *firstBatch) collect() ([]Recorded, uint64, error) {
 	if b.err != nil {
 		return nil, 0, fmt.Errorf("read %s: %w", b.ref, classifyBatch(b.err))
 	}
-	return collectBatch(b.ctx, b.ref, b.start, b.msgs, b.s.opts.ShortRead)
+	return collectBatch(b.ctx, b.ref, b.ref.Subject(), b.start, b.msgs, b.s.opts.ShortRead)
 }
 
 // discard drops a first batch that is not read (nil: none).
@@ -304,11 +318,11 @@ func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Se
 	if err != nil {
 		return nil, 0, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
 	}
-	return collectBatch(ctx, ref, start, msgs, batch)
+	return collectBatch(ctx, ref, subject, start, msgs, batch)
 }
 
 // collectBatch decodes the answer to a batched direct get (see readBatch).
-func collectBatch(ctx context.Context, ref Ref, start Sequence, msgs iter.Seq2[*jetstream.RawStreamMsg, error], batch int) ([]Recorded, uint64, error) {
+func collectBatch(ctx context.Context, ref Ref, subject string, start Sequence, msgs iter.Seq2[*jetstream.RawStreamMsg, error], batch int) ([]Recorded, uint64, error) {
 	out := make([]Recorded, 0, min(batch, 64))
 	pending := ""
 	for msg, err := range msgs {
@@ -318,7 +332,7 @@ func collectBatch(ctx context.Context, ref Ref, start Sequence, msgs iter.Seq2[*
 		if err != nil {
 			return nil, 0, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
 		}
-		rec, err := Decode(msg.Subject, Sequence(msg.Sequence), msg.Header, msg.Data)
+		rec, err := decodeOf(ref, subject, msg.Subject, Sequence(msg.Sequence), msg.Header, msg.Data)
 		if err != nil {
 			return nil, 0, fmt.Errorf("read %s: %w", ref, err)
 		}
