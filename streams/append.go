@@ -108,7 +108,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 
 	var last Sequence
 	if len(msgs) == 1 {
-		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		ack, err := s.publish(ctx, msgs[0])
 		if err != nil {
 			return Appended{}, s.appendError(ctx, ref, expected, err)
 		}
@@ -138,6 +138,26 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 	}, nil
 }
 
+// publish stores one message and waits for its acknowledgement. It goes
+// through the store's asynchronous publisher, so that concurrent appends
+// share one acknowledgement path (one subscription, no goroutine per
+// request) and pipeline as raw async publishes do.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	fut, err := s.pub.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack, nil
+	case err := <-fut.Err():
+		return nil, err
+	case <-ctx.Done():
+		// Sent, unanswered: the outcome is unknown, as with a timeout.
+		return nil, ctx.Err()
+	}
+}
+
 // messages validates events and builds their messages and records.
 func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metadata) ([]*nats.Msg, []Recorded, error) {
 	if len(events) == 0 {
@@ -150,9 +170,11 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 	if expected.Version == 0 && expected.Sequence != 0 || expected.Version != 0 && expected.Sequence == 0 {
 		return nil, nil, fmt.Errorf("append %s: expected position %+v is inconsistent: version and sequence are both zero or both set", ref, expected)
 	}
-	for name, v := range map[string]string{"command id": meta.CommandID, "correlation id": meta.CorrelationID, "causation id": meta.CausationID} {
-		if err := checkHeaderValue(v); err != nil {
-			return nil, nil, fmt.Errorf("append %s: %w: %s %v", ref, ErrInvalidEvent, name, err)
+	for _, m := range [...]struct{ name, value string }{
+		{"command id", meta.CommandID}, {"correlation id", meta.CorrelationID}, {"causation id", meta.CausationID},
+	} {
+		if err := checkHeaderValue(m.value); err != nil {
+			return nil, nil, fmt.Errorf("append %s: %w: %s %v", ref, ErrInvalidEvent, m.name, err)
 		}
 	}
 	now := time.Now().UTC()

@@ -3,6 +3,7 @@ package streams_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
@@ -109,10 +111,13 @@ func BenchmarkAppendSequential(b *testing.B) {
 	report(b, b.N, rawTime, storeTime)
 }
 
-// BenchmarkAppendConcurrent: appends spread over 1,000 aggregates by 64
-// goroutines (each owning its aggregates) vs PublishAsync with 256 in flight.
+// BenchmarkAppendConcurrent: single-event appends spread over 1,024
+// aggregates with 256 in flight (256 goroutines, each owning 4 aggregates)
+// vs PublishMsgAsync with 256 in flight of the same messages: the same
+// headers, a unique Nats-Msg-Id and the expected last subject sequence each
+// aggregate's previous acknowledgement gave.
 func BenchmarkAppendConcurrent(b *testing.B) {
-	const aggregates, workers = 1000, 64
+	const aggregates, inFlight = 1024, 256
 	env := newBenchEnv(b)
 	ctx := context.Background()
 	refs := make([]streams.Ref, aggregates)
@@ -120,30 +125,54 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		refs[i], _ = streams.NewRef("account", fmt.Sprintf("acc-%d", i))
 	}
 	positions := make([]streams.Position, aggregates)
-	jsAsync, err := jetstream.New(env.nc, jetstream.WithPublishAsyncMaxPending(256))
+	jsAsync, err := jetstream.New(env.nc, jetstream.WithPublishAsyncMaxPending(inFlight))
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-
-	start := time.Now()
-	for i := range b.N {
-		if _, err := jsAsync.PublishMsgAsync(rawMsg(fmt.Sprintf("raw.account.acc-%d", i%aggregates), i)); err != nil {
+	// last holds each raw aggregate's previous publish, whose
+	// acknowledgement gives the sequence the next one expects.
+	last := make([]jetstream.PubAckFuture, aggregates)
+	versions := make([]int, aggregates)
+	rawAppend := func(i int) {
+		a := i % aggregates
+		var expect uint64
+		if last[a] != nil {
+			select {
+			case ack := <-last[a].Ok():
+				expect = ack.Sequence
+			case err := <-last[a].Err():
+				b.Fatal(err)
+			}
+		}
+		versions[a]++
+		m := rawMsg(fmt.Sprintf("raw.account.acc-%d", a), versions[a])
+		m.Header.Set(streams.HeaderMsgID, nuid.Next())
+		m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(expect, 10))
+		if last[a], err = jsAsync.PublishMsgAsync(m); err != nil {
 			b.Fatal(err)
 		}
 	}
-	select {
-	case <-jsAsync.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		b.Fatal("async publishes not acknowledged")
+	var rawTime, storeTime time.Duration
+	const chunk = 2048
+	b.ResetTimer()
+	for done := 0; done < b.N; done += chunk {
+		n := min(chunk, b.N-done)
+		start := time.Now()
+		for i := range n {
+			rawAppend(done + i)
+		}
+		select {
+		case <-jsAsync.PublishAsyncComplete():
+		case <-time.After(time.Minute):
+			b.Fatal("async publishes not acknowledged")
+		}
+		rawTime += time.Since(start)
+		start = time.Now()
+		if err := appendConcurrently(ctx, env.store, refs, positions, inFlight, n); err != nil {
+			b.Fatal(err)
+		}
+		storeTime += time.Since(start)
 	}
-	rawTime := time.Since(start)
-
-	start = time.Now()
-	if err := appendConcurrently(ctx, env.store, refs, positions, workers, b.N); err != nil {
-		b.Fatal(err)
-	}
-	storeTime := time.Since(start)
 	b.StopTimer()
 	report(b, b.N, rawTime, storeTime)
 }

@@ -42,6 +42,11 @@ const (
 	DefaultTimeout = 5 * time.Second
 )
 
+// maxAsyncAppends bounds the single-event appends of one store that wait for
+// their acknowledgement at once; more wait for a place (callers bound it
+// first, one append each).
+const maxAsyncAppends = 1 << 14
+
 // minServerMajor and minServerMinor: atomic batch publish (ADR-50) arrived in
 // nats-server 2.12.
 const (
@@ -166,7 +171,9 @@ func (o Options) validate() error {
 
 // Store is the event store. It is safe for concurrent use.
 type Store struct {
-	js        jetstream.JetStream
+	js jetstream.JetStream
+	// pub publishes single-event appends asynchronously (see publish).
+	pub       jetstream.JetStream
 	stream    jetstream.Stream
 	snapshots jetstream.KeyValue
 	keys      *shred.Keyring
@@ -195,6 +202,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streams: %w", err)
 	}
+	pub, err := jetstream.New(nc, jetstream.WithDefaultTimeout(o.Timeout),
+		jetstream.WithPublishAsyncMaxPending(maxAsyncAppends), jetstream.WithPublishAsyncTimeout(o.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("streams: %w", err)
+	}
 	ctx, cancel := withTimeout(ctx, o.Timeout)
 	defer cancel()
 	stream, err := provisionStream(ctx, js, o)
@@ -209,7 +221,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
+	return &Store{js: js, pub: pub, stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
 }
 
 // JetStream returns the store's JetStream context, for callers that need
@@ -406,6 +418,8 @@ func classify(err error) error {
 		errors.Is(err, nats.ErrReconnectBufExceeded),
 		errors.Is(err, nats.ErrStaleConnection),
 		errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout),
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs),
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
