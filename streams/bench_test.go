@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -379,7 +380,13 @@ func BenchmarkLoadFlat(b *testing.B) {
 		var pos streams.Position
 		for k := range events {
 			for j := range others / events {
-				if _, err := js.PublishMsgAsync(rawMsg(fmt.Sprintf("events.account.other-%d", j%5000), k*others+j)); err != nil {
+				m := rawMsg(fmt.Sprintf("events.account.other-%d", j%5000), k*others+j)
+				_, err := js.PublishMsgAsync(m)
+				for errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+					<-js.PublishAsyncComplete()
+					_, err = js.PublishMsgAsync(m)
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -178,7 +178,7 @@ func TestShortLoadCreatesNoConsumerAndALongOneLeavesNone(t *testing.T) {
 	}
 	assert.Zero(t, consumers(), "a short load reads with direct gets alone")
 
-	seed(t, repo, "long", 2500)
+	appendTally(t, f.store, mustRef(t, "tally", "long"), 2500, nil)
 	for range 3 {
 		a, err := repo.Load(testCtx(t), "long")
 		require.NoError(t, err)
