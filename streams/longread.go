@@ -157,7 +157,8 @@ func (s *Store) refuseConsumers(ref Ref, err error) {
 // parseDelivery reads the stream sequence, the consumer's delivery sequence
 // and the count of what is left from a delivery's reply subject:
 // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or
-// with <domain>.<account hash> after $JS.ACK and a token at the end.
+// with <domain>.<account hash> after $JS.ACK (the v2 form, which may grow
+// tokens at the end).
 func parseDelivery(reply string) (seq, cseq, pending uint64, ok bool) {
 	rest, found := strings.CutPrefix(reply, "$JS.ACK.")
 	if !found {
@@ -175,9 +176,9 @@ func parseDelivery(reply string) (seq, cseq, pending uint64, ok bool) {
 		rest = after
 	}
 	first := 0 // index of <stream>
-	switch n {
-	case 7:
-	case 10:
+	switch {
+	case n == 7:
+	case n >= 9: // tokens after <pending> are allowed
 		first = 2
 	default:
 		return 0, 0, 0, false

@@ -9,7 +9,9 @@ func TestParseDelivery(t *testing.T) {
 		ok                 bool
 	}{
 		{"$JS.ACK.EVENTS.c1.1.42.7.1700000000000000000.3", 42, 7, 3, true},
+		{"$JS.ACK._.ACCHASH.EVENTS.c1.1.42.7.1700000000000000000.0", 42, 7, 0, true},
 		{"$JS.ACK._.ACCHASH.EVENTS.c1.1.42.7.1700000000000000000.0.rand", 42, 7, 0, true},
+		{"$JS.ACK._.H.EVENTS.c1.1.42.7.1700000000000000000", 0, 0, 0, false},
 		{"$JS.ACK.EVENTS.c1.1.x.7.1.3", 0, 0, 0, false},
 		{"$JS.ACK.EVENTS.c1.1.42", 0, 0, 0, false},
 		{"_INBOX.abc", 0, 0, 0, false},

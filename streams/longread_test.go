@@ -121,14 +121,16 @@ func TestLoadAtAVersionInTheMiddleOfALongHistory(t *testing.T) {
 }
 
 func TestCutLongReadIsUnavailableNeverShort(t *testing.T) {
-	f := newFixture(t, streams.WithTimeout(time.Second))
+	f := newFixture(t)
 	ref := mustRef(t, "tally", "cut")
 	const n = 20_000
 	appendTally(t, f.store, ref, n, nil)
+	reader, err := streams.Open(testCtx(t), f.nats.Connect(), streams.WithTimeout(time.Second))
+	require.NoError(t, err)
 
 	got := 0
 	var readErr error
-	for _, err := range f.store.Read(testCtx(t), ref, streams.Position{}, streams.Until{}) {
+	for _, err := range reader.Read(testCtx(t), ref, streams.Position{}, streams.Until{}) {
 		if err != nil {
 			readErr = err
 			break
