@@ -149,7 +149,11 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		m := rawMsg(fmt.Sprintf("raw.account.acc-%d", a), versions[a])
 		m.Header.Set(streams.HeaderMsgID, nuid.Next())
 		m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(expect, 10))
-		if last[a], err = jsAsync.PublishMsgAsync(m); err != nil {
+		last[a], err = jsAsync.PublishMsgAsync(m)
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) { // a loaded machine: wait on
+			last[a], err = jsAsync.PublishMsgAsync(m)
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -203,7 +203,7 @@ type firstBatch struct {
 	cancel context.CancelFunc
 	ref    Ref
 	start  Sequence
-	msgs   iter.Seq2[*jetstream.RawStreamMsg, error]
+	call   *getCall
 	err    error
 }
 
@@ -212,17 +212,16 @@ type firstBatch struct {
 func (s *Store) sendFirstBatch(ctx context.Context, ref Ref, start Sequence) *firstBatch {
 	b := &firstBatch{s: s, ref: ref, start: start}
 	b.ctx, b.cancel = withTimeout(ctx, s.opts.Timeout)
-	b.msgs, b.err = jetstreamext.GetBatch(b.ctx, s.js, s.opts.Stream, s.opts.ShortRead,
-		jetstreamext.GetBatchSeq(uint64(start)), jetstreamext.GetBatchSubject(ref.Subject()))
+	b.call, b.err = s.gets.send(s.opts.Stream, ref.Subject(), start, s.opts.ShortRead)
 	return b
 }
 
 func (b *firstBatch) collect() ([]Recorded, uint64, error) {
 	defer b.cancel()
 	if b.err != nil {
-		return nil, 0, fmt.Errorf("read %s: %w", b.ref, classifyBatch(b.err))
+		return nil, 0, fmt.Errorf("read %s: %w", b.ref, classify(b.err))
 	}
-	return collectBatch(b.ctx, b.ref, b.ref.Subject(), b.start, b.msgs, b.s.opts.ShortRead)
+	return b.call.collect(b.ctx, b.ref, b.ref.Subject(), b.start, b.s.opts.ShortRead)
 }
 
 // discard drops a first batch that is not read (nil: none).
@@ -231,9 +230,7 @@ func (b *firstBatch) discard() {
 		return
 	}
 	if b.err == nil {
-		for range b.msgs { // ends the request: its inbox is unsubscribed
-			break
-		}
+		b.call.close()
 	}
 	b.cancel()
 }
@@ -305,53 +302,18 @@ func (f *folder) finish() {
 
 // readBatch fetches up to batch events of subject from sequence start.
 // left is what the server counts after them for the subject (0: nothing
-// follows). A read that did not end with the server's own answer (events
-// whose Nats-Num-Pending says what is left, or its "no messages" status) is
-// an error wrapping ErrUnavailable: the batch iterator ends silently when
-// the server does not answer in time, and that silence must never read as
-// "no events".
+// follows). A read that did not end with the server's own answer (its
+// end-of-batch mark after events whose Nats-Num-Pending says what is left,
+// or its "no messages" status) is an error wrapping ErrUnavailable: silence
+// must never read as "no events".
 func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence, batch int) ([]Recorded, uint64, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, batch,
-		jetstreamext.GetBatchSeq(uint64(start)), jetstreamext.GetBatchSubject(subject))
+	call, err := s.gets.send(s.opts.Stream, subject, start, batch)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
+		return nil, 0, fmt.Errorf("read %s: %w", ref, classify(err))
 	}
-	return collectBatch(ctx, ref, subject, start, msgs, batch)
-}
-
-// collectBatch decodes the answer to a batched direct get (see readBatch).
-func collectBatch(ctx context.Context, ref Ref, subject string, start Sequence, msgs iter.Seq2[*jetstream.RawStreamMsg, error], batch int) ([]Recorded, uint64, error) {
-	out := make([]Recorded, 0, min(batch, 64))
-	pending := ""
-	for msg, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return out, 0, nil
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
-		}
-		rec, err := decodeOf(ref, subject, msg.Subject, Sequence(msg.Sequence), msg.Header, msg.Data)
-		if err != nil {
-			return nil, 0, fmt.Errorf("read %s: %w", ref, err)
-		}
-		out = append(out, rec)
-		pending = headerValue(msg.Header, "Nats-Num-Pending")
-	}
-	if len(out) == 0 {
-		return nil, 0, fmt.Errorf("read %s from sequence %d: %w: no answer from the server", ref, start, errIncomplete(ctx))
-	}
-	// The server counts what is left for the subject as it serves the batch:
-	// zero means this batch reached the end. Anything else (a full batch, a
-	// batch cut by the server's byte limit, or one cut short by a timeout)
-	// is followed by another request from the next sequence, which either
-	// answers or fails.
-	left, err := strconv.ParseUint(pending, 10, 64)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read %s: %w: %w: Nats-Num-Pending %q", ref, ErrUnavailable, jetstreamext.ErrInvalidResponse, pending)
-	}
-	return out, left, nil
+	return call.collect(ctx, ref, subject, start, batch)
 }
 
 // errIncomplete is the error of a batched read that ended without the

@@ -179,6 +179,8 @@ type Store struct {
 	keys      *shred.Keyring
 	opts      Options
 	log       *slog.Logger
+	// gets carries the answers of batched direct gets.
+	gets *getMux
 	// noConsumers is set once the server refused a long read's consumer.
 	noConsumers atomic.Bool
 }
@@ -221,7 +223,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, pub: pub, stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
+	return &Store{js: js, pub: pub, gets: newGetMux(nc), stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
 }
 
 // JetStream returns the store's JetStream context, for callers that need
