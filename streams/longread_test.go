@@ -161,7 +161,10 @@ func TestLongReadFallsBackToDirectGetsWhenConsumersAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	ref := mustRef(t, "tally", "refused")
 	appendTally(t, writer, ref, 1200, nil)
-	store, err := streams.Open(testCtx(t), n.Connect(nats.UserInfo("w", "w")), streams.WithTimeout(time.Second))
+	// A short timeout, for the unanswered creation; small batches, so that
+	// each direct get answers within it on a loaded machine.
+	store, err := streams.Open(testCtx(t), n.Connect(nats.UserInfo("w", "w")),
+		streams.WithTimeout(2*time.Second), streams.WithReadBatch(100))
 	require.NoError(t, err)
 
 	for range 2 { // the second read does not ask again
