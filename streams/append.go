@@ -108,7 +108,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 
 	var last Sequence
 	if len(msgs) == 1 {
-		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		ack, err := s.publish(ctx, msgs[0])
 		if err != nil {
 			return Appended{}, s.appendError(ctx, ref, expected, err)
 		}
@@ -136,6 +136,26 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 		Position: Position{Version: expected.Version + Version(len(recorded)), Sequence: last},
 		Events:   recorded,
 	}, nil
+}
+
+// publish stores one message and waits for its acknowledgement. It goes
+// through the store's asynchronous publisher, so that concurrent appends
+// share one acknowledgement path (one subscription, no goroutine per
+// request) and pipeline as raw async publishes do.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	fut, err := s.pub.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack, nil
+	case err := <-fut.Err():
+		return nil, err
+	case <-ctx.Done():
+		// Sent, unanswered: the outcome is unknown, as with a timeout.
+		return nil, ctx.Err()
+	}
 }
 
 // messages validates events and builds their messages and records.
