@@ -14,12 +14,18 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetsource/jetsource/reader"
+	"github.com/jetsource/jetsource/tracing"
 )
 
 // Defaults of the gateway's settings.
@@ -65,6 +71,8 @@ type Options struct {
 	MaxLongPolls int
 	// Routes are served beside the gateway's own.
 	Routes []Route
+	// TracerProvider makes the spans; nil means the global one.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is an http.Handler forwarding to NATS.
@@ -74,6 +82,9 @@ type Gateway struct {
 	// numeric lists, per query subject, the parameters sent as numbers.
 	numeric map[string]map[string]bool
 	mux     *http.ServeMux
+	// handler is mux with a server span per command or query request.
+	handler http.Handler
+	tracer  trace.Tracer
 	// auth is nil when authentication is off.
 	auth      *authenticator
 	tls       *tls.Config
@@ -119,8 +130,15 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 	}
 	g := &Gateway{
 		nc: nc, opts: opts, numeric: map[string]map[string]bool{}, mux: http.NewServeMux(),
-		auth: auth, longPolls: newLongPolls(opts.MaxLongPolls),
+		auth: auth, longPolls: newLongPolls(opts.MaxLongPolls), tracer: tracing.Tracer(opts.TracerProvider),
 	}
+	g.handler = otelhttp.NewHandler(g.mux, "gateway",
+		otelhttp.WithTracerProvider(opts.TracerProvider), otelhttp.WithPropagators(tracing.Propagator),
+		// Commands and queries only: probes and metrics make no spans.
+		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }),
+		// The route is known once the mux chose it (see named); until
+		// then, the method alone, as the HTTP conventions name a span.
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, fmt.Errorf("%w: set both the certificate and the key file, got %q and %q", ErrBadTLS, opts.TLSCertFile, opts.TLSKeyFile)
 	}
@@ -151,13 +169,14 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
 // InFlight is the number of requests forwarded to NATS whose reply has not
 // come yet; a request whose client went away no longer counts.
 func (g *Gateway) InFlight() int64 { return g.inFlight.Load() }
 
 func (g *Gateway) command(w http.ResponseWriter, r *http.Request) {
+	named(r)
 	typ, cmd := r.PathValue("type"), r.PathValue("command")
 	if !tokenPattern.MatchString(typ) || !tokenPattern.MatchString(cmd) {
 		writeError(w, http.StatusBadRequest, "bad_request", "type and command must match [a-z][a-z0-9_]{0,63}")
@@ -185,6 +204,7 @@ func (g *Gateway) command(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
+	named(r)
 	model, name := r.PathValue("model"), r.PathValue("name")
 	if !tokenPattern.MatchString(model) || !tokenPattern.MatchString(name) {
 		writeError(w, http.StatusBadRequest, "bad_request", "model and name must match [a-z][a-z0-9_]{0,63}")
@@ -239,9 +259,14 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 	// NATS request at once.
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.Timeout)
 	defer cancel()
+	// A client span for the NATS request, whose trace context the request
+	// carries to the writer or the reader.
+	ctx, span := g.tracer.Start(ctx, subject, requestSpan...)
+	tracing.Inject(ctx, msg.Header)
 	g.inFlight.Add(1)
 	reply, err := g.nc.RequestMsgWithContext(ctx, msg)
 	g.inFlight.Add(-1)
+	endRequestSpan(span, reply, err)
 	if err != nil {
 		if r.Context().Err() != nil {
 			g.opts.Logger.Debug("gateway client went away", "subject", subject, "duration", time.Since(start))
@@ -272,6 +297,34 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 	w.WriteHeader(status)
 	_, _ = w.Write(reply.Data)
 	g.opts.Logger.Debug("gateway", "subject", subject, "status", status, "duration", time.Since(start))
+}
+
+// requestSpan starts the span of every NATS request the gateway sends.
+var requestSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+
+// named names the server span of a request after its route, now that the
+// mux chose it.
+func named(r *http.Request) {
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetName(r.Method + " " + r.Pattern)
+		span.SetAttributes(attribute.String("http.route", r.Pattern))
+	}
+}
+
+// endRequestSpan ends the span of a NATS request: an error status when no
+// reply came or the reply is a failure of the service (5xx).
+func endRequestSpan(span trace.Span, reply *nats.Msg, err error) {
+	if span.IsRecording() {
+		switch {
+		case err != nil:
+			span.SetStatus(codes.Error, err.Error())
+		default:
+			if code, _ := strconv.Atoi(reply.Header.Get("Nats-Service-Error-Code")); code >= http.StatusInternalServerError {
+				span.SetStatus(codes.Error, reply.Header.Get("Nats-Service-Error"))
+			}
+		}
+	}
+	span.End()
 }
 
 // writeError writes the contract's error body.

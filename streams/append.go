@@ -60,6 +60,10 @@ type Metadata struct {
 	CommandID     string
 	CorrelationID string
 	CausationID   string
+	// TraceParent and TraceState are the W3C trace context of the append
+	// (traceparent, tracestate); empty when it has none.
+	TraceParent string
+	TraceState  string
 }
 
 // AppendOption sets metadata of an append.
@@ -72,6 +76,14 @@ func WithCommandID(id string) AppendOption { return func(m *Metadata) { m.Comman
 // (Es-Correlation-Id, Es-Causation-Id).
 func WithCorrelation(correlationID, causationID string) AppendOption {
 	return func(m *Metadata) { m.CorrelationID, m.CausationID = correlationID, causationID }
+}
+
+// WithTrace records the W3C trace context of the append (the traceparent
+// and tracestate header values, HeaderTraceParent and HeaderTraceState), so
+// that the consumers of its events continue the trace; empty values add no
+// header.
+func WithTrace(traceparent, tracestate string) AppendOption {
+	return func(m *Metadata) { m.TraceParent, m.TraceState = traceparent, tracestate }
 }
 
 // Appended is the result of an append: the aggregate's new position and the
@@ -150,7 +162,8 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 	if expected.Version == 0 && expected.Sequence != 0 || expected.Version != 0 && expected.Sequence == 0 {
 		return nil, nil, fmt.Errorf("append %s: expected position %+v is inconsistent: version and sequence are both zero or both set", ref, expected)
 	}
-	for name, v := range map[string]string{"command id": meta.CommandID, "correlation id": meta.CorrelationID, "causation id": meta.CausationID} {
+	for name, v := range map[string]string{"command id": meta.CommandID, "correlation id": meta.CorrelationID, "causation id": meta.CausationID,
+		"traceparent": meta.TraceParent, "tracestate": meta.TraceState} {
 		if err := checkHeaderValue(v); err != nil {
 			return nil, nil, fmt.Errorf("append %s: %w: %s %v", ref, ErrInvalidEvent, name, err)
 		}
@@ -181,7 +194,7 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 			return nil, nil, fmt.Errorf("append %s: %w: event %d id %v", ref, ErrInvalidEvent, i, err)
 		}
 		version := expected.Version + Version(i) + 1
-		h := make(nats.Header, 9)
+		h := make(nats.Header, 11)
 		h[HeaderMsgID] = []string{id}
 		h[HeaderType] = []string{e.Type}
 		h[HeaderVersion] = []string{strconv.FormatUint(uint64(version), 10)}
@@ -196,6 +209,12 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 		if meta.CausationID != "" {
 			h[HeaderCausationID] = []string{meta.CausationID}
 		}
+		if meta.TraceParent != "" {
+			h[HeaderTraceParent] = []string{meta.TraceParent}
+		}
+		if meta.TraceState != "" {
+			h[HeaderTraceState] = []string{meta.TraceState}
+		}
 		if i == 0 {
 			// Only the first message of a batch may carry the expectation;
 			// the server holds the whole batch to it.
@@ -205,7 +224,7 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 		recorded[i] = Recorded{
 			Ref: ref, Type: e.Type, Version: version, Schema: schema, Time: now, ID: id,
 			CommandID: meta.CommandID, CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
-			Data: e.Data,
+			TraceParent: meta.TraceParent, TraceState: meta.TraceState, Data: e.Data,
 		}
 	}
 	return msgs, recorded, nil
