@@ -20,7 +20,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -135,10 +134,8 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 	g.handler = otelhttp.NewHandler(g.mux, "gateway",
 		otelhttp.WithTracerProvider(opts.TracerProvider), otelhttp.WithPropagators(tracing.Propagator),
 		// Commands and queries only: probes and metrics make no spans.
-		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }),
-		// The route is known once the mux chose it (see named); until
-		// then, the method alone, as the HTTP conventions name a span.
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
+		// Named "<method> <route>" once the mux chose the route.
+		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }))
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, fmt.Errorf("%w: set both the certificate and the key file, got %q and %q", ErrBadTLS, opts.TLSCertFile, opts.TLSKeyFile)
 	}
@@ -176,7 +173,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.
 func (g *Gateway) InFlight() int64 { return g.inFlight.Load() }
 
 func (g *Gateway) command(w http.ResponseWriter, r *http.Request) {
-	named(r)
 	typ, cmd := r.PathValue("type"), r.PathValue("command")
 	if !tokenPattern.MatchString(typ) || !tokenPattern.MatchString(cmd) {
 		writeError(w, http.StatusBadRequest, "bad_request", "type and command must match [a-z][a-z0-9_]{0,63}")
@@ -204,7 +200,6 @@ func (g *Gateway) command(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
-	named(r)
 	model, name := r.PathValue("model"), r.PathValue("name")
 	if !tokenPattern.MatchString(model) || !tokenPattern.MatchString(name) {
 		writeError(w, http.StatusBadRequest, "bad_request", "model and name must match [a-z][a-z0-9_]{0,63}")
@@ -301,15 +296,6 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 
 // requestSpan starts the span of every NATS request the gateway sends.
 var requestSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
-
-// named names the server span of a request after its route, now that the
-// mux chose it.
-func named(r *http.Request) {
-	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-		span.SetName(r.Method + " " + r.Pattern)
-		span.SetAttributes(attribute.String("http.route", r.Pattern))
-	}
-}
 
 // endRequestSpan ends the span of a NATS request: an error status when no
 // reply came or the reply is a failure of the service (5xx).
