@@ -116,12 +116,16 @@ func (e *Event) Keys() []string {
 // AppendOption records the trace context of ctx on the events of an append
 // (streams.WithTrace); with none in ctx the events carry no trace headers.
 func AppendOption(ctx context.Context) streams.AppendOption {
-	var e Event
-	if trace.SpanContextFromContext(ctx).IsValid() {
-		Propagator.Inject(ctx, &e)
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return untraced
 	}
+	var e Event
+	Propagator.Inject(ctx, &e)
 	return streams.WithTrace(e.TraceParent, e.TraceState)
 }
+
+// untraced is the append option of a context without trace context: none.
+var untraced = streams.WithTrace("", "")
 
 // FromEvent returns ctx carrying the remote span context an event was
 // appended in; ctx itself when it carries none or a malformed one.
