@@ -226,6 +226,10 @@ type Gateway struct {
 	// client (a token, or a remote IP without authentication) may have
 	// running at once; one more is answered 429.
 	MaxLongPolls int `yaml:"max_long_polls"`
+	// Browser serves the event browser at /ui/ and its JSON endpoints under
+	// /v1/admin/: an operator's view of every event, state and projection,
+	// for the admin scope when authentication is on. Off by default.
+	Browser bool `yaml:"browser"`
 }
 
 // AuthOn reports whether the gateway asks for bearer tokens.

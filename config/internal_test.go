@@ -106,6 +106,8 @@ func TestEverySettingParsesFromText(t *testing.T) {
 			text = "1s"
 		case s.value.Kind().String() == "string":
 			text = "x"
+		case s.value.Kind().String() == "bool":
+			text = "true"
 		}
 		assert.NoError(t, s.set(text), s.path)
 		assert.Equal(t, text, strings.Trim(s.String(), `"`), s.path)

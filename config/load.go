@@ -316,6 +316,12 @@ func (s setting) set(text string) error {
 		v.SetInt(int64(d))
 	case v.Kind() == reflect.String:
 		v.SetString(text)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(text))
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (true or false)", text)
+		}
+		v.SetBool(b)
 	case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
 		n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
 		if err != nil || v.OverflowInt(n) {

@@ -1,12 +1,18 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/assert"
@@ -26,15 +32,38 @@ type compose struct {
 }
 
 type composeService struct {
-	Image       string            `yaml:"image"`
-	Build       string            `yaml:"build"`
-	Command     []string          `yaml:"command"`
-	Environment map[string]string `yaml:"environment"`
-	Volumes     []string          `yaml:"volumes"`
+	Image       string                       `yaml:"image"`
+	Build       string                       `yaml:"build"`
+	Command     []string                     `yaml:"command"`
+	Environment map[string]string            `yaml:"environment"`
+	Volumes     []string                     `yaml:"volumes"`
+	Restart     string                       `yaml:"restart"`
+	Healthcheck *composeHealthcheck          `yaml:"healthcheck"`
+	DependsOn   map[string]composeDependency `yaml:"depends_on"`
+}
+
+type composeHealthcheck struct {
+	Test []string `yaml:"test"`
+}
+
+type composeDependency struct {
+	Condition string `yaml:"condition"`
 }
 
 // authService is the one-shot service that writes the NATS users.
 const authService = "nats-auth"
+
+// jetsourceImage is the one image every jetsource service runs.
+const jetsourceImage = "jetsource:local"
+
+func loadCompose(t *testing.T) compose {
+	t.Helper()
+	raw, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var c compose
+	require.NoError(t, yaml.Unmarshal(raw, &c))
+	return c
+}
 
 // The compose file cannot be run here (no Docker engine): check that every
 // service runs a binary the Dockerfile builds, with variables the binaries
@@ -42,10 +71,7 @@ const authService = "nats-auth"
 // folder standing for its volume, that nats-server loads its users and each
 // service connects as the user of its role.
 func TestComposeMatchesTheBinaries(t *testing.T) {
-	raw, err := os.ReadFile("../docker-compose.yml")
-	require.NoError(t, err)
-	var c compose
-	require.NoError(t, yaml.Unmarshal(raw, &c))
+	c := loadCompose(t)
 	known := map[string]bool{}
 	for _, v := range config.EnvNames() {
 		known[v] = true
@@ -72,7 +98,7 @@ func TestComposeMatchesTheBinaries(t *testing.T) {
 	users := checkNATSConfig(t, c, volumes)
 	checkGatewayTokens(t, c)
 	for name, svc := range c.Services {
-		if svc.Build == "" || name == authService {
+		if svc.Image != jetsourceImage || name == authService {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
@@ -93,8 +119,143 @@ func TestComposeMatchesTheBinaries(t *testing.T) {
 			require.NoError(t, err)
 			checkFlags(t, bin, svc.Command[1:])
 			checkUser(t, name, cfg, users)
+			checkHealthcheck(t, bin, svc, env)
 		})
 	}
+}
+
+// The compose file comes up by itself from cold: one image built once,
+// every long-running service restarted when it exits and with a
+// healthcheck, and each started only once what it needs is healthy.
+func TestComposeComesUpInOrderAndStaysUp(t *testing.T) {
+	c := loadCompose(t)
+	var builders []string
+	for name, svc := range c.Services {
+		if svc.Build != "" {
+			builders = append(builders, name)
+			assert.Equal(t, jetsourceImage, svc.Image, "%s tags the image it builds", name)
+		}
+		if strings.HasPrefix(svc.Command[0], "/usr/local/bin/") {
+			assert.Equal(t, jetsourceImage, svc.Image, "%s runs the one jetsource image", name)
+		}
+		for dep, d := range svc.DependsOn {
+			require.Contains(t, c.Services, dep, "%s depends on %s", name, dep)
+			want := "service_healthy"
+			if dep == authService {
+				want = "service_completed_successfully"
+			}
+			assert.Equal(t, want, d.Condition, "%s waits for %s", name, dep)
+		}
+		if name == authService {
+			assert.Empty(t, svc.Restart, "the one-shot nats-auth is not restarted")
+			continue
+		}
+		assert.Equal(t, "unless-stopped", svc.Restart, "%s is restarted when it exits", name)
+		require.NotNil(t, svc.Healthcheck, "%s has a healthcheck", name)
+		require.NotEmpty(t, svc.Healthcheck.Test, "%s has a healthcheck", name)
+		assert.Equal(t, "CMD", svc.Healthcheck.Test[0], "%s: the healthcheck runs a program, no shell", name)
+		if svc.Image == jetsourceImage {
+			assert.Equal(t, []string{"CMD", svc.Command[0], "healthcheck"}, svc.Healthcheck.Test,
+				"%s checks itself with its binary's healthcheck subcommand", name)
+			assert.Contains(t, svc.DependsOn, "nats", "%s waits for NATS", name)
+			if svc.Environment["REDIS_URL"] != "" {
+				assert.Contains(t, svc.DependsOn, "redis", "%s waits for Redis", name)
+			}
+		}
+	}
+	assert.Equal(t, []string{authService}, builders, "one service builds the image, once")
+	assert.Equal(t, map[string]composeDependency{"nats": {"service_healthy"}, "writer": {"service_healthy"}, "reader": {"service_healthy"}},
+		c.Services["gateway"].DependsOn, "the gateway waits for the services it sends to")
+	assert.Equal(t, []string{"CMD", "redis-cli", "ping"}, c.Services["redis"].Healthcheck.Test)
+
+	// NATS is healthy once JetStream is, on the monitoring port its config
+	// file opens.
+	volumes := map[string]string{}
+	for name := range c.Volumes {
+		volumes[name] = t.TempDir()
+	}
+	runAuth(t, c.Services[authService], volumes)
+	nats := c.Services["nats"]
+	opts, err := server.ProcessConfigFile(filepath.Join(containerFS(t, nats, volumes), nats.Command[slices.Index(nats.Command, "-c")+1]))
+	require.NoError(t, err)
+	probe := nats.Healthcheck.Test[len(nats.Healthcheck.Test)-1]
+	assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", opts.HTTPPort), probe)
+}
+
+// Where a Docker engine answers, the compose file comes up from cold with
+// `docker compose up --wait` (every healthcheck passing), and a command and
+// a query go through the gateway.
+func TestComposeRunsWhereDockerIs(t *testing.T) {
+	runCompose(t)
+}
+
+// checkHealthcheck runs the service's healthcheck as Docker would, with
+// nothing listening: it must ask the /readyz of the listener the service
+// opens (not fail for want of one), on loopback.
+func checkHealthcheck(t *testing.T, bin string, svc composeService, env map[string]string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binaries(t), bin), "healthcheck")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	listen := env["JETSOURCE_HTTP_LISTEN"]
+	if listen == "" {
+		listen = env["JETSOURCE_HTTP_GATEWAY_LISTEN"]
+	}
+	require.NotEmpty(t, listen, "the service opens an HTTP listener for its healthcheck")
+	_, port, perr := net.SplitHostPort(listen)
+	require.NoError(t, perr)
+	if err != nil {
+		assert.Contains(t, string(out), "GET http://127.0.0.1:"+port+"/readyz", "the healthcheck asks the service's own /readyz")
+	}
+}
+
+// runCompose brings the compose file up where a Docker engine answers, and
+// sends a command and a query through the gateway.
+func runCompose(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker command: the compose file was checked against the binaries, not run")
+	}
+	if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
+		t.Skipf("no Docker engine (docker info: %v: %s): the compose file was checked against the binaries, not run", err, lastLine(out))
+	}
+	project := "jetsource-test-" + strings.ToLower(fmt.Sprint(time.Now().UnixNano()))
+	compose := func(args ...string) *exec.Cmd {
+		cmd := exec.Command("docker", append([]string{"compose", "-p", project}, args...)...)
+		cmd.Dir = ".."
+		return cmd
+	}
+	t.Cleanup(func() { _ = compose("down", "-v", "--remove-orphans").Run() })
+	out, err := compose("up", "-d", "--build", "--wait", "--wait-timeout", "300").CombinedOutput()
+	require.NoError(t, err, "docker compose up --wait: %s", out)
+
+	const token = "jst_compose_development_token_replace_it"
+	send := func(method, path, body string) (int, string) {
+		req, err := http.NewRequest(method, "http://127.0.0.1:8080"+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	id := "compose-" + fmt.Sprint(time.Now().UnixNano())
+	status, body := send("POST", "/v1/commands/account/open", `{"aggregate_id":"`+id+`","data":{"owner":"ada"}}`)
+	require.Equal(t, http.StatusOK, status, body)
+	var reply struct{ Sequence uint64 }
+	require.NoError(t, json.Unmarshal([]byte(body), &reply))
+	status, body = send("GET", fmt.Sprintf("/v1/queries/account/get?id=%s&min_sequence=%d", id, reply.Sequence), "")
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"owner":"ada"`)
+}
+
+// lastLine is the last line of a command's output: docker's error.
+func lastLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	return s[strings.LastIndex(s, "\n")+1:]
 }
 
 // checkFlags checks that the binary accepts the flags (-h lists them).

@@ -23,7 +23,7 @@ func deps(t *testing.T, pkg string, flags ...string) []string {
 // The core is a library: none of its packages imports a sample domain, so a
 // user's own domains are served exactly as the samples are.
 func TestCorePackagesImportNoDomain(t *testing.T) {
-	for _, core := range []string{"streams", "codec", "aggregate", "writer", "projections", "reader", "gateway",
+	for _, core := range []string{"streams", "codec", "aggregate", "writer", "projections", "reader", "gateway", "admin",
 		"config", "ops", "service", "standalone", "testkit"} {
 		for _, dep := range deps(t, module+"/"+core) {
 			assert.False(t, strings.HasPrefix(dep, module+"/domain"), "%s imports %s", core, dep)
@@ -35,7 +35,7 @@ func TestCorePackagesImportNoDomain(t *testing.T) {
 // in-process Redis: only the single-process mode does.
 func TestOnlyTheSingleProcessModeLinksEmbeddedServers(t *testing.T) {
 	embedded := []string{"github.com/nats-io/nats-server/v2/server", "github.com/alicebob/miniredis/v2"}
-	for _, bin := range []string{"writer", "projector", "reader", "gateway"} {
+	for _, bin := range []string{"writer", "projector", "reader", "gateway", "jetsource"} {
 		for _, dep := range deps(t, module+"/cmd/"+bin) {
 			for _, e := range embedded {
 				assert.NotEqual(t, e, dep, "cmd/%s links %s", bin, e)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"io"
 	"net"
 	"net/http"
 
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +43,8 @@ type securedPlatform struct {
 	proj    *proc
 	reader  *proc
 	gateway *proc
+	// readerOps is the reader's health listener (http.listen).
+	readerOps string
 	// http is the gateway's address; its bearer tokens are in tokens.
 	http   string
 	tokens map[string]string // name -> token
@@ -53,12 +58,15 @@ var securedSettings = []string{
 	"JETSOURCE_WRITER_SNAPSHOT_EVERY=2", // snapshots are written and read
 }
 
-func startSecuredPlatform(t *testing.T) *securedPlatform {
+// startSecuredPlatform starts it with securedSettings and settings (the
+// same for nats-config and the services).
+func startSecuredPlatform(t *testing.T, settings ...string) *securedPlatform {
 	bin := binaries(t)
 	dir := t.TempDir()
 	auth := filepath.Join(dir, "auth")
+	settings = append(slices.Clone(securedSettings), settings...)
 	gen := exec.Command(filepath.Join(bin, "jetsource"), "nats-config", "-clients", "alice,bob", "-out", auth)
-	gen.Env = append(os.Environ(), securedSettings...)
+	gen.Env = append(os.Environ(), settings...)
 	out, err := gen.CombinedOutput()
 	require.NoError(t, err, "nats-config: %s", out)
 
@@ -71,11 +79,11 @@ func startSecuredPlatform(t *testing.T) *securedPlatform {
 	p.nats = start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-c", filepath.Join(dir, "nats.conf"))
 
 	rd := testkit.StartRedis(t)
-	p.http = freeAddr(t)
+	p.http, p.readerOps = freeAddr(t), freeAddr(t)
 	tokensFile := gatewayTokens(t, dir, p)
 	p.env = append([]string{"NATS_URL=" + p.url, "REDIS_URL=" + rd.URL, "JETSOURCE_LOG_LEVEL=info",
 		"JETSOURCE_HTTP_GATEWAY_LISTEN=" + p.http, "JETSOURCE_GATEWAY_TOKENS_FILE=" + tokensFile,
-		"JETSOURCE_GATEWAY_READ_TIMEOUT=500ms"}, securedSettings...)
+		"JETSOURCE_GATEWAY_READ_TIMEOUT=500ms"}, settings...)
 	p.writer = p.run("writer", "writer-shop")
 	p.proj = p.run("projector", "projector-shop")
 	p.reader = p.run("reader", "reader-shop")
@@ -86,8 +94,27 @@ func startSecuredPlatform(t *testing.T) *securedPlatform {
 // run starts a service binary connecting as user, with the settings file
 // nats-config wrote for it.
 func (p *securedPlatform) run(name, user string) *proc {
+	return start(p.t, name, filepath.Join(binaries(p.t), name), p.envOf(name, user))
+}
+
+// envOf is the environment of service name running as user.
+func (p *securedPlatform) envOf(name, user string) []string {
 	env := append([]string{"JETSOURCE_CONFIG=" + filepath.Join(p.auth, user+".yaml")}, p.env...)
-	return start(p.t, name, filepath.Join(binaries(p.t), name), env)
+	if name == "reader" {
+		env = append(env, "JETSOURCE_HTTP_LISTEN="+p.readerOps)
+	}
+	return env
+}
+
+// healthcheck runs `<name> healthcheck` as Docker would, in the service's
+// environment.
+func (p *securedPlatform) healthcheck(name, user string) error {
+	cmd := exec.Command(filepath.Join(binaries(p.t), name), "healthcheck")
+	cmd.Env = p.envOf(name, user)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
 }
 
 // user is a connection as one of the generated users, with the
@@ -200,6 +227,13 @@ func TestServicesRunWithTheirOwnPermissionsAndAClientOnlySendsCommandsAndQueries
 	assert.JSONEq(t, `{"rebuilt":"accounts"}`, string(msg.Data))
 	got = alice.request("query.account.get", `{"id":"acc-1"}`)
 	assert.Contains(t, string(got), `"balance":50`)
+
+	// The reader is ready by its own healthcheck: its /readyz reads how
+	// many events each projection has still to apply from the info of the
+	// projector's consumers, which its user may read.
+	testkit.Eventually(t, 30*time.Second, func() bool { return p.healthcheck("reader", "reader-shop") == nil },
+		"the reader's healthcheck passes")
+	require.NoError(t, p.healthcheck("reader", "reader-shop"))
 
 	// They stop cleanly, and nothing they did was refused.
 	for _, s := range []*proc{p.gateway, p.reader, p.proj, p.writer} {
@@ -320,13 +354,13 @@ func TestForgedEventIsRefusedAndTheDocumentedCorrectionRestoresService(t *testin
 }
 
 // gatewayTokens writes the gateway's tokens file: "teller" may send account
-// commands and queries, "auditor" only queries.
+// commands and queries, "auditor" only queries, "operator" anything.
 func gatewayTokens(t *testing.T, dir string, p *securedPlatform) string {
 	t.Helper()
 	p.tokens = map[string]string{}
 	var b strings.Builder
 	b.WriteString("tokens:\n")
-	for name, scopes := range map[string]string{"teller": "[cmd:account, query:account]", "auditor": "[query:*]"} {
+	for name, scopes := range map[string]string{"teller": "[cmd:account, query:account]", "auditor": "[query:*]", "operator": "[admin]"} {
 		token, err := gateway.NewToken()
 		require.NoError(t, err)
 		hash, err := gateway.HashToken(token)
@@ -382,4 +416,72 @@ func TestGatewayOfTheSecuredDeploymentAuthenticatesItsCallers(t *testing.T) {
 		cut <- false
 	}()
 	assert.True(t, <-cut, "a body trickling in one byte at a time held the connection for 10 s")
+}
+
+// The event browser of the secured deployment: its gateway, as its own NATS
+// user with gateway.browser on, reads an aggregate's events and its state at
+// a version, the projections (from the projector) and the live events,
+// without one permissions violation; the auditor's token may not.
+func TestEventBrowserOfTheSecuredDeploymentReadsWithItsOwnPermissions(t *testing.T) {
+	p := startSecuredPlatform(t, "JETSOURCE_GATEWAY_BROWSER=true")
+	alice := p.connect("alice")
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		_, e1 := alice.nc.Request("cmd.order.place", []byte(`{}`), time.Second)
+		_, e2 := alice.nc.Request("query.order.get", []byte(`{}`), time.Second)
+		return e1 == nil && e2 == nil
+	}, "services up")
+	alice.request("cmd.order.place", `{"aggregate_id":"7dd8"}`)
+	alice.request("cmd.order.add_item", `{"aggregate_id":"7dd8","data":{"item_id":"9a37","quantity":3}}`)
+	last := sequenceOf(t, alice.request("cmd.user.register", `{"aggregate_id":"u-ada","data":{"username":"ada","password":"correct horse battery"}}`))
+	base := "http://" + p.http + "/v1/admin/"
+	get := func(token, path string) (int, string) {
+		req, err := http.NewRequest("GET", base+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body)
+	}
+	status, body := get(p.tokens["auditor"], "aggregates/order/7dd8/events")
+	assert.Equal(t, http.StatusForbidden, status, body)
+	status, body = get(p.tokens["operator"], "aggregates/order/7dd8/events")
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"type":"OrderItemAdded"`)
+	status, body = get(p.tokens["operator"], "aggregates/order/7dd8/state?version=2")
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"items":[{"item_id":"9a37","quantity":3}]`)
+	// The user's personal fields are opened with the key bucket.
+	status, body = get(p.tokens["operator"], "aggregates/user/u-ada/events")
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"username":"ada"`)
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		status, body = get(p.tokens["operator"], "projections")
+		return status == http.StatusOK && strings.Count(body, `"lag":0`) == 4 && strings.Contains(body, fmt.Sprintf(`"stream_last_sequence":%d`, last))
+	}, "the projector reports four projections at lag 0: %d %s", status, body)
+
+	req, err := http.NewRequest("GET", base+"live", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+p.tokens["operator"])
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	lines := bufio.NewScanner(resp.Body)
+	require.True(t, lines.Scan())
+	require.Equal(t, "event: ready", lines.Text())
+	next := sequenceOf(t, alice.request("cmd.order.add_item", `{"aggregate_id":"7dd8","data":{"item_id":"a974","quantity":10}}`))
+	for lines.Scan() && !strings.HasPrefix(lines.Text(), "id: ") {
+	}
+	assert.Equal(t, fmt.Sprintf("id: %d", next), lines.Text(), "the live event")
+	require.True(t, lines.Scan())
+	assert.Contains(t, lines.Text(), `"item_id":"a974"`)
+	resp.Body.Close()
+
+	for _, s := range []*proc{p.gateway, p.reader, p.proj, p.writer} {
+		s.stop(t)
+	}
+	require.Empty(t, violations.FindAllString(p.nats.out.String(), -1), "the event browser ran without a permissions violation")
 }

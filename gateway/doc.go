@@ -65,6 +65,20 @@
 // goes away abandons its NATS request at once (InFlight counts the requests
 // still waiting for a reply).
 //
+// # Event browser
+//
+// WithBrowser serves the event browser: one page at /ui/ (HTML, JavaScript
+// and CSS embedded with embed.FS, no build step, nothing fetched from
+// elsewhere, a Content-Security-Policy that says so) and read-only JSON
+// endpoints under /v1/admin/ (an aggregate's events, its state at a
+// version, the projections, the live events as Server-Sent Events). The
+// endpoints are an operator's view of all data: they need ScopeAdmin once
+// authentication is on. The page holds no data and is open; it sends the
+// token the operator pastes into it, and reads the live events with fetch,
+// since EventSource cannot send an Authorization header. What the endpoints
+// read is a Browser (package service builds it on package admin). A live
+// stream holds one of its client's long polls (below) while it is open.
+//
 // A query with min_sequence or wait_ms may wait for the projections (a long
 // poll). Each client, a token's name or a JWT's subject, or the remote IP
 // when authentication is off, may hold at most WithMaxLongPolls of them at

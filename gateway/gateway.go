@@ -72,6 +72,8 @@ type Options struct {
 	Routes []Route
 	// TracerProvider makes the spans; nil means the global one.
 	TracerProvider trace.TracerProvider
+	// Browser, when set, serves the event browser (WithBrowser).
+	Browser Browser
 }
 
 // Gateway is an http.Handler forwarding to NATS.
@@ -89,6 +91,10 @@ type Gateway struct {
 	tls       *tls.Config
 	longPolls *longPolls
 	inFlight  atomic.Int64
+	// stopping is cancelled when Serve shuts down: it ends the streams
+	// (live events) that a graceful shutdown would otherwise wait for.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // ErrBadTLS is wrapped by New's error when the certificate or key of
@@ -136,6 +142,7 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 		// Commands and queries only: probes and metrics make no spans.
 		// Named "<method> <route>" once the mux chose the route.
 		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }))
+	g.stopping, g.stop = context.WithCancel(context.Background())
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, fmt.Errorf("%w: set both the certificate and the key file, got %q and %q", ErrBadTLS, opts.TLSCertFile, opts.TLSKeyFile)
 	}
@@ -156,6 +163,9 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 	}
 	g.mux.HandleFunc("POST /v1/commands/{type}/{command}", g.command)
 	g.mux.HandleFunc("GET /v1/queries/{model}/{name}", g.query)
+	if opts.Browser != nil {
+		g.routeBrowser(opts.Browser)
+	}
 	for _, rt := range opts.Routes {
 		g.mux.Handle(rt.Pattern, g.require(rt.Scope, rt.Handler))
 	}

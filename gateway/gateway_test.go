@@ -126,6 +126,17 @@ func do(t *testing.T, method, url, body string) (int, map[string]any) {
 // and returns the status, the headers and the JSON body.
 func doAs(t *testing.T, token, method, url, body string) (int, http.Header, map[string]any) {
 	t.Helper()
+	resp, raw := request(t, token, method, url, body)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(raw, &out), "body %s", raw)
+	return resp.StatusCode, resp.Header, out
+}
+
+// request sends the request with token as its bearer token (none when
+// empty) and returns the response and its whole body.
+func request(t *testing.T, token, method, url, body string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	require.NoError(t, err)
 	if token != "" {
@@ -136,10 +147,7 @@ func doAs(t *testing.T, token, method, url, body string) (int, http.Header, map[
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-	var out map[string]any
-	require.NoError(t, json.Unmarshal(raw, &out), "body %s", raw)
-	return resp.StatusCode, resp.Header, out
+	return resp, raw
 }
 
 func TestCommandIsForwardedToItsSubject(t *testing.T) {

@@ -54,6 +54,7 @@ func (g *Gateway) Serve(ctx context.Context, addr string, ready func(net.Addr)) 
 		return fmt.Errorf("gateway: serve %s: %w", addr, err)
 	case <-ctx.Done():
 	}
+	g.stop() // streams end now: a graceful shutdown waits for every request
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

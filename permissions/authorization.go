@@ -113,7 +113,11 @@ func (d Deployment) Authorization(users []User) (string, error) {
 			return "", fmt.Errorf("permissions: %w %q: neither a password hash nor an nkey", ErrBadUser, u.Name)
 		}
 		b.WriteString(", permissions: {\n")
-		fmt.Fprintf(&b, "      publish: {allow: %s}\n", list(p.Publish))
+		fmt.Fprintf(&b, "      publish: {allow: %s", list(p.Publish))
+		if len(p.PublishDeny) > 0 {
+			fmt.Fprintf(&b, ", deny: %s", list(p.PublishDeny))
+		}
+		b.WriteString("}\n")
 		fmt.Fprintf(&b, "      subscribe: {allow: %s", list(p.Subscribe))
 		if len(p.SubscribeDeny) > 0 {
 			fmt.Fprintf(&b, ", deny: %s", list(p.SubscribeDeny))

@@ -14,10 +14,17 @@
 //   - projector: creates, reads, deletes and pulls from its own consumers
 //     only (jetsource_[<deployment>_]proj_<projection> and
 //     jetsource_[<deployment>_]rebuild_<projection>); serves its deployment's
-//     rebuild subject; never publishes events.
-//   - reader: serves query.>; reads the stream's info (its last sequence).
+//     rebuild and status subjects; never publishes events.
+//   - reader: serves query.>; reads the stream's info (its last sequence)
+//     and the info of the projector's live consumers (how many events each
+//     projection has still to apply, for its readiness).
 //   - gateway and client: send commands (cmd.>) and queries (query.>) and
-//     receive their own replies; nothing else.
+//     receive their own replies; nothing else. A gateway with the event
+//     browser (gateway.browser) also reads the event stream (info, direct
+//     gets, reads of the snapshot and key buckets, never writes), follows it
+//     with ordered consumers of its own (any name but the projectors'
+//     consumers, which its deny list names), and asks the projectors'
+//     status subject.
 //   - admin: everything, rebuilds included (jetsource.projector.rebuild.>,
 //     jetsource.<deployment>.projector.rebuild.>), except reading cmd.user.>.
 //

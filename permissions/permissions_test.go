@@ -37,9 +37,12 @@ func TestEachRoleMayDoOnlyWhatItNeeds(t *testing.T) {
 			map[string]bool{"events.account.a": false, "$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts": true,
 				"$JS.API.CONSUMER.MSG.NEXT.SHOP_EVENTS.jetsource_shop_rebuild_accounts": true, "$JS.API.CONSUMER.DELETE.SHOP_EVENTS.other": false,
 				"$KV.SNAPSHOTS.account.a": false},
-			map[string]bool{"jetsource.shop.projector.rebuild.accounts": true, "jetsource.projector.rebuild.accounts": false, "cmd.user.register": false, "events.account.a": false}},
+			map[string]bool{"jetsource.shop.projector.rebuild.accounts": true, "jetsource.projector.rebuild.accounts": false, "cmd.user.register": false, "events.account.a": false,
+				"jetsource.shop.projector.status": true}},
 		{permissions.Reader,
-			map[string]bool{"events.account.a": false, "$JS.API.STREAM.INFO.SHOP_EVENTS": true, "cmd.account.open": false},
+			map[string]bool{"events.account.a": false, "$JS.API.STREAM.INFO.SHOP_EVENTS": true, "cmd.account.open": false,
+				"$JS.API.CONSUMER.INFO.SHOP_EVENTS.jetsource_shop_proj_accounts": true, "$JS.API.CONSUMER.DELETE.SHOP_EVENTS.jetsource_shop_proj_accounts": false,
+				"$JS.API.CONSUMER.MSG.NEXT.SHOP_EVENTS.jetsource_shop_proj_accounts": false},
 			map[string]bool{"query.account.get": true, "cmd.user.register": false, "_INBOX.alice.x": false}},
 		{permissions.Client,
 			map[string]bool{"cmd.user.register": true, "query.account.get": true, "events.account.a": false, "_INBOX.bob.x": false,
@@ -87,6 +90,48 @@ func TestAuthorizationIsReadByNATSServerWithHashesAndNKeys(t *testing.T) {
 	want, err := shop.For(permissions.Client, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, want.Subscribe, opts.Nkeys[0].Permissions.Subscribe.Allow)
+}
+
+// With the event browser, the gateway reads the stream and follows it with
+// consumers of its own, but appends nothing, writes no bucket and touches
+// none of the projectors' consumers; the nats-server reads its deny list.
+func TestTheBrowsersGatewayReadsTheStreamAndWritesNothing(t *testing.T) {
+	d := shop
+	d.Browser = true
+	p, err := d.For(permissions.Gateway, d.ServiceUser(permissions.Gateway))
+	require.NoError(t, err)
+	for subject, want := range map[string]bool{
+		"cmd.account.open": true, "query.account.get": true, "jetsource.shop.projector.status": true,
+		"$JS.API.STREAM.INFO.SHOP_EVENTS": true, "$JS.API.DIRECT.GET.SHOP_EVENTS": true,
+		"$JS.API.DIRECT.GET.KV_SUBJECT_KEYS.$KV.SUBJECT_KEYS.user.u-1":                      true,
+		"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.Xa1b2_1.events.>":                              true,
+		"$JS.API.CONSUMER.MSG.NEXT.SHOP_EVENTS.Xa1b2_1":                                     true,
+		"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts":                  false,
+		"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts.events.account.>": false,
+		"$JS.API.CONSUMER.MSG.NEXT.SHOP_EVENTS.jetsource_shop_proj_accounts":                false,
+		"$JS.API.CONSUMER.DELETE.SHOP_EVENTS.jetsource_shop_rebuild_accounts":               false,
+		"events.account.a": false, "$KV.SUBJECT_KEYS.user.u-1": false, "$KV.SHOP_SNAPSHOTS.account.a": false,
+		"$JS.API.STREAM.DELETE.SHOP_EVENTS": false, "$JS.API.STREAM.PURGE.KV_SUBJECT_KEYS": false,
+		"jetsource.shop.projector.rebuild.accounts": false,
+	} {
+		assert.Equal(t, want, allowed(subject, p.Publish, p.PublishDeny), "the gateway publishes to %s", subject)
+	}
+	assert.Equal(t, []string{"_INBOX.gateway-shop.>"}, p.Subscribe, "it receives its own replies only")
+	off, err := shop.For(permissions.Gateway, "gateway-shop")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"cmd.>", "query.>"}, off.Publish, "without the browser, commands and queries only")
+
+	u, err := permissions.NewPasswordUser("gateway-shop", permissions.Gateway)
+	require.NoError(t, err)
+	block, err := d.Authorization([]permissions.User{u.User})
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "nats.conf")
+	require.NoError(t, os.WriteFile(file, []byte(block), 0o600))
+	opts, err := server.ProcessConfigFile(file)
+	require.NoError(t, err)
+	require.Len(t, opts.Users, 1)
+	assert.Equal(t, p.PublishDeny, opts.Users[0].Permissions.Publish.Deny)
+	assert.Equal(t, p.Publish, opts.Users[0].Permissions.Publish.Allow)
 }
 
 func TestBadUsersAndRolesAreRefused(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/projections"
@@ -60,12 +61,16 @@ type Deployment struct {
 	SnapshotBucket string
 	// Projections are the names of the projections the projectors run.
 	Projections []string
+	// Browser is gateway.browser: the gateway serves the event browser, so
+	// it reads the event stream (events, states, live events) and asks the
+	// projectors for the projections' status.
+	Browser bool
 }
 
 // DeploymentOf returns the deployment of cfg running projections.
 func DeploymentOf(cfg config.Config, projections []string) Deployment {
 	return Deployment{Name: cfg.Deployment.Name, Stream: cfg.Store.Stream,
-		SnapshotBucket: cfg.Store.SnapshotBucket, Projections: projections}
+		SnapshotBucket: cfg.Store.SnapshotBucket, Projections: projections, Browser: cfg.Gateway.Browser}
 }
 
 // ServiceUser is the user name of a service role in this deployment: the
@@ -77,10 +82,12 @@ func (d Deployment) ServiceUser(r Role) string { return writer.Named(string(r), 
 func InboxPrefix(user string) string { return "_INBOX." + user }
 
 // Permissions are the subjects a user may publish and subscribe to; a
-// subscription to a subject of SubscribeDeny, or to a wildcard that covers
-// it, receives none of its messages.
+// publish to a subject of PublishDeny is refused, and a subscription to a
+// subject of SubscribeDeny, or to a wildcard that covers it, receives none
+// of its messages.
 type Permissions struct {
 	Publish       []string
+	PublishDeny   []string
 	Subscribe     []string
 	SubscribeDeny []string
 }
@@ -136,16 +143,58 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 				pub = append(pub, d.consumer(d.consumerName(kind, p))...)
 			}
 		}
-		return Permissions{Publish: pub, Subscribe: []string{service.RebuildSubjectOf(d.Name) + ".*", services, inbox}}, nil
+		sub := []string{service.RebuildSubjectOf(d.Name) + ".*", service.StatusSubjectOf(d.Name), services, inbox}
+		return Permissions{Publish: pub, Subscribe: sub}, nil
 	case Reader:
 		pub := append([]string{inboxes}, d.streamAPI("STREAM.INFO")...)
+		// Readiness: how many events each projection has still to apply,
+		// from the info of its live consumer (service.ProjectionLag).
+		for _, p := range d.Projections {
+			pub = append(pub, jsAPI+"CONSUMER.INFO."+d.Stream+"."+d.consumerName(projections.KindLive, p))
+		}
 		return Permissions{Publish: pub, Subscribe: []string{queries, services, inbox}}, nil
-	case Gateway, Client:
+	case Gateway:
+		if d.Browser {
+			return d.browser(inbox), nil
+		}
+		return Permissions{Publish: []string{commands, queries}, Subscribe: []string{inbox}}, nil
+	case Client:
 		return Permissions{Publish: []string{commands, queries}, Subscribe: []string{inbox}}, nil
 	case Admin:
 		return Permissions{Publish: []string{">"}, Subscribe: []string{">"}, SubscribeDeny: []string{passwords}}, nil
 	}
 	return Permissions{}, fmt.Errorf("permissions: %w %q: one of %v", ErrUnknownRole, r, Roles)
+}
+
+// browser is the gateway's with the event browser: commands and queries;
+// the event stream's info and direct reads (history, state at a version),
+// provisioning it and reading the buckets a load reads (snapshots, the keys
+// of personal data), never writing them; ordered consumers of the stream
+// (live events), but none of the projectors'; and the projectors' status.
+func (d Deployment) browser(inbox string) Permissions {
+	pub := []string{commands, queries, service.StatusSubjectOf(d.Name)}
+	pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")...)
+	pub = append(pub, d.directGet(d.Stream)...)
+	for _, b := range []string{d.SnapshotBucket, streams.DefaultKeyBucket} {
+		pub = append(pub, d.bucketAPI(b)...)
+		pub = append(pub, d.directGet("KV_"+b)...)
+	}
+	// The consumer's name is a generated token: no prefix can be allowed,
+	// so every name is, less the projectors' consumers.
+	for _, op := range []string{"CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"} {
+		pub = append(pub, jsAPI+op+"."+d.Stream+".>")
+	}
+	var deny []string
+	for _, p := range d.Projections {
+		for _, kind := range []string{projections.KindLive, projections.KindRebuild} {
+			for _, s := range d.consumer(d.consumerName(kind, p)) {
+				if !strings.HasPrefix(s, jsAPI+"CONSUMER.INFO.") && !strings.HasPrefix(s, "$JS.ACK.") {
+					deny = append(deny, s)
+				}
+			}
+		}
+	}
+	return Permissions{Publish: pub, PublishDeny: deny, Subscribe: []string{inbox}}
 }
 
 // ParseRole returns the role named s.

@@ -1,10 +1,7 @@
 package projections
 
 import (
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/jetsource/jetsource/streams"
 )
 
 type metrics struct {
@@ -19,7 +16,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_projection_events_applied_total",
 			Help: "Events applied to Redis read models, by projection."}, []string{"projection"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "jetsource_projection_lag",
-			Help: "Stream last sequence minus the projection's checkpoint."}, []string{"projection"}),
+			Help: "Events of the projection's subjects it has still to apply: pending in its consumer, plus fetched and not yet applied."}, []string{"projection"}),
 		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "jetsource_projection_failed",
 			Help: "1 when the projection stopped on an event it cannot apply."}, []string{"projection"}),
 		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_projection_gaps_total",
@@ -31,15 +28,12 @@ func newMetrics(r prometheus.Registerer) *metrics {
 	return m
 }
 
-// lagOf records the lag from the stream's cached state.
-func (m *metrics) lagOf(name string, s jetstream.Stream, cp streams.Sequence) {
-	info := s.CachedInfo()
-	if info == nil {
-		return
-	}
-	last := streams.Sequence(info.State.LastSeq)
-	if last < cp {
-		last = cp
-	}
-	m.lag.WithLabelValues(name).Set(float64(last - cp))
+// lagOf records the lag of projection name: the events its consumer has
+// still to deliver (a delivery's or the consumer's NumPending, which counts
+// only the projection's own subjects) plus those delivered and not applied.
+// The stream's last sequence would not do: it counts the events of every
+// other aggregate type too, so the lag of a projection followed by events it
+// does not subscribe to would never come back to 0.
+func (m *metrics) lagOf(name string, pending, unapplied uint64) {
+	m.lag.WithLabelValues(name).Set(float64(pending + unapplied))
 }

@@ -124,7 +124,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 	if err != nil {
 		return err
 	}
-	next := old + 1
+	next := nextGeneration(old)
 	if err := r.deleteGeneration(ctx, keys, next); err != nil {
 		return err
 	}
@@ -188,6 +188,10 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 	// Queries read pointer and model atomically, so the old keys can go now.
 	return r.deleteGeneration(ctx, keys, old)
 }
+
+// nextGeneration is the generation a rebuild of a projection at generation
+// g builds (Inspect reads its progress there).
+func nextGeneration(g int64) int64 { return g + 1 }
 
 // deleteConsumer deletes a rebuild's consumer once it is done.
 func (r *Runner) deleteConsumer(ctx context.Context, name string) {

@@ -384,6 +384,7 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 	if err != nil {
 		return err
 	}
+	r.metrics.lagOf(p.Name, f.cons.CachedInfo().NumPending, 0)
 	stream, err := r.js.Stream(ctx, r.opts.Stream)
 	if err != nil {
 		return err
@@ -399,7 +400,6 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 		if _, err := r.step(ctx, p, f, stream, t); err != nil {
 			return err
 		}
-		r.metrics.lagOf(p.Name, stream, t.checkpoint)
 	}
 }
 
@@ -492,6 +492,7 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 	}
 	var events []streams.Recorded
 	var lastMsg jetstream.Msg
+	var pending uint64 // the consumer's pending count after lastMsg
 	var poison *ApplyError
 	for msg := range batch.Messages() {
 		meta, err := msg.Metadata()
@@ -501,7 +502,7 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 		if err := f.check(meta); err != nil {
 			return 0, err
 		}
-		lastMsg = msg
+		lastMsg, pending = msg, meta.NumPending
 		seq := streams.Sequence(meta.Sequence.Stream)
 		ev, err := streams.Decode(msg.Subject(), seq, msg.Headers(), msg.Data())
 		if err == nil {
@@ -520,15 +521,18 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 		return 0, err
 	}
 	if len(events) > 0 {
+		r.metrics.lagOf(p.Name, pending, uint64(len(events)))
 		if err := r.applyWithRetries(ctx, p, t, events); err != nil {
 			return 0, err
 		}
 	}
 	if poison != nil {
 		// The events before it are in; it is not, and is never acknowledged.
+		r.metrics.lagOf(p.Name, pending, 1)
 		return 0, poison
 	}
 	if lastMsg != nil {
+		r.metrics.lagOf(p.Name, pending, 0)
 		if err := lastMsg.Ack(); err != nil {
 			r.log.Debug("ack failed; the batch will be redelivered and the runner starts over", "projection", p.Name, "error", err)
 		}
@@ -545,6 +549,7 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 	if err != nil {
 		return 0, err
 	}
+	r.metrics.lagOf(p.Name, info.NumPending, uint64(info.NumAckPending))
 	if info.NumPending == 0 && info.NumAckPending == 0 && streams.Sequence(last) > t.reached {
 		if err := r.commit(ctx, p, t, nil, streams.Sequence(last)); err != nil {
 			return 0, err

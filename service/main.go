@@ -39,11 +39,48 @@ type Needs struct {
 	// disconnected fails at once instead of being sent after its command was
 	// answered 503.
 	Writer bool
+	// Gateway processes serve the HTTP gateway, and /readyz with it, on
+	// http.gateway_listen.
+	Gateway bool
+	// UsesRedisURL, when set, reports whether the process uses redis.url
+	// (an embedded process does only when one was configured; otherwise its
+	// Redis is in-process). When nil, Redis says.
+	UsesRedisURL func(cfg config.Config, getenv func(string) string) bool
+}
+
+// inUse is cfg as the process uses it, for its start-up log: the URL of a
+// server it does not connect to is replaced by what it uses instead
+// (embedded, in-process) or "not used", never shown as if it were used.
+func (n Needs) inUse(cfg config.Config, getenv func(string) string) config.Config {
+	usesRedis := n.Redis
+	if n.UsesRedisURL != nil {
+		usesRedis = n.UsesRedisURL(cfg, getenv)
+	}
+	if n.Embedded {
+		cfg.NATS.URL = "embedded, on standalone.nats_listen"
+	}
+	switch {
+	case usesRedis:
+	case n.Embedded:
+		cfg.Redis.URL = "in-process"
+	default:
+		cfg.Redis.URL = "not used"
+	}
+	return cfg
 }
 
 // Main is the whole main function of a service binary: settings from args
 // and the environment, connections, run until SIGINT or SIGTERM, exit code.
+// With HealthcheckCommand as its first argument, it checks the running
+// process instead (Healthcheck): exit 0 when ready, else 1 and why.
 func Main(name string, needs Needs, run func(ctx context.Context, d Deps) error) {
+	if len(os.Args) > 1 && os.Args[1] == HealthcheckCommand {
+		if err := Healthcheck(context.Background(), os.Args[2:], os.Getenv, needs); err != nil {
+			fmt.Fprintf(os.Stderr, "%s %s: %v\n", name, HealthcheckCommand, err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := Start(ctx, name, os.Args[1:], os.Getenv, os.Stderr, needs, run)
 	stop()
@@ -64,7 +101,7 @@ func Start(ctx context.Context, name string, args []string, getenv func(string) 
 		return err
 	}
 	log := cfg.Log.Logger(logTo).With("service", name)
-	log.Info("starting", "config", cfg)
+	log.Info("starting", "config", needs.inUse(cfg, getenv))
 	stopTracing, err := StartTracing(ctx, name, getenv, log)
 	if err != nil {
 		return err

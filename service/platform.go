@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsource/jetsource/admin"
 	"github.com/jetsource/jetsource/aggregate"
+	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
+	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/writer"
 )
 
@@ -26,6 +32,7 @@ type Domain struct {
 type Aggregate struct {
 	typ      string
 	register func(w *writer.Writer, snapshotEvery int) error
+	load     admin.Loader
 }
 
 // AggregateOf makes an aggregate definition registrable. The writer's
@@ -37,7 +44,7 @@ func AggregateOf[S any](def aggregate.Definition[S]) Aggregate {
 			def.SnapshotEvery = every
 		}
 		return writer.Register(w, def)
-	}}
+	}, load: admin.LoaderOf(def)}
 }
 
 // Platform is a deployment's set of domains, run as any of the services.
@@ -97,6 +104,37 @@ func (p *Platform) queries() []reader.Query {
 		out = append(out, d.Queries...)
 	}
 	return out
+}
+
+// Aggregates is the state loader of each of the platform's aggregate types,
+// for operators' tools (package admin).
+func (p *Platform) Aggregates() admin.Aggregates {
+	out := admin.Aggregates{}
+	for _, a := range p.aggregates() {
+		out[a.typ] = a.load
+	}
+	return out
+}
+
+// ProjectionNames names the platform's projections, in registration order.
+func (p *Platform) ProjectionNames() []string {
+	var out []string
+	for _, pr := range p.projections() {
+		out = append(out, pr.Name)
+	}
+	return out
+}
+
+// Admin is the operator's client of a deployment of the platform: its
+// aggregates, projections and rebuild subject, on the connections given
+// (rdb may be nil: projections and rebuilds then fail with admin.ErrNoRedis).
+func (p *Platform) Admin(cfg config.Config, nc *nats.Conn, store *streams.Store, rdb redis.UniversalClient) *admin.Client {
+	return &admin.Client{
+		NATS: nc, Store: store, Redis: rdb,
+		Aggregates: p.Aggregates(), ProjectionNames: p.ProjectionNames(),
+		RebuildSubject: RebuildSubjectOf(cfg.Deployment.Name),
+		Timeout:        cfg.NATS.RequestTimeout,
+	}
 }
 
 // Writer is the whole run of a writer process: serve the platform's

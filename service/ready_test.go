@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/reader"
 	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
@@ -48,9 +49,9 @@ func TestReaderIsNotReadyWhileItsProjectionsAreFarBehind(t *testing.T) {
 	rdb := testkit.StartRedis(t).Client(t)
 	store, err := streams.Open(context.Background(), n.Connect())
 	require.NoError(t, err)
-	last := appendEvents(t, store, "note", 30)
-	lastSeq := func(context.Context) (uint64, error) { return uint64(last), nil }
-	check := service.LagCheck(rdb, lastSeq, []string{"notes"}, 10)
+	appendEvents(t, store, "note", 30)
+	lag := service.ProjectionLag(store.JetStream(), streams.DefaultStream, "", rdb, reader.LastSequenceOf(store.JetStream(), streams.DefaultStream))
+	check := service.LagCheck(lag, []string{"notes"}, 10)
 
 	err = check(context.Background())
 	require.Error(t, err, "nothing projected yet: 30 events behind, bound 10")
@@ -66,6 +67,30 @@ func TestReaderIsNotReadyWhileItsProjectionsAreFarBehind(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	testkit.Eventually(t, 10*time.Second, func() bool { return check(context.Background()) == nil },
 		"ready once the projection caught up")
+
+	// Events of another type after the projection's own: none is for it.
+	appendEvents(t, store, "other", 30)
+	n0, err := lag(context.Background(), "notes")
+	require.NoError(t, err)
+	assert.Zero(t, n0, "no event of its subjects left to apply, whatever follows in the stream")
+	assert.NoError(t, check(context.Background()))
+
+	// Its own events while it cannot apply them: counted, and only those.
+	hold := make(chan struct{})
+	gate.Store(&hold)
+	defer close(hold)
+	for i := range 25 {
+		ref, err := streams.NewRef("note", fmt.Sprintf("y%d", i))
+		require.NoError(t, err)
+		_, err = store.Append(context.Background(), ref, streams.Position{}, []streams.Event{{Type: "Noted", Data: []byte(`{}`)}})
+		require.NoError(t, err)
+	}
+	appendEvents(t, store, "misc", 5)
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		n, err := lag(context.Background(), "notes")
+		return err == nil && n == 25
+	}, "25 events of its own to apply")
+	assert.ErrorContains(t, check(context.Background()), "notes is 25 events behind")
 }
 
 func TestProjectorIsNotReadyWhileItRebuilds(t *testing.T) {

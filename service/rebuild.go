@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/jetsource/jetsource/admin"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/writer"
 )
@@ -56,6 +57,15 @@ func RebuildSubjectOf(deployment string) string {
 // RebuildSubjectOf(deployment), so each deployment's projectors rebuild only
 // their own read models.
 func ServeRebuilds(ctx context.Context, nc *nats.Conn, r *projections.Runner, deployment string, log *slog.Logger) (wait func() error, err error) {
+	return ServeProjector(ctx, nc, r, nil, deployment, log)
+}
+
+// ServeProjector serves the rebuilds as ServeRebuilds does and, with report
+// set, the status of the projections on StatusSubjectOf(deployment) (in the
+// same micro service and queue group: one projector answers, from the
+// Redis they share), {"projections": [admin.Projection…]}, or 503
+// unavailable with the contract's error body when it cannot read them.
+func ServeProjector(ctx context.Context, nc *nats.Conn, r *projections.Runner, report func(context.Context) ([]admin.Projection, error), deployment string, log *slog.Logger) (wait func() error, err error) {
 	subject := RebuildSubjectOf(deployment)
 	name := writer.Named(ProjectorService, "-", deployment)
 	svc, err := micro.AddService(nc, micro.Config{Name: name, Version: ProjectorVersion,
@@ -78,6 +88,12 @@ func ServeRebuilds(ctx context.Context, nc *nats.Conn, r *projections.Runner, de
 	if err := svc.AddEndpoint("rebuild", handler, micro.WithEndpointSubject(subject+".*")); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("projector: %w", err)
+	}
+	if report != nil {
+		if err := svc.AddEndpoint("status", statusEndpoint(ctx, report, log), micro.WithEndpointSubject(StatusSubjectOf(deployment))); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("projector: %w", err)
+		}
 	}
 	return func() error {
 		<-ctx.Done()

@@ -147,7 +147,8 @@ func (p *Platform) NewRunner(cfg config.Config, store *streams.Store, rdb redis.
 }
 
 // RunProjector runs the platform's projections until ctx is done; it serves
-// jetsource.projector.rebuild.<name> to rebuild one on demand.
+// jetsource.projector.rebuild.<name> to rebuild one on demand, and the
+// projections' status on jetsource.projector.status (the event browser's).
 func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
 	// Provisioning the store (idempotent) means a projector that starts
 	// before any writer finds the stream there, instead of retrying on
@@ -164,7 +165,7 @@ func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats
 	health.AddCheck("redis", RedisCheck(rdb))
 	health.AddCheck("rebuild", RebuildCheck(r))
 	g, ctx := errgroup.WithContext(ctx)
-	rebuilds, err := ServeRebuilds(ctx, nc, r, cfg.Deployment.Name, log)
+	rebuilds, err := ServeProjector(ctx, nc, r, p.Admin(cfg, nc, store, rdb).Projections, cfg.Deployment.Name, log)
 	if err != nil {
 		return err
 	}
@@ -196,7 +197,8 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 	if err := rd.Register(p.queries()...); err != nil {
 		return err
 	}
-	health.AddCheck("projections", LagCheck(rdb, last, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
+	lag := ProjectionLag(js, cfg.Store.Stream, cfg.Deployment.Name, rdb, last)
+	health.AddCheck("projections", LagCheck(lag, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })
 	ServeOps(ctx, g, cfg, health)
@@ -205,12 +207,21 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 
 // RunGateway serves the HTTP gateway on cfg.HTTP.GatewayListen until ctx is
 // done, with /healthz and /readyz beside it, and /metrics for the admin
-// scope when authentication is on. ready, when set, receives the bound
+// scope when authentication is on; with gateway.browser set, the event
+// browser too (gateway.WithBrowser). ready, when set, receives the bound
 // address.
 func (p *Platform) RunGateway(ctx context.Context, cfg config.Config, nc *nats.Conn, health *ops.Server, log *slog.Logger, ready func(net.Addr)) error {
 	security, err := gatewaySecurity(cfg.Gateway)
 	if err != nil {
 		return err
+	}
+	if cfg.Gateway.Browser {
+		store, err := OpenStore(ctx, cfg, nc, log)
+		if err != nil {
+			return err
+		}
+		security = append(security, gateway.WithBrowser(browser{
+			admin: p.Admin(cfg, nc, store, nil), status: StatusSubjectOf(cfg.Deployment.Name)}))
 	}
 	// The gateway shares its listener with its health and metrics.
 	srv := ops.New(log)

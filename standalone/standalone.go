@@ -7,11 +7,13 @@ package standalone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -47,18 +49,14 @@ func Run(ctx context.Context, p *service.Platform, d service.Deps, redisConfigur
 	if err := os.MkdirAll(storeDir, 0o750); err != nil {
 		return err
 	}
-	ns, err := server.NewServer(opts)
+	ns, err := startNATS(opts)
 	if err != nil {
-		return fmt.Errorf("embedded nats-server: %w", err)
+		return fmt.Errorf("embedded nats-server on %s: %w", cfg.Standalone.NATSListen, err)
 	}
-	ns.Start()
 	defer func() {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	}()
-	if !ns.ReadyForConnections(natsReadyTimeout) {
-		return fmt.Errorf("embedded nats-server not ready within %v", natsReadyTimeout)
-	}
 	natsURL := ns.ClientURL()
 	log.Info("embedded NATS with JetStream", "url", natsURL, "store", storeDir, "sync", cfg.Standalone.Sync)
 
@@ -141,6 +139,60 @@ func Run(ctx context.Context, p *service.Platform, d service.Deps, redisConfigur
 	return g.Wait()
 }
 
+// startNATS starts an embedded nats-server and waits until it takes
+// connections. A server that cannot start (its port is taken) says why only
+// through its logger, and would just never be ready: its fatal error is
+// caught and returned at once instead.
+func startNATS(opts *server.Options) (*server.Server, error) {
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	fatal := &fatalLog{}
+	ns.SetLogger(fatal, false, false)
+	ns.Start()
+	deadline := time.Now().Add(natsReadyTimeout)
+	for !ns.ReadyForConnections(servicePoll) {
+		if msg := fatal.message(); msg != "" || time.Now().After(deadline) {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			if msg == "" {
+				msg = fmt.Sprintf("not ready within %v", natsReadyTimeout)
+			}
+			return nil, errors.New(msg)
+		}
+	}
+	return ns, nil
+}
+
+// fatalLog is the embedded server's logger: quiet, as NoLog asks, but for
+// the fatal error it keeps (a listener that could not be opened).
+type fatalLog struct {
+	mu    sync.Mutex
+	fatal string
+}
+
+func (l *fatalLog) message() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fatal
+}
+
+// Fatalf keeps the first fatal error; the server goes on to wait, not exit.
+func (l *fatalLog) Fatalf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatal == "" {
+		l.fatal = fmt.Sprintf(format, v...)
+	}
+}
+
+func (*fatalLog) Noticef(string, ...any) {}
+func (*fatalLog) Warnf(string, ...any)   {}
+func (*fatalLog) Errorf(string, ...any)  {}
+func (*fatalLog) Debugf(string, ...any)  {}
+func (*fatalLog) Tracef(string, ...any)  {}
+
 // embeddedNATSOptions are the options of the single-process mode's
 // nats-server: JetStream with a file store under the data folder, on the
 // configured address, syncing to disk as configured (always by default:
@@ -171,10 +223,14 @@ func embeddedNATSOptions(cfg config.Config) (*server.Options, error) {
 // Redis they name (redis.url, REDIS_URL …) or else in an in-process Redis,
 // run until SIGINT or SIGTERM.
 func Main(name string, p *service.Platform) {
-	service.Main(name, service.Needs{Embedded: true}, func(ctx context.Context, d service.Deps) error {
+	service.Main(name, needs, func(ctx context.Context, d service.Deps) error {
 		return Run(ctx, p, d, RedisConfigured(d.Config, os.Getenv), nil)
 	})
 }
+
+// needs are the single-process mode's: its own NATS, and the Redis of
+// redis.url only when one was configured.
+var needs = service.Needs{Embedded: true, Gateway: true, UsesRedisURL: RedisConfigured}
 
 // RedisConfigured reports whether the settings name a Redis of their own
 // (any of the config file, JETSOURCE_REDIS_URL, REDIS_URL, -redis-url),

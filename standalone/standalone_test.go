@@ -16,6 +16,7 @@ import (
 	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/ops"
 	"github.com/jetsource/jetsource/service"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 func TestStandaloneSyncsEveryWriteByDefault(t *testing.T) {
@@ -64,4 +65,46 @@ func TestStandaloneServesHealthOnItsHTTPListen(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// The start-up log shows the servers the process uses: its embedded NATS
+// and in-process Redis, not the default URLs it never connects to; a Redis
+// configured for the read models is shown.
+func TestStandaloneLogsOnlyTheURLsItUses(t *testing.T) {
+	started := func(env map[string]string) string {
+		var out testkit.SyncBuffer
+		err := service.Start(context.Background(), "standalone", nil, func(k string) string { return env[k] }, &out, needs,
+			func(context.Context, service.Deps) error { return nil })
+		require.NoError(t, err)
+		return out.String()
+	}
+	logged := started(nil)
+	assert.Contains(t, logged, `config.nats.url="embedded, on standalone.nats_listen"`)
+	assert.Contains(t, logged, "config.standalone.nats_listen=127.0.0.1:4222")
+	assert.Contains(t, logged, "config.redis.url=in-process")
+	assert.NotContains(t, logged, "nats://", "the default NATS URL is not used")
+	assert.NotContains(t, logged, "redis://", "the default Redis URL is not used")
+
+	logged = started(map[string]string{"REDIS_URL": "redis://cache.example:6390/2"})
+	assert.Contains(t, logged, "config.redis.url=redis://cache.example:6390/2", "a configured Redis is used, and shown")
+	assert.NotContains(t, logged, "nats://")
+}
+
+// A taken NATS port is reported as such, at once, not as a server that was
+// "not ready" after a wait.
+func TestStandaloneSaysItsNATSPortIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	cfg := config.Default()
+	cfg.Standalone.DataDir = t.TempDir()
+	cfg.Standalone.NATSListen = l.Addr().String()
+	cfg.HTTP.GatewayListen = "127.0.0.1:0"
+	cfg.HTTP.Listen = ""
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	err = Run(context.Background(), samples.Platform(), service.Deps{Config: cfg, Log: log, Health: ops.New(log)}, false, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "address already in use")
+	assert.Contains(t, err.Error(), l.Addr().String())
+	assert.NotContains(t, err.Error(), "not ready")
 }

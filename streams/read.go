@@ -127,54 +127,71 @@ func (u Until) reached(r Recorded) bool {
 // yields an error as its last element when reading fails.
 func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) iter.Seq2[Recorded, error] {
 	return func(yield func(Recorded, error) bool) {
-		next := from.Sequence + 1
 		want := from.Version + 1
-		subject := ref.Subject()
 		// suspects are events that break the version sequence: skipped when
 		// a later correction (EventVoided) voids them, an error otherwise.
 		var suspects []*BrokenHistoryError
-		for {
-			batch, done, err := s.readBatch(ctx, ref, subject, next)
+		for st, err := range s.stored(ctx, ref, from.Sequence+1) {
 			if err != nil {
 				yield(Recorded{}, err)
 				return
 			}
-			for _, r := range batch {
-				next = r.Sequence + 1
-				if until.reached(r) {
-					return
-				}
-				if r.Version != want {
-					suspects = append(suspects, &BrokenHistoryError{Ref: ref, Sequence: r.Sequence, Type: r.Type, Got: r.Version, Want: want})
-					continue
-				}
-				if voided, ok := voidOf(r); ok {
-					for i, b := range suspects {
-						if b.Sequence == voided {
-							suspects = append(suspects[:i], suspects[i+1:]...)
-							break
-						}
+			r := st.Recorded
+			if until.reached(r) {
+				return
+			}
+			if r.Version != want {
+				suspects = append(suspects, &BrokenHistoryError{Ref: ref, Sequence: r.Sequence, Type: r.Type, Got: r.Version, Want: want})
+				continue
+			}
+			if voided, ok := voidOf(r); ok {
+				for i, b := range suspects {
+					if b.Sequence == voided {
+						suspects = append(suspects[:i], suspects[i+1:]...)
+						break
 					}
 				}
-				if len(suspects) > 0 {
-					// A valid version after a break that no correction voided.
-					yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
+			}
+			if len(suspects) > 0 {
+				// A valid version after a break that no correction voided.
+				yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
+				return
+			}
+			r, err := Unseal(ctx, s.keys, r)
+			if err != nil {
+				yield(Recorded{}, fmt.Errorf("read %s: %w", ref, err))
+				return
+			}
+			if !yield(r, nil) {
+				return
+			}
+			want++
+		}
+		if len(suspects) > 0 {
+			yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
+		}
+	}
+}
+
+// stored yields the stored events of ref from sequence start on, in order,
+// as readBatch fetches them, and an error as its last element when reading
+// fails.
+func (s *Store) stored(ctx context.Context, ref Ref, start Sequence) iter.Seq2[Stored, error] {
+	return func(yield func(Stored, error) bool) {
+		subject := ref.Subject()
+		for {
+			batch, done, err := s.readBatch(ctx, ref, subject, start)
+			if err != nil {
+				yield(Stored{}, err)
+				return
+			}
+			for _, st := range batch {
+				start = st.Sequence + 1
+				if !yield(st, nil) {
 					return
 				}
-				r, err := Unseal(ctx, s.keys, r)
-				if err != nil {
-					yield(Recorded{}, fmt.Errorf("read %s: %w", ref, err))
-					return
-				}
-				if !yield(r, nil) {
-					return
-				}
-				want++
 			}
 			if done {
-				if len(suspects) > 0 {
-					yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
-				}
 				return
 			}
 		}
@@ -187,7 +204,7 @@ func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) i
 // its "no messages" status) is an error wrapping ErrUnavailable: the batch
 // iterator ends silently when the server does not answer in time, and that
 // silence must never read as "no events".
-func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence) ([]Recorded, bool, error) {
+func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence) ([]Stored, bool, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, s.opts.ReadBatch,
@@ -195,7 +212,7 @@ func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Se
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
 	}
-	out := make([]Recorded, 0, s.opts.ReadBatch)
+	out := make([]Stored, 0, s.opts.ReadBatch)
 	pending := ""
 	for msg, err := range msgs {
 		if errors.Is(err, jetstreamext.ErrNoMessages) {
@@ -208,7 +225,7 @@ func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Se
 		if err != nil {
 			return nil, false, fmt.Errorf("read %s: %w", ref, err)
 		}
-		out = append(out, rec)
+		out = append(out, Stored{Recorded: rec, Header: msg.Header})
 		pending = headerValue(msg.Header, "Nats-Num-Pending")
 	}
 	if len(out) == 0 {
@@ -281,7 +298,7 @@ func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([
 		}
 		for _, r := range batch {
 			if r.CommandID == commandID {
-				out = append(out, r)
+				out = append(out, r.Recorded)
 			}
 			start = r.Sequence + 1
 		}

@@ -114,26 +114,37 @@ func (r *Repository[S]) Load(ctx context.Context, id string) (Aggregate[S], erro
 // LoadAt returns the aggregate as it was at a version or a point in time
 // (time travel). A snapshot is used only when it lies within the bound.
 func (r *Repository[S]) LoadAt(ctx context.Context, id string, until Until) (Aggregate[S], error) {
+	a, _, err := r.Inspect(ctx, id, until, true)
+	return a, err
+}
+
+// Inspect loads the aggregate as LoadAt does, from its snapshot only when
+// useSnapshot is set, and reports the position of the snapshot it started
+// from (the zero Position: it replayed every event). It is for operators'
+// tools, which show how a state was obtained.
+func (r *Repository[S]) Inspect(ctx context.Context, id string, until Until, useSnapshot bool) (Aggregate[S], Position, error) {
 	ref, err := r.Ref(id)
 	if err != nil {
-		return Aggregate[S]{}, err
+		return Aggregate[S]{}, Position{}, err
 	}
 	a := r.initial(ref)
-	fromSnapshot := false
-	if snap, ok := r.snapshot(ctx, ref); ok && !until.reachedSnapshot(snap.position.Version, snap.time) {
-		a.State, a.Position, a.at, a.Forgotten = snap.state, snap.position, snap.time, snap.forgotten
-		fromSnapshot = true
+	var from Position
+	if useSnapshot {
+		if snap, ok := r.snapshot(ctx, ref); ok && !until.reachedSnapshot(snap.position.Version, snap.time) {
+			a.State, a.Position, a.at, a.Forgotten = snap.state, snap.position, snap.time, snap.forgotten
+			from = snap.position
+		}
 	}
 	forgotten := a.Forgotten
 	a, err = r.Replay(ctx, a, until)
-	if err == nil && fromSnapshot && a.Forgotten && !forgotten {
+	if err == nil && from != (Position{}) && a.Forgotten && !forgotten {
 		// The snapshot holds the state from before the aggregate was
 		// forgotten, in plain: it goes too.
 		if err := r.store.Forget(ctx, ref); err != nil {
-			return Aggregate[S]{}, fmt.Errorf("load %s: %w", ref, err)
+			return Aggregate[S]{}, Position{}, fmt.Errorf("load %s: %w", ref, err)
 		}
 	}
-	return a, err
+	return a, from, err
 }
 
 // Replay folds the events after a.Position, up to until, into a. When it

@@ -12,5 +12,5 @@ import (
 )
 
 func main() {
-	service.Main("gateway", service.Needs{}, samples.Platform().Gateway)
+	service.Main("gateway", service.Needs{Gateway: true}, samples.Platform().Gateway)
 }

@@ -1,7 +1,32 @@
 // Command jetsource is the administration tool of a jetsource deployment.
 //
+//	jetsource events [--at version|time] [--headers] [--json] <type> <id>
+//	jetsource state [--at version|time] [--no-snapshot] [--json] <type> <id>
+//	jetsource tail [-n count] [--json] [> | <type> | <type>.<id>]
+//	jetsource send [--json] <type> <command> <request json>
+//	jetsource query [--json] <model> <name> [key=value …]
+//	jetsource projections [--json]
+//	jetsource rebuild [--json] <projection>
 //	jetsource nats-config [-config file] [-out dir] [-nkeys] [-clients a,b] [-- settings flags]
 //	jetsource void [-config file] -reason text <type> <id> <sequence> [-- settings flags]
+//
+// Every subcommand takes -config and, after "--", the settings flags, and
+// reads NATS_URL, REDIS_URL, JETSOURCE_CONFIG and JETSOURCE_* as the
+// services do (package config). Output is a table for people, or with
+// --json one JSON document (JSON lines for tail and rebuild) for scripts.
+// Errors go to stderr with exit code 1; a command line that cannot be read
+// exits 2.
+//
+// events prints an aggregate's history as stored (versions, sequences,
+// times, headers, payloads with personal fields opened; a voided event
+// names its correction); --at bounds it by a version or an RFC 3339 time.
+// state replays the aggregate as the writer loads it, from its snapshot
+// unless --no-snapshot, at --at. tail prints the events appended from now
+// on. send and query are requests on cmd.<type>.<command> and
+// query.<model>.<name> with the contract's JSON (docs/contract.md).
+// projections shows each projection's state, generation, checkpoint, lag
+// and failed event; rebuild rebuilds one, drawing its progress on stderr
+// (JSON lines on stdout with --json). The operations are package admin's.
 //
 // void appends the correction (EventVoided) that voids an event breaking
 // its aggregate's version sequence; see docs/contract.md, "Corrections".
@@ -23,13 +48,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/domain/samples"
@@ -43,24 +71,67 @@ const AuthorizationFile = "authorization.conf"
 const secretMode = 0o600
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := runContext(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		if err != flag.ErrHelp {
+			fmt.Fprintf(os.Stderr, "jetsource: %v\n", err)
 		}
+		os.Exit(2)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "jetsource: %v\n", err)
 		os.Exit(1)
 	}
 }
 
+// subcommand runs one subcommand with its arguments.
+type subcommand func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// subcommands are the subcommands by name, with their synopsis.
+var subcommands = []struct {
+	name, synopsis string
+	run            subcommand
+}{
+	{"events", "events [--at version|time] [--headers] [--json] <type> <id>", events},
+	{"state", "state [--at version|time] [--no-snapshot] [--json] <type> <id>", state},
+	{"tail", "tail [-n count] [--json] [> | <type> | <type>.<id>]", tail},
+	{"send", "send [--json] <type> <command> <request json>", send},
+	{"query", "query [--json] <model> <name> [key=value …]", query},
+	{"projections", "projections [--json]", projectionsCmd},
+	{"rebuild", "rebuild [--json] <projection>", rebuild},
+	{"nats-config", "nats-config [-out dir] [-nkeys] [-clients a,b] [-keep]", func(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		return natsConfig(args, getenv, stdout, stderr)
+	}},
+	{"void", "void -reason text <type> <id> <sequence>", func(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		return void(args, getenv, stdout, stderr)
+	}},
+}
+
+// run runs the command line args, as main does, until it is done.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	switch {
-	case len(args) > 0 && args[0] == "nats-config":
-		return natsConfig(args[1:], getenv, stdout, stderr)
-	case len(args) > 0 && args[0] == "void":
-		return void(args[1:], getenv, stdout, stderr)
+	return runContext(context.Background(), args, getenv, stdout, stderr)
+}
+
+// runContext runs the command line args until it is done or ctx is (tail
+// runs until then).
+func runContext(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		for _, c := range subcommands {
+			if c.name == args[0] {
+				return c.run(ctx, args[1:], getenv, stdout, stderr)
+			}
+		}
 	}
-	fmt.Fprintln(stderr, "usage: jetsource nats-config [flags] [-- settings flags]   (jetsource nats-config -h)")
-	fmt.Fprintln(stderr, "       jetsource void -reason text <type> <id> <sequence> [-- settings flags]")
+	fmt.Fprintln(stderr, "usage: jetsource <command> [flags] [-- settings flags]   (jetsource <command> -h)")
+	for _, c := range subcommands {
+		fmt.Fprintf(stderr, "  jetsource %s\n", c.synopsis)
+	}
+	fmt.Fprintln(stderr, "settings as the services read them: -config file (JETSOURCE_CONFIG), NATS_URL, REDIS_URL, JETSOURCE_*")
+	if len(args) > 0 && args[0] != "-h" && args[0] != "-help" && args[0] != "--help" && args[0] != "help" {
+		return unknownCommand(args[0])
+	}
 	return flag.ErrHelp
 }
 
