@@ -43,4 +43,8 @@
 //
 // A query that panics is answered 500 internal; the panic is logged with its
 // stack and the reader keeps serving.
+//
+// Each query is a span (query.<model>.<name>, kind server) that continues
+// the trace context of the request's traceparent header, with the outcome
+// code; WithTracerProvider (default: the global provider) makes them.
 package reader

@@ -26,6 +26,11 @@ type Recorded struct {
 	CommandID     string
 	CorrelationID string
 	CausationID   string
+	// TraceParent and TraceState are the W3C trace context the event was
+	// appended in (its traceparent and tracestate headers); empty when it
+	// carries none.
+	TraceParent string
+	TraceState  string
 	// Data is the JSON payload, with its personal fields opened.
 	Data []byte
 	// Forgotten names the personal fields of Data that read as null because
@@ -85,6 +90,8 @@ func decode(ref Ref, subject string, seq Sequence, h nats.Header, data []byte) (
 	r.CommandID = headerValue(h, HeaderCommandID)
 	r.CorrelationID = headerValue(h, HeaderCorrelationID)
 	r.CausationID = headerValue(h, HeaderCausationID)
+	r.TraceParent = h.Get(HeaderTraceParent)
+	r.TraceState = h.Get(HeaderTraceState)
 	return r, nil
 }
 

@@ -17,8 +17,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/tracing"
 )
 
 // Writer serves commands. Build it with New, add aggregates with Register,
@@ -33,6 +35,7 @@ type Writer struct {
 	unique   jetstream.KeyValue
 	metrics  *metrics
 	serving  atomic.Bool
+	tracer   trace.Tracer
 }
 
 // route is one aggregate type with its state type erased, so that one writer
@@ -99,7 +102,7 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
 	return &Writer{nc: nc, store: store, opts: o, log: o.Logger, routes: map[string]route{},
-		commands: commands, unique: unique, metrics: m}, nil
+		commands: commands, unique: unique, metrics: m, tracer: tracing.Tracer(o.TracerProvider)}, nil
 }
 
 // job is one command on its way through a worker.
@@ -110,6 +113,9 @@ type job struct {
 	command string
 	request Request
 	start   time.Time
+	// ctx carries the command's span (see startSpan).
+	ctx  context.Context
+	span trace.Span
 }
 
 // Serve serves the registered commands until ctx is done, then drains: it
@@ -183,6 +189,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 		rt := w.routes[typ]
 		group := svc.AddGroup("cmd." + typ)
 		for _, command := range rt.commandNames() {
+			subject := "cmd." + typ + "." + command
 			handler := func(req micro.Request) {
 				inHandler.Add(1)
 				defer func() {
@@ -194,6 +201,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 					return
 				}
 				start := time.Now()
+				ctx, span := w.startSpan(subject, req.Headers())
 				r, err := DecodeRequest(req.Data())
 				if err != nil {
 					// Answered here, in the handler, micro's own Error keeps
@@ -203,9 +211,10 @@ func (w *Writer) Serve(ctx context.Context) error {
 						w.log.Warn("error reply not sent", "command", typ+"."+command, "error", rerr)
 					}
 					w.finish(typ, command, "", re.Code, start, nil)
+					endSpan(span, typ, command, "", re.Code, err)
 					return
 				}
-				j := &job{reply: req.Reply(), route: rt, typ: typ, command: command, request: r, start: start}
+				j := &job{reply: req.Reply(), route: rt, typ: typ, command: command, request: r, start: start, ctx: ctx, span: span}
 				gate.RLock()
 				defer gate.RUnlock()
 				if closed {
@@ -301,7 +310,7 @@ func (w *Writer) work(queue <-chan *job) {
 		if last := w.lastMoment(j); last.Before(deadline) {
 			deadline = last
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		ctx, cancel := context.WithDeadline(j.ctx, deadline)
 		reply, err := handle(ctx, cache, j)
 		cancel()
 		switch {
@@ -312,6 +321,7 @@ func (w *Writer) work(queue <-chan *job) {
 			w.log.Error("command outcome unknown; not answered", "command", j.typ+"."+j.command,
 				"aggregate", j.request.AggregateID, "error", err)
 			w.finish(j.typ, j.command, j.request.AggregateID, "unknown", j.start, nil)
+			endSpan(j.span, j.typ, j.command, j.request.AggregateID, "unknown", err)
 		case err != nil:
 			w.answerError(j, err)
 		default:
@@ -323,6 +333,7 @@ func (w *Writer) work(queue <-chan *job) {
 			// Counted before the reply goes out, so that a client that got
 			// its reply sees it in the metrics.
 			w.finish(j.typ, j.command, j.request.AggregateID, "ok", j.start, nil)
+			endSpan(j.span, j.typ, j.command, j.request.AggregateID, "ok", nil)
 			if perr := w.respond(j.reply, body, nil); perr != nil {
 				w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", perr)
 			}
@@ -342,6 +353,7 @@ func (w *Writer) answerError(j *job, err error) {
 		details = err
 	}
 	w.finish(j.typ, j.command, j.request.AggregateID, re.Code, j.start, details)
+	endSpan(j.span, j.typ, j.command, j.request.AggregateID, re.Code, err)
 	if rerr := w.respond(j.reply, errorBody(re), h); rerr != nil {
 		w.log.Warn("error reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", rerr)
 	}
