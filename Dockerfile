@@ -7,7 +7,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ENV CGO_ENABLED=0
-RUN mkdir /out /auth && go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
+RUN mkdir /out /auth && go build -trimpath -tags grpcnotrace -ldflags="-s -w" -o /out/ ./cmd/...
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

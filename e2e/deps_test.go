@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,10 +12,10 @@ import (
 
 const module = "github.com/jetsource/jetsource"
 
-// deps lists the packages pkg depends on (go list -deps).
-func deps(t *testing.T, pkg string) []string {
+// deps lists the packages pkg depends on (go list -deps), built with flags.
+func deps(t *testing.T, pkg string, flags ...string) []string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+	out, err := exec.Command("go", append(append([]string{"list", "-deps"}, flags...), pkg)...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return strings.Fields(string(out))
 }
@@ -44,5 +45,20 @@ func TestOnlyTheSingleProcessModeLinksEmbeddedServers(t *testing.T) {
 	standalone := deps(t, module+"/cmd/standalone")
 	for _, e := range embedded {
 		assert.Contains(t, standalone, e, "the single-process mode embeds it")
+	}
+}
+
+// The OTLP trace exporter links gRPC, whose use of golang.org/x/net/trace
+// brings html/template in: its reflection keeps every exported method of
+// the binary (about 13 MB more). Built as the Dockerfile builds them, with
+// -tags grpcnotrace, the binaries link no template package.
+func TestBinariesBuiltLikeTheImageLinkNoTemplates(t *testing.T) {
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	require.NoError(t, err)
+	assert.Contains(t, string(dockerfile), "go build -trimpath -tags grpcnotrace ", "the image's binaries are built without gRPC's tracing")
+	for _, bin := range []string{"writer", "projector", "reader", "gateway", "standalone", "jetsource"} {
+		for _, dep := range deps(t, module+"/cmd/"+bin, "-tags", "grpcnotrace") {
+			assert.NotContains(t, []string{"text/template", "html/template"}, dep, "cmd/%s links %s", bin, dep)
+		}
 	}
 }

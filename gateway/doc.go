@@ -83,4 +83,10 @@
 // poll). Each client, a token's name or a JWT's subject, or the remote IP
 // when authentication is off, may hold at most WithMaxLongPolls of them at
 // once; one more is answered 429 (code "too_many_requests").
+//
+// Each command or query request is a server span (otelhttp, named after its
+// route) that continues the request's traceparent header; the NATS request
+// it sends is a client span whose trace context goes in the request's
+// headers, for the writer or the reader to continue. WithTracerProvider
+// (default: the global provider) makes them.
 package gateway

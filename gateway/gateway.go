@@ -14,12 +14,17 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetsource/jetsource/reader"
+	"github.com/jetsource/jetsource/tracing"
 )
 
 // Defaults of the gateway's settings.
@@ -65,6 +70,8 @@ type Options struct {
 	MaxLongPolls int
 	// Routes are served beside the gateway's own.
 	Routes []Route
+	// TracerProvider makes the spans; nil means the global one.
+	TracerProvider trace.TracerProvider
 	// Browser, when set, serves the event browser (WithBrowser).
 	Browser Browser
 }
@@ -76,6 +83,9 @@ type Gateway struct {
 	// numeric lists, per query subject, the parameters sent as numbers.
 	numeric map[string]map[string]bool
 	mux     *http.ServeMux
+	// handler is mux with a server span per command or query request.
+	handler http.Handler
+	tracer  trace.Tracer
 	// auth is nil when authentication is off.
 	auth      *authenticator
 	tls       *tls.Config
@@ -125,8 +135,13 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 	}
 	g := &Gateway{
 		nc: nc, opts: opts, numeric: map[string]map[string]bool{}, mux: http.NewServeMux(),
-		auth: auth, longPolls: newLongPolls(opts.MaxLongPolls),
+		auth: auth, longPolls: newLongPolls(opts.MaxLongPolls), tracer: tracing.Tracer(opts.TracerProvider),
 	}
+	g.handler = otelhttp.NewHandler(g.mux, "gateway",
+		otelhttp.WithTracerProvider(opts.TracerProvider), otelhttp.WithPropagators(tracing.Propagator),
+		// Commands and queries only: probes and metrics make no spans.
+		// Named "<method> <route>" once the mux chose the route.
+		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }))
 	g.stopping, g.stop = context.WithCancel(context.Background())
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, fmt.Errorf("%w: set both the certificate and the key file, got %q and %q", ErrBadTLS, opts.TLSCertFile, opts.TLSKeyFile)
@@ -161,7 +176,7 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
 // InFlight is the number of requests forwarded to NATS whose reply has not
 // come yet; a request whose client went away no longer counts.
@@ -249,9 +264,14 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 	// NATS request at once.
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.Timeout)
 	defer cancel()
+	// A client span for the NATS request, whose trace context the request
+	// carries to the writer or the reader.
+	ctx, span := g.tracer.Start(ctx, subject, requestSpan...)
+	tracing.Inject(ctx, msg.Header)
 	g.inFlight.Add(1)
 	reply, err := g.nc.RequestMsgWithContext(ctx, msg)
 	g.inFlight.Add(-1)
+	endRequestSpan(span, reply, err)
 	if err != nil {
 		if r.Context().Err() != nil {
 			g.opts.Logger.Debug("gateway client went away", "subject", subject, "duration", time.Since(start))
@@ -282,6 +302,25 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string
 	w.WriteHeader(status)
 	_, _ = w.Write(reply.Data)
 	g.opts.Logger.Debug("gateway", "subject", subject, "status", status, "duration", time.Since(start))
+}
+
+// requestSpan starts the span of every NATS request the gateway sends.
+var requestSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+
+// endRequestSpan ends the span of a NATS request: an error status when no
+// reply came or the reply is a failure of the service (5xx).
+func endRequestSpan(span trace.Span, reply *nats.Msg, err error) {
+	if span.IsRecording() {
+		switch {
+		case err != nil:
+			span.SetStatus(codes.Error, err.Error())
+		default:
+			if code, _ := strconv.Atoi(reply.Header.Get("Nats-Service-Error-Code")); code >= http.StatusInternalServerError {
+				span.SetStatus(codes.Error, reply.Header.Get("Nats-Service-Error"))
+			}
+		}
+	}
+	span.End()
 }
 
 // writeError writes the contract's error body.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/jetsource/jetsource/reader"
 )
 
@@ -67,6 +69,15 @@ func WithMaxLongPolls(n int) Option { return func(o *Options) { o.MaxLongPolls =
 // there open, and /metrics with ScopeAdmin.
 func WithRoute(pattern, scope string, h http.Handler) Option {
 	return func(o *Options) { o.Routes = append(o.Routes, Route{Pattern: pattern, Scope: scope, Handler: h}) }
+}
+
+// WithTracerProvider makes the gateway's spans with tp: a server span per
+// command or query request (continuing the trace of its traceparent header)
+// and a client span per NATS request, whose trace context goes in the NATS
+// request's headers. Default: the global provider, otel.GetTracerProvider(),
+// a no-op unless a program sets one.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *Options) { o.TracerProvider = tp }
 }
 
 // Route is an extra route of the gateway (WithRoute).

@@ -31,7 +31,12 @@ func TestEachRoleMayDoOnlyWhatItNeeds(t *testing.T) {
 	}{
 		{permissions.Writer,
 			map[string]bool{"events.account.a": true, "$KV.UNIQUE_shop.user.bob": true, "$JS.API.DIRECT.GET.SHOP_EVENTS": true,
-				"$JS.API.STREAM.MSG.GET.SHOP_EVENTS": true, "jetsource.shop.projector.rebuild.accounts": false, "$JS.API.STREAM.DELETE.SHOP_EVENTS": false},
+				"$JS.API.STREAM.MSG.GET.SHOP_EVENTS": true, "jetsource.shop.projector.rebuild.accounts": false, "$JS.API.STREAM.DELETE.SHOP_EVENTS": false,
+				// A long load's ephemeral consumer, never a named one.
+				"$JS.API.CONSUMER.CREATE.SHOP_EVENTS": true, "$JS.FC.SHOP_EVENTS.AbC.x": true, "$JS.FC._.HASH.SHOP_EVENTS.AbC.x": true,
+				"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts":          false,
+				"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts.events.>": false,
+				"$JS.API.CONSUMER.DELETE.SHOP_EVENTS.jetsource_shop_proj_accounts":          false},
 			map[string]bool{"cmd.user.register": true, "_INBOX.writer-shop.x": true, "_INBOX.alice.x": false, "query.account.get": false}},
 		{permissions.Projector,
 			map[string]bool{"events.account.a": false, "$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts": true,

@@ -122,6 +122,7 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		pub := []string{events, inboxes}
 		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE", "STREAM.MSG.GET")...)
 		pub = append(pub, d.directGet(d.Stream)...)
+		pub = append(pub, d.readConsumer()...)
 		for _, b := range []string{d.SnapshotBucket, writer.Named(writer.CommandsBucket, "_", d.Name), writer.Named(writer.UniqueBucket, "_", d.Name), streams.DefaultKeyBucket} {
 			pub = append(pub, d.bucket(b)...)
 		}
@@ -218,6 +219,15 @@ func (d Deployment) streamAPI(ops ...string) []string {
 // by last subject ($JS.API.DIRECT.GET.<stream>.<subject>).
 func (d Deployment) directGet(stream string) []string {
 	return []string{jsAPI + "DIRECT.GET." + stream, jsAPI + "DIRECT.GET." + stream + ".>"}
+}
+
+// readConsumer is what a long load does (streams.Store.Read): create an
+// ephemeral consumer that the server names (the subject without a name, so
+// no named consumer can be created or changed through it) and answer its
+// flow control (v1 and v2 reply forms). It never deletes one: the server
+// removes it once nobody listens.
+func (d Deployment) readConsumer() []string {
+	return []string{jsAPI + "CONSUMER.CREATE." + d.Stream, "$JS.FC." + d.Stream + ".>", "$JS.FC.*.*." + d.Stream + ".>"}
 }
 
 // bucketAPI provisions a key-value bucket: create, info, update (replicas),

@@ -133,4 +133,11 @@
 // A panic in Apply is a handler error too: a small wrapper recovers it, logs
 // it with its stack, and turns it into an error wrapping ErrPanic; the
 // process keeps running.
+//
+// Each event a live runner applies gets a span ("apply <projection>", kind
+// consumer), the child of the trace context the event carries (its
+// traceparent header): it covers the Redis transaction the event goes in, so
+// one trace runs from the command to the Redis write. Apply's context is
+// that span's. Rebuilds make no spans. WithTracerProvider (default: the
+// global provider) makes them.
 package projections

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option changes one setting of a Runner (functional options, as streams
@@ -46,3 +47,11 @@ func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.R
 // completes forgets: the event store, so that the runner uses its key
 // bucket (see Options.Personal).
 func WithPersonalData(p PersonalData) Option { return func(o *Options) { o.Personal = p } }
+
+// WithTracerProvider makes the spans of the events the runner applies (one
+// per event, in the trace of the command that appended it) with tp
+// (default: the global provider, otel.GetTracerProvider(), a no-op unless a
+// program sets one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *Options) { o.TracerProvider = tp }
+}

@@ -17,9 +17,11 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetsource/jetsource/shred"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/tracing"
 )
 
 // Defaults of the runner's settings: a zero Options field means its default.
@@ -69,6 +71,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, when set, registers the runner's metrics.
 	Registerer prometheus.Registerer
+	// TracerProvider makes the spans of the events applied; nil means the
+	// global one (otel.GetTracerProvider).
+	TracerProvider trace.TracerProvider
 	// Personal opens the sealed personal fields of events before Apply sees
 	// them and completes the forgets events record. Nil: the keys of the
 	// bucket streams.DefaultKeyBucket on the runner's JetStream.
@@ -135,6 +140,7 @@ type Runner struct {
 	id          string
 	log         *slog.Logger
 	metrics     *metrics
+	tracer      trace.Tracer
 	// rebuilding counts the rebuilds this runner runs, by projection.
 	rebuildingMu sync.Mutex
 	rebuilding   map[string]int
@@ -155,7 +161,8 @@ func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []
 	if opts.Personal == nil {
 		opts.Personal = keyring{shred.KeyringOf(js, streams.DefaultKeyBucket)}
 	}
-	r := &Runner{js: js, rdb: rdb, projections: map[string]Projection{}, opts: opts, id: nuid.Next(), log: opts.Logger}
+	r := &Runner{js: js, rdb: rdb, projections: map[string]Projection{}, opts: opts, id: nuid.Next(), log: opts.Logger,
+		tracer: tracing.Tracer(opts.TracerProvider)}
 	for _, p := range projections {
 		if err := p.validate(); err != nil {
 			return nil, err
@@ -659,6 +666,7 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 			subjects = append(subjects, ev.Ref.Subject())
 		}
 	}
+	spans := r.startApply(ctx, p.Name, t, events)
 	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		var cpCmd, genCmd, leaseCmd *redis.StringCmd
 		var versionsCmd *redis.SliceCmd
@@ -717,7 +725,7 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 				if t.voided[ev.Sequence] {
 					continue // voided by a correction: skipped
 				}
-				if err := p.Apply(ctx, ptx, ev); err != nil {
+				if err := p.Apply(spans.ctx(ctx, i), ptx, ev); err != nil {
 					return &badEvent{index: i, err: err}
 				}
 			}
@@ -735,8 +743,9 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 		return err
 	}, watched...)
 	if errors.Is(err, redis.TxFailedErr) {
-		return fmt.Errorf("%w: another writer touched the projection", errRestart)
+		err = fmt.Errorf("%w: another writer touched the projection", errRestart)
 	}
+	spans.end(err)
 	if err != nil {
 		return err
 	}

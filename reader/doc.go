@@ -53,4 +53,10 @@
 // error reply (400 to 503, 404 included, as micro counts every Error reply)
 // in num_errors. jetsource_reader_query_seconds agrees: one observation per
 // query, from the same start, and its outcomes other than ok are the errors.
+//
+// # Tracing
+//
+// Each query is a span (query.<model>.<name>, kind server) that continues
+// the trace context of the request's traceparent header, with the outcome
+// code; WithTracerProvider (default: the global provider) makes them.
 package reader

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option changes one setting of a Reader (functional options, as the other
@@ -41,3 +42,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l 
 
 // WithMetrics registers the reader's metrics on r.
 func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.Registerer = r } }
+
+// WithTracerProvider makes the reader's spans, one per query, with tp
+// (default: the global provider, otel.GetTracerProvider(), a no-op unless a
+// program sets one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *Options) { o.TracerProvider = tp }
+}

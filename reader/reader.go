@@ -18,9 +18,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetsource/jetsource/internal/microsvc"
 	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/tracing"
 )
 
 // Defaults of the reader's settings.
@@ -65,6 +69,8 @@ type Options struct {
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
+	// TracerProvider makes the queries' spans; nil means the global one.
+	TracerProvider trace.TracerProvider
 }
 
 // Reader answers queries.
@@ -83,6 +89,7 @@ type Reader struct {
 	behind map[string][]string
 	views  *projections.Views
 	limits envelopeLimits
+	tracer trace.Tracer
 }
 
 // New returns a reader; register its queries, then Serve.
@@ -112,6 +119,7 @@ func New(nc *nats.Conn, rdb redis.UniversalClient, options ...Option) *Reader {
 	r := &Reader{nc: nc, rdb: rdb, opts: opts, log: opts.Logger,
 		reads: make(chan struct{}, maxInFlight), waiting: newWaiting(rdb, opts),
 		behind: map[string][]string{}, views: projections.NewViews(rdb), limits: envelopeLimits{opts.DefaultWait, opts.MaxWait},
+		tracer: tracing.Tracer(opts.TracerProvider),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jetsource_reader_query_seconds",
 			Help: "Query latency by model, query and outcome.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)},
 			[]string{"model", "query", "outcome"})}
@@ -249,7 +257,7 @@ func (r *Reader) Serve(ctx context.Context) error {
 	}
 	detached := context.WithoutCancel(ctx)
 	for _, q := range r.queries {
-		model, name := q.Model, q.Name
+		model, name, subject := q.Model, q.Name, q.Subject()
 		ok := r.latency.WithLabelValues(model, name, "ok")
 		{
 			handler := func(req *microsvc.Request) {
@@ -263,7 +271,7 @@ func (r *Reader) Serve(ctx context.Context) error {
 				go func() {
 					defer inFlight.leave()
 					defer func() { <-r.reads }()
-					r.answer(detached, req, model, name, q, ok)
+					r.answer(detached, req, model, name, subject, q, ok)
 				}()
 			}
 			if err := svc.AddEndpoint(model+"_"+name, handler, microsvc.WithSubject(q.Subject())); err != nil {
@@ -338,23 +346,26 @@ func (a *admission) stopAndWait() {
 // answer answers one query. The query runs with its own deadline, detached
 // from the service's ctx (detached), so that a reader that stops still
 // answers it.
-func (r *Reader) answer(detached context.Context, req *microsvc.Request, model, name string, q Query, ok prometheus.Observer) {
+func (r *Reader) answer(detached context.Context, req *microsvc.Request, model, name, subject string, q Query, ok prometheus.Observer) {
+	// The query's span continues the trace of the request's traceparent.
+	ctx, span := r.tracer.Start(tracing.Extract(detached, req.Header()), subject, querySpan...)
 	env, params, err := decodeRequest(req.Data(), q.Params, &r.limits)
 	if err != nil {
-		r.answerError(req, model, name, err)
+		endSpan(span, r.answerError(req, model, name, err), err)
 		return
 	}
-	qctx, cancel := context.WithTimeout(detached, env.Wait+r.opts.ReadTimeout)
+	qctx, cancel := context.WithTimeout(ctx, env.Wait+r.opts.ReadTimeout)
 	defer cancel()
 	data, cp, err := r.run(qctx, env, q, params)
 	if err != nil {
-		r.answerError(req, model, name, err)
+		endSpan(span, r.answerError(req, model, name, err), err)
 		return
 	}
 	buf := replyBuffers.Get().(*bytes.Buffer)
 	defer replyBuffers.Put(buf)
 	if err := encodeReply(buf, data, cp); err != nil {
-		r.answerError(req, model, name, fmt.Errorf("reply not encoded: %w", err))
+		err = fmt.Errorf("reply not encoded: %w", err)
+		endSpan(span, r.answerError(req, model, name, err), err)
 		return
 	}
 	// Counted before the reply goes out, so that a client that got its
@@ -363,6 +374,7 @@ func (r *Reader) answer(detached context.Context, req *microsvc.Request, model, 
 	if err := req.Respond(buf.Bytes()); err != nil {
 		r.log.Warn("reply not sent", "error", err)
 	}
+	endSpan(span, nil, nil)
 }
 
 // replyBuffers hold the replies being encoded (a publish copies its data).
@@ -382,15 +394,36 @@ func encodeReply(buf *bytes.Buffer, data any, cp uint64) error {
 	return nil
 }
 
-// answerError answers err as an error reply: micro's error headers and the
-// contract's body.
-func (r *Reader) answerError(req *microsvc.Request, model, name string, err error) {
+// querySpan starts the span of every query: it serves a request.
+var querySpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+
+// endSpan records a query's outcome (qe nil: ok) on its span and ends it. A
+// refusal of the query (4xx) is an outcome; a failure to answer it (5xx)
+// sets the error status.
+func endSpan(span trace.Span, qe *queryError, err error) {
+	if span.IsRecording() {
+		outcome := "ok"
+		if qe != nil {
+			outcome = qe.code
+			if qe.status >= http.StatusInternalServerError {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		span.SetAttributes(attribute.String("jetsource.outcome", outcome))
+	}
+	span.End()
+}
+
+// answerError answers err as an error reply (micro's error headers and the
+// contract's body), and returns the answer.
+func (r *Reader) answerError(req *microsvc.Request, model, name string, err error) *queryError {
 	qe := r.classify(err, model)
 	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": qe.code, "message": qe.message}})
 	r.latency.WithLabelValues(model, name, qe.code).Observe(time.Since(req.Start()).Seconds())
 	if err := req.Error(strconv.Itoa(qe.status), qe.message, body); err != nil {
 		r.log.Warn("error reply not sent", "error", err)
 	}
+	return qe
 }
 
 var (

@@ -93,7 +93,8 @@ func Main(name string, needs Needs, run func(ctx context.Context, d Deps) error)
 	}
 }
 
-// Start loads settings, connects and runs until ctx is done.
+// Start loads settings, sets tracing up (StartTracing: off unless the
+// OTEL_ environment asks for it), connects and runs until ctx is done.
 func Start(ctx context.Context, name string, args []string, getenv func(string) string, logTo io.Writer, needs Needs, run func(ctx context.Context, d Deps) error) error {
 	cfg, err := config.Load(args, getenv)
 	if err != nil {
@@ -101,6 +102,18 @@ func Start(ctx context.Context, name string, args []string, getenv func(string) 
 	}
 	log := cfg.Log.Logger(logTo).With("service", name)
 	log.Info("starting", "config", needs.inUse(cfg, getenv))
+	stopTracing, err := StartTracing(ctx, name, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spans still buffered go out before the process ends.
+		flushCtx, cancel := context.WithTimeout(context.Background(), TracingShutdownTimeout)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("tracing not flushed", "error", err)
+		}
+	}()
 	d := Deps{Config: cfg, Log: log, Health: ops.New(log)}
 	if !needs.Embedded {
 		var extra []nats.Option

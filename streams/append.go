@@ -60,6 +60,10 @@ type Metadata struct {
 	CommandID     string
 	CorrelationID string
 	CausationID   string
+	// TraceParent and TraceState are the W3C trace context of the append
+	// (traceparent, tracestate); empty when it has none.
+	TraceParent string
+	TraceState  string
 }
 
 // AppendOption sets metadata of an append.
@@ -72,6 +76,14 @@ func WithCommandID(id string) AppendOption { return func(m *Metadata) { m.Comman
 // (Es-Correlation-Id, Es-Causation-Id).
 func WithCorrelation(correlationID, causationID string) AppendOption {
 	return func(m *Metadata) { m.CorrelationID, m.CausationID = correlationID, causationID }
+}
+
+// WithTrace records the W3C trace context of the append (the traceparent
+// and tracestate header values, HeaderTraceParent and HeaderTraceState), so
+// that the consumers of its events continue the trace; empty values add no
+// header.
+func WithTrace(traceparent, tracestate string) AppendOption {
+	return func(m *Metadata) { m.TraceParent, m.TraceState = traceparent, tracestate }
 }
 
 // Appended is the result of an append: the aggregate's new position and the
@@ -108,7 +120,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 
 	var last Sequence
 	if len(msgs) == 1 {
-		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		ack, err := s.publish(ctx, msgs[0])
 		if err != nil {
 			return Appended{}, s.appendError(ctx, ref, expected, err)
 		}
@@ -138,6 +150,26 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 	}, nil
 }
 
+// publish stores one message and waits for its acknowledgement. It goes
+// through the store's asynchronous publisher, so that concurrent appends
+// share one acknowledgement path (one subscription, no goroutine per
+// request) and pipeline as raw async publishes do.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	fut, err := s.pub.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack, nil
+	case err := <-fut.Err():
+		return nil, err
+	case <-ctx.Done():
+		// Sent, unanswered: the outcome is unknown, as with a timeout.
+		return nil, ctx.Err()
+	}
+}
+
 // messages validates events and builds their messages and records.
 func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metadata) ([]*nats.Msg, []Recorded, error) {
 	if len(events) == 0 {
@@ -152,6 +184,7 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 	}
 	for _, v := range [...]struct{ name, value string }{
 		{"command id", meta.CommandID}, {"correlation id", meta.CorrelationID}, {"causation id", meta.CausationID},
+		{"traceparent", meta.TraceParent}, {"tracestate", meta.TraceState},
 	} {
 		if err := checkHeaderValue(v.value); err != nil {
 			return nil, nil, fmt.Errorf("append %s: %w: %s %v", ref, ErrInvalidEvent, v.name, err)
@@ -186,16 +219,17 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 		// The header values of one message share one array: one
 		// allocation instead of one per header.
 		values := [...]string{id, e.Type, strconv.FormatUint(uint64(version), 10), strconv.Itoa(schema), stamp,
-			meta.CommandID, meta.CorrelationID, meta.CausationID, ""}
+			meta.CommandID, meta.CorrelationID, meta.CausationID, meta.TraceParent, meta.TraceState, ""}
 		if i == 0 {
 			// Only the first message of a batch may carry the expectation;
 			// the server holds the whole batch to it.
-			values[8] = strconv.FormatUint(uint64(expected.Sequence), 10)
+			values[len(values)-1] = strconv.FormatUint(uint64(expected.Sequence), 10)
 		}
 		shared := values[:]
 		h := make(nats.Header, len(values))
 		for j, name := range [...]string{HeaderMsgID, HeaderType, HeaderVersion, HeaderSchema, HeaderTime,
-			HeaderCommandID, HeaderCorrelationID, HeaderCausationID, headerExpectedLastSubjectSeq} {
+			HeaderCommandID, HeaderCorrelationID, HeaderCausationID, HeaderTraceParent, HeaderTraceState,
+			headerExpectedLastSubjectSeq} {
 			if shared[j] != "" {
 				h[name] = shared[j : j+1 : j+1]
 			}
@@ -204,7 +238,7 @@ func (s *Store) messages(ref Ref, expected Position, events []Event, meta Metada
 		recorded[i] = Recorded{
 			Ref: ref, Type: e.Type, Version: version, Schema: schema, Time: now, ID: id,
 			CommandID: meta.CommandID, CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
-			Data: e.Data,
+			TraceParent: meta.TraceParent, TraceState: meta.TraceState, Data: e.Data,
 		}
 	}
 	return msgs, recorded, nil

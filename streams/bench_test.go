@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,7 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
+	"github.com/nats-io/nuid"
 
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
@@ -111,10 +112,13 @@ func BenchmarkAppendSequential(b *testing.B) {
 	report(b, b.N, rawTime, storeTime)
 }
 
-// BenchmarkAppendConcurrent: appends spread over 1,000 aggregates by 64
-// goroutines (each owning its aggregates) vs PublishAsync with 256 in flight.
+// BenchmarkAppendConcurrent: single-event appends spread over 1,024
+// aggregates with 256 in flight (256 goroutines, each owning 4 aggregates)
+// vs PublishMsgAsync with 256 in flight of the same messages: the same
+// headers, a unique Nats-Msg-Id and the expected last subject sequence each
+// aggregate's previous acknowledgement gave.
 func BenchmarkAppendConcurrent(b *testing.B) {
-	const aggregates, workers = 1000, 64
+	const aggregates, inFlight = 1024, 256
 	env := newBenchEnv(b)
 	ctx := context.Background()
 	refs := make([]streams.Ref, aggregates)
@@ -122,30 +126,58 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		refs[i], _ = streams.NewRef("account", fmt.Sprintf("acc-%d", i))
 	}
 	positions := make([]streams.Position, aggregates)
-	jsAsync, err := jetstream.New(env.nc, jetstream.WithPublishAsyncMaxPending(256))
+	jsAsync, err := jetstream.New(env.nc, jetstream.WithPublishAsyncMaxPending(inFlight))
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-
-	start := time.Now()
-	for i := range b.N {
-		if _, err := jsAsync.PublishMsgAsync(rawMsg(fmt.Sprintf("raw.account.acc-%d", i%aggregates), i)); err != nil {
+	// last holds each raw aggregate's previous publish, whose
+	// acknowledgement gives the sequence the next one expects.
+	last := make([]jetstream.PubAckFuture, aggregates)
+	versions := make([]int, aggregates)
+	rawAppend := func(i int) {
+		a := i % aggregates
+		var expect uint64
+		if last[a] != nil {
+			select {
+			case ack := <-last[a].Ok():
+				expect = ack.Sequence
+			case err := <-last[a].Err():
+				b.Fatal(err)
+			}
+		}
+		versions[a]++
+		m := rawMsg(fmt.Sprintf("raw.account.acc-%d", a), versions[a])
+		m.Header.Set(streams.HeaderMsgID, nuid.Next())
+		m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(expect, 10))
+		last[a], err = jsAsync.PublishMsgAsync(m)
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) { // a loaded machine: wait on
+			last[a], err = jsAsync.PublishMsgAsync(m)
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
-	select {
-	case <-jsAsync.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		b.Fatal("async publishes not acknowledged")
+	var rawTime, storeTime time.Duration
+	const chunk = 2048
+	b.ResetTimer()
+	for done := 0; done < b.N; done += chunk {
+		n := min(chunk, b.N-done)
+		start := time.Now()
+		for i := range n {
+			rawAppend(done + i)
+		}
+		select {
+		case <-jsAsync.PublishAsyncComplete():
+		case <-time.After(time.Minute):
+			b.Fatal("async publishes not acknowledged")
+		}
+		rawTime += time.Since(start)
+		start = time.Now()
+		if err := appendConcurrently(ctx, env.store, refs, positions, inFlight, n); err != nil {
+			b.Fatal(err)
+		}
+		storeTime += time.Since(start)
 	}
-	rawTime := time.Since(start)
-
-	start = time.Now()
-	if err := appendConcurrently(ctx, env.store, refs, positions, workers, b.N); err != nil {
-		b.Fatal(err)
-	}
-	storeTime := time.Since(start)
 	b.StopTimer()
 	report(b, b.N, rawTime, storeTime)
 }
@@ -256,60 +288,151 @@ func seedEvents(b *testing.B, store *streams.Store, ref streams.Ref, count int) 
 	return pos
 }
 
-// BenchmarkLoad10k: a 10,000-event aggregate loaded without snapshot vs raw
-// batched direct get of the same subject with the same batch size.
-func BenchmarkLoad10k(b *testing.B) {
-	const events = 10_000
+// orderedRead is the baseline of a load: the fastest plain ordered consumer
+// that fetches the same events (one pull for all of them, messages handed
+// over as they come), reading nothing of an event but the metadata that says
+// where the subject ends.
+func orderedRead(ctx context.Context, js jetstream.JetStream, subject string, size int) (int, error) {
+	cons, err := js.OrderedConsumer(ctx, streams.DefaultStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 1})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(size, 10_000)))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	for n := 1; ; n++ {
+		m, err := it.Next()
+		if err != nil {
+			return n - 1, err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return n, err
+		}
+		if md.NumPending == 0 {
+			return n, nil
+		}
+	}
+}
+
+// BenchmarkLoad: an aggregate of 10 to 10,000 events loaded without
+// snapshot (Repository.Load: every event decoded, checked and folded) vs
+// the ordered consumer fetching the same events. "ordered-consumer" is the
+// baseline alone; "load" runs both in turn, reports its own time as ns/op,
+// the baseline's as baseline_ns/op and baseline/load as ratio (>= 1: the
+// load is at least as fast as the consumer).
+func BenchmarkLoad(b *testing.B) {
 	env := newBenchEnv(b)
 	ctx := context.Background()
-	ref, _ := streams.NewRef("account", "load10k")
-	seedEvents(b, env.store, ref, events)
 	repo, err := streams.NewRepository(env.store, countModel("account", -1))
 	if err != nil {
 		b.Fatal(err)
 	}
-	rawLoad := func() int {
-		n, next := 0, uint64(1)
-		for {
-			msgs, err := jetstreamext.GetBatch(ctx, env.js, "EVENTS", streams.DefaultReadBatch,
-				jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchSubject(ref.Subject()))
-			if err != nil {
-				b.Fatal(err)
+	for _, size := range []int{10, 100, 1000, 10_000} {
+		id := fmt.Sprintf("load%d", size)
+		ref, _ := streams.NewRef("account", id)
+		seedEvents(b, env.store, ref, size)
+		baseline := func(b *testing.B) {
+			if n, err := orderedRead(ctx, env.js, ref.Subject(), size); err != nil || n != size {
+				b.Fatalf("ordered consumer read %d events: %v", n, err)
 			}
-			got := 0
-			for m, err := range msgs {
-				if errors.Is(err, jetstreamext.ErrNoMessages) {
-					break
+		}
+		b.Run(fmt.Sprintf("events=%d/ordered-consumer", size), func(b *testing.B) {
+			for range b.N {
+				baseline(b)
+			}
+		})
+		b.Run(fmt.Sprintf("events=%d/load", size), func(b *testing.B) {
+			var rawTime time.Duration
+			for range b.N {
+				b.StopTimer()
+				start := time.Now()
+				baseline(b)
+				rawTime += time.Since(start)
+				b.StartTimer()
+				a, err := repo.Load(ctx, id)
+				if err != nil || a.State.N != size {
+					b.Fatalf("load: %v, %d events", err, a.State.N)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(rawTime.Nanoseconds())/float64(b.N), "baseline_ns/op")
+			b.ReportMetric(rawTime.Seconds()/b.Elapsed().Seconds(), "ratio")
+		})
+	}
+}
+
+// BenchmarkLoadFlat: a 10-event aggregate on a stream of 10,000 other
+// events vs one of 1,000,000 (two servers, file storage as in production,
+// loads in turn); ratio is big/small (<= 1.5 wanted: a load does not grow
+// with the stream). "recent": the aggregate's events follow the others, as
+// an aggregate's events do when it is young; "spread": one event after each
+// tenth of the others, so a load meets ten stretches of the stream. The big
+// stream is built once per run with async publishes (minutes on a small
+// machine).
+func BenchmarkLoadFlat(b *testing.B) {
+	const events = 10
+	ctx := context.Background()
+	repos := make([]*streams.Repository[counter], 2)
+	for i, others := range []int{10_000, 1_000_000} {
+		env := newBenchEnv(b)
+		js, err := jetstream.New(env.nc, jetstream.WithPublishAsyncMaxPending(4096))
+		if err != nil {
+			b.Fatal(err)
+		}
+		spread, _ := streams.NewRef("account", "spread")
+		var pos streams.Position
+		for k := range events {
+			for j := range others / events {
+				m := rawMsg(fmt.Sprintf("events.account.other-%d", j%5000), k*others+j)
+				_, err := js.PublishMsgAsync(m)
+				for errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+					<-js.PublishAsyncComplete()
+					_, err = js.PublishMsgAsync(m)
 				}
 				if err != nil {
 					b.Fatal(err)
 				}
-				got++
-				next = m.Sequence + 1
 			}
-			n += got
-			if got < streams.DefaultReadBatch {
-				return n
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(5 * time.Minute):
+				b.Fatal("async publishes not acknowledged")
 			}
+			res, err := env.store.Append(ctx, spread, pos, []streams.Event{benchEvent()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			pos = res.Position
+		}
+		recent, _ := streams.NewRef("account", "recent")
+		seedEvents(b, env.store, recent, events)
+		if repos[i], err = streams.NewRepository(env.store, countModel("account", -1)); err != nil {
+			b.Fatal(err)
 		}
 	}
-	var rawTime, storeTime time.Duration
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if n := rawLoad(); n != events {
-			b.Fatalf("raw read %d events", n)
-		}
-		rawTime += time.Since(start)
-		start = time.Now()
-		a, err := repo.Load(ctx, "load10k")
-		if err != nil || a.State.N != events {
-			b.Fatalf("load: %v, %d events", err, a.State.N)
-		}
-		storeTime += time.Since(start)
+	for _, id := range []string{"recent", "spread"} {
+		b.Run(id, func(b *testing.B) {
+			var took [2]time.Duration
+			for range b.N {
+				for i, repo := range repos {
+					start := time.Now()
+					a, err := repo.Load(ctx, id)
+					if err != nil || a.State.N != events {
+						b.Fatalf("load: %v, %d events", err, a.State.N)
+					}
+					took[i] += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(took[0].Nanoseconds())/float64(b.N), "small_ns/load")
+			b.ReportMetric(float64(took[1].Nanoseconds())/float64(b.N), "big_ns/load")
+			b.ReportMetric(took[1].Seconds()/took[0].Seconds(), "ratio")
+		})
 	}
-	b.StopTimer()
-	report(b, b.N, rawTime, storeTime)
 }
 
 // BenchmarkLoadSnapshotted: an aggregate with a long history and snapshots

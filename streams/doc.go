@@ -27,9 +27,16 @@
 //
 // # Reading
 //
-// Read and the typed Repository load an aggregate with batched direct gets
-// (no consumer per load), starting after the latest snapshot when there is
-// one. LoadAt loads the state at a version or at a point in time.
+// Read and the typed Repository load an aggregate starting after the latest
+// snapshot when there is one. The read path follows what is to be read: one
+// batched direct get of ShortRead events (sent along with the snapshot's
+// get) serves short tails without a consumer; when the server counts at
+// least LongRead events left after it, the rest streams through an
+// ephemeral push consumer (no acknowledgements, flow controlled), several
+// times faster per event; shorter rests are read with further direct gets.
+// Events are folded as they arrive. A read that does not end with the
+// server's word that nothing is left fails with ErrUnavailable. LoadAt
+// loads the state at a version or at a point in time.
 //
 // # Personal data
 //

@@ -11,6 +11,12 @@ const (
 	HeaderCommandID     = "Es-Command-Id"
 	HeaderCorrelationID = "Es-Correlation-Id"
 	HeaderCausationID   = "Es-Causation-Id"
+	// HeaderTraceParent and HeaderTraceState carry the W3C trace context
+	// (https://www.w3.org/TR/trace-context/) of the command that appended
+	// the event, so that whoever handles the event continues its trace.
+	// Lower case, as the W3C names them: NATS headers are case-sensitive.
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
 
 	// headerExpectedLastSubjectSeq is the JetStream optimistic concurrency
 	// header.

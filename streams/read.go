@@ -26,6 +26,11 @@ type Recorded struct {
 	CommandID     string
 	CorrelationID string
 	CausationID   string
+	// TraceParent and TraceState are the W3C trace context the event was
+	// appended in (its traceparent and tracestate headers); empty when it
+	// carries none.
+	TraceParent string
+	TraceState  string
 	// Data is the JSON payload, with its personal fields opened.
 	Data []byte
 	// Forgotten names the personal fields of Data that read as null because
@@ -43,6 +48,20 @@ func Decode(subject string, seq Sequence, h nats.Header, data []byte) (Recorded,
 	if err != nil {
 		return Recorded{}, fmt.Errorf("%w at sequence %d: %v", ErrCorruptEvent, seq, err)
 	}
+	return decode(ref, subject, seq, h, data)
+}
+
+// decodeOf is Decode for a read of ref, whose subject is known valid: a
+// message of that subject skips parsing it again.
+func decodeOf(ref Ref, refSubject, subject string, seq Sequence, h nats.Header, data []byte) (Recorded, error) {
+	if subject != refSubject {
+		return Decode(subject, seq, h, data)
+	}
+	return decode(ref, subject, seq, h, data)
+}
+
+func decode(ref Ref, subject string, seq Sequence, h nats.Header, data []byte) (Recorded, error) {
+	var err error
 	r := Recorded{Ref: ref, Sequence: seq, Data: data}
 	r.Type = headerValue(h, HeaderType)
 	if r.Type == "" {
@@ -71,6 +90,8 @@ func Decode(subject string, seq Sequence, h nats.Header, data []byte) (Recorded,
 	r.CommandID = headerValue(h, HeaderCommandID)
 	r.CorrelationID = headerValue(h, HeaderCorrelationID)
 	r.CausationID = headerValue(h, HeaderCausationID)
+	r.TraceParent = h.Get(HeaderTraceParent)
+	r.TraceState = h.Get(HeaderTraceState)
 	return r, nil
 }
 
@@ -115,121 +136,191 @@ func (u Until) reached(r Recorded) bool {
 }
 
 // Read yields the events of ref after position from, in order, up to the
-// bound until, fetched with batched direct gets (no consumer), their
-// personal fields opened (or null, when ref was forgotten). The sequence
-// yields an error as its last element when reading fails.
+// bound until, their personal fields opened (or null, when ref was
+// forgotten). The sequence yields an error as its last element when reading
+// fails; a read that did not end with the server's own answer fails with
+// ErrUnavailable, never reads as "no more events".
+//
+// The read path follows what is to be read: one batched direct get of up to
+// ShortRead events (no consumer, one round trip) serves short tails; the
+// server's count of what is left after it decides the rest. A tail of at
+// least LongRead events more is streamed by a short-lived push consumer
+// (several times faster per event than direct gets, at the cost of one
+// consumer creation); a shorter one by further direct gets. Events are
+// folded as they arrive: a read never holds the whole history.
 func (s *Store) Read(ctx context.Context, ref Ref, from Position, until Until) iter.Seq2[Recorded, error] {
+	return s.read(ctx, ref, from, until, nil)
+}
+
+// read is Read, starting with first when it was sent from from.Sequence+1.
+func (s *Store) read(ctx context.Context, ref Ref, from Position, until Until, first *firstBatch) iter.Seq2[Recorded, error] {
 	return func(yield func(Recorded, error) bool) {
-		want := from.Version + 1
-		// suspects are events that break the version sequence: skipped when
-		// a later correction (EventVoided) voids them, an error otherwise.
-		var suspects []*BrokenHistoryError
-		for st, err := range s.stored(ctx, ref, from.Sequence+1) {
+		f := folder{ctx: ctx, s: s, ref: ref, until: until, want: from.Version + 1, yield: yield}
+		next := from.Sequence + 1
+		subject := ref.Subject()
+		if first == nil || first.start != next {
+			first.discard()
+			first = s.sendFirstBatch(ctx, ref, next)
+		}
+		var batch []Recorded
+		left, err := uint64(0), error(nil)
+		for {
+			if first != nil {
+				batch, left, err = first.collect()
+				first = nil
+			} else {
+				batch, left, err = s.readBatch(ctx, ref, subject, next, s.opts.ReadBatch)
+			}
 			if err != nil {
 				yield(Recorded{}, err)
 				return
 			}
-			r := st.Recorded
-			if until.reached(r) {
-				return
-			}
-			if r.Version != want {
-				suspects = append(suspects, &BrokenHistoryError{Ref: ref, Sequence: r.Sequence, Type: r.Type, Got: r.Version, Want: want})
-				continue
-			}
-			if voided, ok := voidOf(r); ok {
-				for i, b := range suspects {
-					if b.Sequence == voided {
-						suspects = append(suspects[:i], suspects[i+1:]...)
-						break
-					}
-				}
-			}
-			if len(suspects) > 0 {
-				// A valid version after a break that no correction voided.
-				yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
-				return
-			}
-			r, err := Unseal(ctx, s.keys, r)
-			if err != nil {
-				yield(Recorded{}, fmt.Errorf("read %s: %w", ref, err))
-				return
-			}
-			if !yield(r, nil) {
-				return
-			}
-			want++
-		}
-		if len(suspects) > 0 {
-			yield(Recorded{}, fmt.Errorf("read %s: %w", ref, suspects[0]))
-		}
-	}
-}
-
-// stored yields the stored events of ref from sequence start on, in order,
-// as readBatch fetches them, and an error as its last element when reading
-// fails.
-func (s *Store) stored(ctx context.Context, ref Ref, start Sequence) iter.Seq2[Stored, error] {
-	return func(yield func(Stored, error) bool) {
-		subject := ref.Subject()
-		for {
-			batch, done, err := s.readBatch(ctx, ref, subject, start)
-			if err != nil {
-				yield(Stored{}, err)
-				return
-			}
-			for _, st := range batch {
-				start = st.Sequence + 1
-				if !yield(st, nil) {
+			for _, r := range batch {
+				next = r.Sequence + 1
+				if !f.step(r) {
 					return
 				}
 			}
-			if done {
+			if left == 0 {
+				f.finish()
 				return
+			}
+			if s.opts.LongRead > 0 && left >= uint64(s.opts.LongRead) && !s.noConsumers.Load() {
+				done, err := s.readConsumer(ctx, ref, subject, next, f.step)
+				if done {
+					if err != nil {
+						yield(Recorded{}, err)
+					} else {
+						f.finish()
+					}
+					return
+				}
+				// The server refused the consumer: direct gets read on.
 			}
 		}
 	}
 }
 
-// readBatch fetches up to ReadBatch events of subject from sequence start.
-// done reports that nothing follows them. A read that did not end with the
-// server's own answer (events whose Nats-Num-Pending says what is left, or
-// its "no messages" status) is an error wrapping ErrUnavailable: the batch
-// iterator ends silently when the server does not answer in time, and that
-// silence must never read as "no events".
-func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence) ([]Stored, bool, error) {
+// firstBatch is the first direct get of a read (ShortRead events), sent
+// before it is read: a load sends it along with its snapshot's get, so a
+// short aggregate without snapshot loads in one round trip.
+type firstBatch struct {
+	s      *Store
+	ctx    context.Context
+	cancel context.CancelFunc
+	ref    Ref
+	start  Sequence
+	call   *getCall
+	err    error
+}
+
+// sendFirstBatch sends the first direct get of a read of ref from sequence
+// start; collect or discard it.
+func (s *Store) sendFirstBatch(ctx context.Context, ref Ref, start Sequence) *firstBatch {
+	b := &firstBatch{s: s, ref: ref, start: start}
+	b.ctx, b.cancel = withTimeout(ctx, s.opts.Timeout)
+	b.call, b.err = s.gets.send(s.opts.Stream, ref.Subject(), start, s.opts.ShortRead)
+	return b
+}
+
+func (b *firstBatch) collect() ([]Recorded, uint64, error) {
+	defer b.cancel()
+	if b.err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", b.ref, classify(b.err))
+	}
+	return b.call.collect(b.ctx, b.ref, b.ref.Subject(), b.start, b.s.opts.ShortRead)
+}
+
+// discard drops a first batch that is not read (nil: none).
+func (b *firstBatch) discard() {
+	if b == nil {
+		return
+	}
+	if b.err == nil {
+		b.call.close()
+	}
+	b.cancel()
+}
+
+// folder checks the events of one read and hands them on: complete history
+// (versions without gap, a break only where a correction voids it), the
+// bound, personal data opened.
+type folder struct {
+	ctx   context.Context
+	s     *Store
+	ref   Ref
+	until Until
+	want  Version
+	yield func(Recorded, error) bool
+	// suspects are events that break the version sequence: skipped when a
+	// later correction (EventVoided) voids them, an error otherwise.
+	suspects []*BrokenHistoryError
+	stopped  bool
+}
+
+// step takes the next stored event of the aggregate, in stream order, and
+// reports whether the read goes on.
+func (f *folder) step(r Recorded) bool {
+	if f.until.reached(r) {
+		f.stopped = true
+		return false
+	}
+	if r.Version != f.want {
+		f.suspects = append(f.suspects, &BrokenHistoryError{Ref: f.ref, Sequence: r.Sequence, Type: r.Type, Got: r.Version, Want: f.want})
+		return true
+	}
+	if voided, ok := voidOf(r); ok {
+		for i, b := range f.suspects {
+			if b.Sequence == voided {
+				f.suspects = append(f.suspects[:i], f.suspects[i+1:]...)
+				break
+			}
+		}
+	}
+	if len(f.suspects) > 0 {
+		// A valid version after a break that no correction voided.
+		f.fail(fmt.Errorf("read %s: %w", f.ref, f.suspects[0]))
+		return false
+	}
+	r, err := Unseal(f.ctx, f.s.keys, r)
+	if err != nil {
+		f.fail(fmt.Errorf("read %s: %w", f.ref, err))
+		return false
+	}
+	if !f.yield(r, nil) {
+		f.stopped = true
+		return false
+	}
+	f.want++
+	return true
+}
+
+func (f *folder) fail(err error) {
+	f.stopped = true
+	f.yield(Recorded{}, err)
+}
+
+// finish ends a read that reached the end of the aggregate's events.
+func (f *folder) finish() {
+	if !f.stopped && len(f.suspects) > 0 {
+		f.yield(Recorded{}, fmt.Errorf("read %s: %w", f.ref, f.suspects[0]))
+	}
+}
+
+// readBatch fetches up to batch events of subject from sequence start.
+// left is what the server counts after them for the subject (0: nothing
+// follows). A read that did not end with the server's own answer (its
+// end-of-batch mark after events whose Nats-Num-Pending says what is left,
+// or its "no messages" status) is an error wrapping ErrUnavailable: silence
+// must never read as "no events".
+func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence, batch int) ([]Recorded, uint64, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, s.opts.ReadBatch,
-		jetstreamext.GetBatchSeq(uint64(start)), jetstreamext.GetBatchSubject(subject))
+	call, err := s.gets.send(s.opts.Stream, subject, start, batch)
 	if err != nil {
-		return nil, false, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
+		return nil, 0, fmt.Errorf("read %s: %w", ref, classify(err))
 	}
-	out := make([]Stored, 0, s.opts.ReadBatch)
-	pending := ""
-	for msg, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return out, true, nil
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("read %s: %w", ref, classifyBatch(err))
-		}
-		rec, err := Decode(msg.Subject, Sequence(msg.Sequence), msg.Header, msg.Data)
-		if err != nil {
-			return nil, false, fmt.Errorf("read %s: %w", ref, err)
-		}
-		out = append(out, Stored{Recorded: rec, Header: msg.Header})
-		pending = headerValue(msg.Header, "Nats-Num-Pending")
-	}
-	if len(out) == 0 {
-		return nil, false, fmt.Errorf("read %s from sequence %d: %w: no answer from the server", ref, start, errIncomplete(ctx))
-	}
-	// The server counts what is left for the subject as it serves the batch:
-	// zero means this batch reached the end. Anything else (a full batch, a
-	// batch cut by the server's byte limit, or one cut short by a timeout)
-	// is followed by another request from the next sequence, which either
-	// answers or fails.
-	return out, pending == "0", nil
+	return call.collect(ctx, ref, subject, start, batch)
 }
 
 // errIncomplete is the error of a batched read that ended without the
@@ -285,17 +376,17 @@ func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([
 	}
 	var out []Recorded
 	for start > 0 {
-		batch, done, err := s.readBatch(ctx, ref, ref.Subject(), start)
+		batch, left, err := s.readBatch(ctx, ref, ref.Subject(), start, s.opts.ReadBatch)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range batch {
 			if r.CommandID == commandID {
-				out = append(out, r.Recorded)
+				out = append(out, r)
 			}
 			start = r.Sequence + 1
 		}
-		if done {
+		if left == 0 {
 			break
 		}
 	}

@@ -129,6 +129,10 @@ func (r *Repository[S]) Inspect(ctx context.Context, id string, until Until, use
 	}
 	a := r.initial(ref)
 	var from Position
+	// The first events are asked for while the snapshot is read: an
+	// aggregate without snapshot, the most common, loads in one round trip
+	// when it is short. They are dropped when a snapshot serves.
+	first := r.store.sendFirstBatch(ctx, ref, 1)
 	if useSnapshot {
 		if snap, ok := r.snapshot(ctx, ref); ok && !until.reachedSnapshot(snap.position.Version, snap.time) {
 			a.State, a.Position, a.at, a.Forgotten = snap.state, snap.position, snap.time, snap.forgotten
@@ -136,7 +140,7 @@ func (r *Repository[S]) Inspect(ctx context.Context, id string, until Until, use
 		}
 	}
 	forgotten := a.Forgotten
-	a, err = r.Replay(ctx, a, until)
+	a, err = r.replay(ctx, a, until, first)
 	if err == nil && from != (Position{}) && a.Forgotten && !forgotten {
 		// The snapshot holds the state from before the aggregate was
 		// forgotten, in plain: it goes too.
@@ -151,8 +155,13 @@ func (r *Repository[S]) Inspect(ctx context.Context, id string, until Until, use
 // meets an event that forgets the aggregate, it makes sure the aggregate's
 // key is gone (see Store.Forget).
 func (r *Repository[S]) Replay(ctx context.Context, a Aggregate[S], until Until) (Aggregate[S], error) {
+	return r.replay(ctx, a, until, nil)
+}
+
+// replay is Replay, starting with first when it reads from a.Position.
+func (r *Repository[S]) replay(ctx context.Context, a Aggregate[S], until Until, first *firstBatch) (Aggregate[S], error) {
 	forgets := false
-	for rec, err := range r.store.Read(ctx, a.Ref, a.Position, until) {
+	for rec, err := range r.store.read(ctx, a.Ref, a.Position, until, first) {
 		if err != nil {
 			return Aggregate[S]{}, err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/testkit"
 )
 
 // seed appends count events to a fresh aggregate through repo, in appends of
@@ -158,21 +159,34 @@ func TestLoadOfUnknownAggregateDoesNotExist(t *testing.T) {
 	require.ErrorIs(t, err, streams.ErrInvalidRef)
 }
 
-func TestLoadCreatesNoConsumer(t *testing.T) {
+func TestShortLoadCreatesNoConsumerAndALongOneLeavesNone(t *testing.T) {
 	f := newFixture(t)
 	repo, err := streams.NewRepository(f.store, tallyModel(-1))
 	require.NoError(t, err)
-	seed(t, repo, "nc", 2500)
+	consumers := func() int {
+		stream, err := f.store.JetStream().Stream(testCtx(t), "EVENTS")
+		require.NoError(t, err)
+		info, err := stream.Info(testCtx(t))
+		require.NoError(t, err)
+		return info.State.Consumers
+	}
+	seed(t, repo, "short", streams.DefaultShortRead)
 	for range 3 {
-		a, err := repo.Load(testCtx(t), "nc")
+		a, err := repo.Load(testCtx(t), "short")
+		require.NoError(t, err)
+		require.Equal(t, streams.DefaultShortRead, a.State.Count)
+	}
+	assert.Zero(t, consumers(), "a short load reads with direct gets alone")
+
+	appendTally(t, f.store, mustRef(t, "tally", "long"), 2500, nil)
+	for range 3 {
+		a, err := repo.Load(testCtx(t), "long")
 		require.NoError(t, err)
 		require.Equal(t, 2500, a.State.Count)
 	}
-	stream, err := f.store.JetStream().Stream(testCtx(t), "EVENTS")
-	require.NoError(t, err)
-	info, err := stream.Info(testCtx(t))
-	require.NoError(t, err)
-	assert.Zero(t, info.State.Consumers)
+	// A long load's consumer outlives it only until the server sees nobody
+	// listens to it.
+	testkit.Eventually(t, 15*time.Second, func() bool { return consumers() == 0 }, "long loads left consumers behind")
 }
 
 func TestReadRefusesCorruptEvents(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,12 +28,24 @@ const (
 	DefaultMaxBatch = 1000
 	// DefaultReadBatch is how many events one direct-get request returns.
 	DefaultReadBatch = 1000
+	// DefaultShortRead is how many events the first direct get of a read
+	// asks for: a tail that short is read in one round trip.
+	DefaultShortRead = 16
+	// DefaultLongRead is how many events must be left after the first
+	// direct get for a read to stream them with a consumer (measured: see
+	// BenchmarkLoad).
+	DefaultLongRead = 16
 	// DefaultSnapshotEvery is the snapshot rule of a Repository whose model
 	// does not set one.
 	DefaultSnapshotEvery = 100
 	// DefaultTimeout bounds one store call.
 	DefaultTimeout = 5 * time.Second
 )
+
+// maxAsyncAppends bounds the single-event appends of one store that wait for
+// their acknowledgement at once; more wait for a place (callers bound it
+// first, one append each).
+const maxAsyncAppends = 1 << 14
 
 // minServerMajor and minServerMinor: atomic batch publish (ADR-50) arrived in
 // nats-server 2.12.
@@ -50,8 +63,13 @@ type Options struct {
 	DuplicateWindow time.Duration
 	MaxBatch        int
 	ReadBatch       int
-	Timeout         time.Duration
-	Logger          *slog.Logger
+	// ShortRead is the size of a read's first direct get.
+	ShortRead int
+	// LongRead is the tail, left after the first direct get, from which a
+	// read streams with a consumer; 0 keeps reads to direct gets.
+	LongRead int
+	Timeout  time.Duration
+	Logger   *slog.Logger
 }
 
 // Option changes one setting of Options.
@@ -82,6 +100,16 @@ func WithMaxBatch(n int) Option { return func(o *Options) { o.MaxBatch = n } }
 // WithReadBatch sets how many events one direct-get request fetches.
 func WithReadBatch(n int) Option { return func(o *Options) { o.ReadBatch = n } }
 
+// WithShortRead sets how many events the first direct get of a read asks for
+// (default DefaultShortRead).
+func WithShortRead(n int) Option { return func(o *Options) { o.ShortRead = n } }
+
+// WithLongRead sets how many events must be left after a read's first direct
+// get for the rest to stream with a consumer (default DefaultLongRead); 0
+// keeps every read to batched direct gets (for a user without the right to
+// create consumers).
+func WithLongRead(n int) Option { return func(o *Options) { o.LongRead = n } }
+
 // WithTimeout bounds every call (a shorter context deadline still wins).
 func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
 
@@ -97,6 +125,8 @@ func defaultOptions() Options {
 		DuplicateWindow: DefaultDuplicateWindow,
 		MaxBatch:        DefaultMaxBatch,
 		ReadBatch:       DefaultReadBatch,
+		ShortRead:       DefaultShortRead,
+		LongRead:        DefaultLongRead,
 		Timeout:         DefaultTimeout,
 		Logger:          slog.Default(),
 	}
@@ -127,6 +157,12 @@ func (o Options) validate() error {
 	if o.ReadBatch < 1 {
 		errs = append(errs, fmt.Errorf("streams: read batch must be positive, got %d", o.ReadBatch))
 	}
+	if o.ShortRead < 1 {
+		errs = append(errs, fmt.Errorf("streams: short read must be positive, got %d", o.ShortRead))
+	}
+	if o.LongRead < 0 {
+		errs = append(errs, fmt.Errorf("streams: long read must be 0 (never) or positive, got %d", o.LongRead))
+	}
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("streams: timeout must be positive, got %v", o.Timeout))
 	}
@@ -135,12 +171,18 @@ func (o Options) validate() error {
 
 // Store is the event store. It is safe for concurrent use.
 type Store struct {
-	js        jetstream.JetStream
+	js jetstream.JetStream
+	// pub publishes single-event appends asynchronously (see publish).
+	pub       jetstream.JetStream
 	stream    jetstream.Stream
 	snapshots jetstream.KeyValue
 	keys      *shred.Keyring
 	opts      Options
 	log       *slog.Logger
+	// gets carries the answers of batched direct gets.
+	gets *getMux
+	// noConsumers is set once the server refused a long read's consumer.
+	noConsumers atomic.Bool
 }
 
 // Open provisions the stream and snapshot bucket (idempotently) and returns
@@ -162,6 +204,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streams: %w", err)
 	}
+	pub, err := jetstream.New(nc, jetstream.WithDefaultTimeout(o.Timeout),
+		jetstream.WithPublishAsyncMaxPending(maxAsyncAppends), jetstream.WithPublishAsyncTimeout(o.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("streams: %w", err)
+	}
 	ctx, cancel := withTimeout(ctx, o.Timeout)
 	defer cancel()
 	stream, err := provisionStream(ctx, js, o)
@@ -176,7 +223,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
+	return &Store{js: js, pub: pub, gets: newGetMux(nc), stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
 }
 
 // JetStream returns the store's JetStream context, for callers that need
@@ -376,6 +423,8 @@ func classify(err error) error {
 		errors.Is(err, nats.ErrReconnectBufExceeded),
 		errors.Is(err, nats.ErrStaleConnection),
 		errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout),
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs),
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

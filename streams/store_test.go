@@ -187,7 +187,9 @@ func TestMultiEventAppendHasConsecutiveVersions(t *testing.T) {
 	f := newFixture(t)
 	ref := mustRef(t, "tally", "m2")
 	other := mustRef(t, "tally", "other")
-	res, err := f.store.Append(testCtx(t), ref, streams.Position{}, addedEvents(1, 3), streams.WithCommandID("cmd-1"), streams.WithCorrelation("corr-1", "cause-1"))
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	res, err := f.store.Append(testCtx(t), ref, streams.Position{}, addedEvents(1, 3), streams.WithCommandID("cmd-1"), streams.WithCorrelation("corr-1", "cause-1"),
+		streams.WithTrace(traceparent, "vendor=1"))
 	require.NoError(t, err)
 	_, err = f.store.Append(testCtx(t), other, streams.Position{}, addedEvents(1, 1))
 	require.NoError(t, err)
@@ -206,6 +208,9 @@ func TestMultiEventAppendHasConsecutiveVersions(t *testing.T) {
 	assert.Equal(t, "cmd-1", events[0].CommandID)
 	assert.Equal(t, "corr-1", events[2].CorrelationID)
 	assert.Equal(t, "cause-1", events[2].CausationID)
+	assert.Equal(t, traceparent, events[2].TraceParent, "every event of the append carries its trace context")
+	assert.Equal(t, "vendor=1", events[2].TraceState)
+	assert.Empty(t, events[3].TraceParent, "an append without one adds no trace header")
 	assert.Equal(t, "Added", events[0].Type)
 	assert.Equal(t, 1, events[0].Schema)
 	assert.False(t, events[0].Time.IsZero())
@@ -228,6 +233,7 @@ func TestAppendRefusesBadInput(t *testing.T) {
 		"payload not json": {[]streams.Event{{Type: "Added", Data: []byte(`{`)}}, nil, streams.ErrInvalidEvent, "not valid JSON"},
 		"id with newline":  {[]streams.Event{{Type: "Added", Data: []byte(`{}`), ID: "a\nb"}}, nil, streams.ErrInvalidEvent, "line break"},
 		"command id crlf":  {addedEvents(1, 1), []streams.AppendOption{streams.WithCommandID("x\r\nNats-Msg-Id: y")}, streams.ErrInvalidEvent, "command id"},
+		"tracestate crlf":  {addedEvents(1, 1), []streams.AppendOption{streams.WithTrace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "a=b\r\nEs-Type: X")}, streams.ErrInvalidEvent, "tracestate"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

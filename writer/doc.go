@@ -132,4 +132,15 @@
 // WithMetrics registers Prometheus counters of commands by type, command and
 // outcome, a latency histogram, and counters of appended events and conflict
 // retries.
+//
+// # Tracing
+//
+// Each command request is a span (cmd.<type>.<command>, kind server) that
+// continues the W3C trace context (traceparent, tracestate) of the request's
+// headers, with the aggregate type and id, the command and the outcome code;
+// a failure of the writer (503, 500) sets its error status, a refusal does
+// not. Every event the command appends carries the span's trace context in
+// its traceparent and tracestate headers (see package tracing). Spans come
+// from WithTracerProvider, the global provider by default: no-ops until a
+// program sets one.
 package writer

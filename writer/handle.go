@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/tracing"
 )
 
 // unsureRetries bounds how often an append whose outcome is unknown (the
@@ -285,7 +286,8 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 // Writer.lastMoment): a writer paused here and woken after another attempt
 // took over the command or its unique key must send nothing.
 func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
-	next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(cid))
+	traced := tracing.AppendOption(ctx)
+	next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
 	if err == nil || !errors.Is(err, streams.ErrUnavailable) {
 		return next, appended, err
 	}
@@ -298,7 +300,7 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 		if err := backoff(ctx, 1); err != nil {
 			break
 		}
-		next, appended, err = r.repo.Append(ctx, agg, events, streams.WithCommandID(cid))
+		next, appended, err = r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
 		switch {
 		case err == nil:
 			return next, appended, nil

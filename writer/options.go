@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Names and defaults of the writer's settings, in one place.
@@ -86,6 +87,9 @@ type Options struct {
 	Deployment string
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// TracerProvider makes the commands' spans; nil means the global one
+	// (otel.GetTracerProvider).
+	TracerProvider trace.TracerProvider
 }
 
 // Option changes one setting.
@@ -158,6 +162,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l 
 // WithMetrics registers the writer's Prometheus metrics on r. Without it
 // nothing is registered.
 func WithMetrics(r prometheus.Registerer) Option { return func(o *Options) { o.Registerer = r } }
+
+// WithTracerProvider makes the writer's spans with tp (default: the global
+// provider, otel.GetTracerProvider(), a no-op unless a program sets one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *Options) { o.TracerProvider = tp }
+}
 
 func defaultOptions() Options {
 	return Options{

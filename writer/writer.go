@@ -16,9 +16,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetsource/jetsource/internal/microsvc"
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/tracing"
 )
 
 // Writer serves commands. Build it with New, add aggregates with Register,
@@ -33,6 +35,7 @@ type Writer struct {
 	unique   jetstream.KeyValue
 	metrics  *metrics
 	serving  atomic.Bool
+	tracer   trace.Tracer
 }
 
 // route is one aggregate type with its state type erased, so that one writer
@@ -99,7 +102,7 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
 	return &Writer{nc: nc, store: store, opts: o, log: o.Logger, routes: map[string]route{},
-		commands: commands, unique: unique, metrics: m}, nil
+		commands: commands, unique: unique, metrics: m, tracer: tracing.Tracer(o.TracerProvider)}, nil
 }
 
 // job is one command on its way through a worker.
@@ -110,6 +113,9 @@ type job struct {
 	command string
 	request Request
 	start   time.Time // req.Start(): the service's stats time from it too
+	// ctx carries the command's span (see startSpan).
+	ctx  context.Context
+	span trace.Span
 }
 
 // Serve serves the registered commands until ctx is done, then drains: it
@@ -178,6 +184,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 		rt := w.routes[typ]
 		group := svc.AddGroup("cmd." + typ)
 		for _, command := range rt.commandNames() {
+			subject := "cmd." + typ + "." + command
 			handler := func(req *microsvc.Request) {
 				start := req.Start()
 				if !answerable(req.Reply()) {
@@ -186,6 +193,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 					_ = req.Drop("not run: its reply subject is one the writer writes to")
 					return
 				}
+				ctx, span := w.startSpan(subject, req.Header())
 				r, err := DecodeRequest(req.Data())
 				if err != nil {
 					re, _ := classify(err)
@@ -193,9 +201,10 @@ func (w *Writer) Serve(ctx context.Context) error {
 					if rerr := req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
 						w.log.Warn("error reply not sent", "command", typ+"."+command, "error", rerr)
 					}
+					endSpan(span, typ, command, "", re.Code, err)
 					return
 				}
-				j := &job{req: req, route: rt, typ: typ, command: command, request: r, start: start}
+				j := &job{req: req, route: rt, typ: typ, command: command, request: r, start: start, ctx: ctx, span: span}
 				gate.RLock()
 				defer gate.RUnlock()
 				if closed {
@@ -273,7 +282,7 @@ func (w *Writer) work(queue <-chan *job) {
 		if last := w.lastMoment(j); last.Before(deadline) {
 			deadline = last
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		ctx, cancel := context.WithDeadline(j.ctx, deadline)
 		reply, err := handle(ctx, cache, j)
 		cancel()
 		switch {
@@ -284,6 +293,7 @@ func (w *Writer) work(queue <-chan *job) {
 			w.log.Error("command outcome unknown; not answered", "command", j.typ+"."+j.command,
 				"aggregate", j.request.AggregateID, "error", err)
 			w.finish(j.typ, j.command, j.request.AggregateID, outcomeUnknown, j.start, nil)
+			endSpan(j.span, j.typ, j.command, j.request.AggregateID, outcomeUnknown, err)
 			_ = j.req.Drop("outcome unknown; not answered")
 		case err != nil:
 			w.answerError(j, err)
@@ -296,6 +306,7 @@ func (w *Writer) work(queue <-chan *job) {
 			// Counted before the reply goes out, so that a client that got
 			// its reply sees it in the metrics.
 			w.finish(j.typ, j.command, j.request.AggregateID, outcomeOK, j.start, nil)
+			endSpan(j.span, j.typ, j.command, j.request.AggregateID, outcomeOK, nil)
 			if perr := j.req.Respond(body); perr != nil {
 				w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", perr)
 			}
@@ -312,6 +323,7 @@ func (w *Writer) answerError(j *job, err error) {
 		details = err
 	}
 	w.finish(j.typ, j.command, j.request.AggregateID, re.Code, j.start, details)
+	endSpan(j.span, j.typ, j.command, j.request.AggregateID, re.Code, err)
 	if rerr := j.req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
 		w.log.Warn("error reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", rerr)
 	}

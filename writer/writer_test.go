@@ -109,8 +109,9 @@ func startWriterWith(t *testing.T, n *testkit.NATS, extra func(*writer.Writer) e
 	ctx := context.Background()
 	store, err := streams.Open(ctx, nc, streams.WithTimeout(2*time.Second))
 	require.NoError(t, err)
+	serving := make(chan struct{})
 	w, err := writer.New(nc, store, append([]writer.Option{writer.WithWorkers(8), writer.WithTimeout(5 * time.Second),
-		writer.WithLogger(discardLogger())}, opts...)...)
+		writer.WithLogger(slog.New(&signalOn{msg: "writer serving", ch: serving}))}, opts...)...)
 	require.NoError(t, err)
 	require.NoError(t, writer.Register(w, account.Definition()))
 	require.NoError(t, writer.Register(w, order.Definition()))
@@ -130,7 +131,16 @@ func startWriterWith(t *testing.T, n *testkit.NATS, extra func(*writer.Writer) e
 		cancel()
 		<-r.done
 	})
-	// Ready once the endpoints answer.
+	// Ready once every endpoint of this writer is subscribed on the server
+	// (its log says so, the flush carries the subscriptions; a test that
+	// sets its own logger goes without) and the endpoints answer: another
+	// writer's answer to the probe below proves nothing of this one's.
+	select {
+	case <-serving:
+		require.NoError(t, nc.Flush())
+	case <-time.After(10 * time.Second):
+	case <-r.done:
+	}
 	client := n.Connect()
 	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, err := client.Request("cmd.account.open", []byte(`{}`), time.Second)
@@ -743,3 +753,21 @@ func startBenchWriter(b *testing.B, n *testkit.NATS, opts ...writer.Option) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// signalOn is a log handler that discards records and closes ch at the first
+// record with message msg.
+type signalOn struct {
+	msg  string
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (h *signalOn) Enabled(context.Context, slog.Level) bool { return true }
+func (h *signalOn) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.ch) })
+	}
+	return nil
+}
+func (h *signalOn) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *signalOn) WithGroup(string) slog.Handler      { return h }

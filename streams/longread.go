@@ -1,0 +1,191 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// apiConsumerCreate is the JetStream API subject that creates an ephemeral
+// consumer (the server names it) on a stream.
+const apiConsumerCreate = "$JS.API.CONSUMER.CREATE."
+
+// longReadInactive is how long the server keeps a long read's consumer once
+// nobody listens to it any more (the read ended, or its process died): the
+// read never deletes it, so a reader needs no right to delete consumers.
+const longReadInactive = 2 * time.Second
+
+// longReadHeartbeat is the consumer's idle heartbeat, which flow control
+// requires; a read that waits longer than the store's timeout fails anyway.
+const longReadHeartbeat = 5 * time.Second
+
+// consumerRequest is the body of a consumer creation (the server's JSON
+// names; see the JetStream API).
+type consumerRequest struct {
+	Stream string         `json:"stream_name"`
+	Config consumerConfig `json:"config"`
+}
+
+type consumerConfig struct {
+	DeliverSubject    string        `json:"deliver_subject"`
+	DeliverPolicy     string        `json:"deliver_policy"`
+	OptStartSeq       uint64        `json:"opt_start_seq"`
+	AckPolicy         string        `json:"ack_policy"`
+	ReplayPolicy      string        `json:"replay_policy"`
+	FilterSubject     string        `json:"filter_subject"`
+	FlowControl       bool          `json:"flow_control"`
+	Heartbeat         time.Duration `json:"idle_heartbeat"`
+	InactiveThreshold time.Duration `json:"inactive_threshold"`
+	Replicas          int           `json:"num_replicas"`
+	MemoryStorage     bool          `json:"mem_storage"`
+}
+
+// readConsumer streams the events of subject from sequence start to the
+// last one with a push consumer of its own (no acknowledgements, flow
+// controlled, so at most the server's window of events waits in memory),
+// handing each to each until it returns false. done is false when the
+// server refused the consumer (too old, a limit, no permission) and nothing
+// was handed on: the caller reads on with direct gets, and the store does
+// not ask again. The read is complete only when an event arrives that the
+// server says is the last (its pending count is 0); a missing delivery, a
+// dropped message or silence for longer than the store's timeout is
+// ErrUnavailable.
+func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start Sequence, each func(Recorded) bool) (done bool, err error) {
+	nc := s.js.Conn()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return true, fmt.Errorf("read %s: %w", ref, classify(err))
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	// A cancelled context ends a wait for the next event at once.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = sub.Unsubscribe()
+		case <-stop:
+		}
+	}()
+
+	req, _ := json.Marshal(consumerRequest{Stream: s.opts.Stream, Config: consumerConfig{
+		DeliverSubject: inbox, DeliverPolicy: "by_start_sequence", OptStartSeq: uint64(start),
+		AckPolicy: "none", ReplayPolicy: "instant", FilterSubject: subject,
+		FlowControl: true, Heartbeat: longReadHeartbeat, InactiveThreshold: longReadInactive,
+		Replicas: 1, MemoryStorage: true,
+	}})
+	cctx, cancel := withTimeout(ctx, s.opts.Timeout)
+	resp, err := nc.RequestWithContext(cctx, apiConsumerCreate+s.opts.Stream, req)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
+			// No answer to a creation is what a missing permission looks
+			// like; direct gets serve, and later reads do not wait again.
+			s.refuseConsumers(ref, err)
+			return false, nil
+		}
+		return true, fmt.Errorf("read %s: %w", ref, classify(err))
+	}
+	var created struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &created); err != nil || created.Error != nil {
+		if created.Error != nil {
+			err = fmt.Errorf("%s (%d)", created.Error.Description, created.Error.ErrCode)
+		}
+		s.refuseConsumers(ref, err)
+		return false, nil
+	}
+
+	var delivered uint64
+	for {
+		msg, err := sub.NextMsg(s.opts.Timeout)
+		if err != nil {
+			if ctx.Err() != nil {
+				return true, fmt.Errorf("read %s from sequence %d: %w: %w", ref, start, ErrUnavailable, ctx.Err())
+			}
+			if errors.Is(err, nats.ErrTimeout) {
+				return true, fmt.Errorf("read %s from sequence %d: %w: no event for %v", ref, start, ErrUnavailable, s.opts.Timeout)
+			}
+			return true, fmt.Errorf("read %s from sequence %d: %w: %w", ref, start, ErrUnavailable, err)
+		}
+		if len(msg.Data) == 0 && msg.Header.Get("Status") != "" {
+			// Heartbeat or flow control: a request with a reply is answered
+			// so that the server sends on.
+			if msg.Reply != "" {
+				_ = nc.Publish(msg.Reply, nil)
+			}
+			continue
+		}
+		seq, cseq, pending, ok := parseDelivery(msg.Reply)
+		if !ok {
+			return true, fmt.Errorf("read %s: %w: unexpected delivery %q", ref, ErrUnavailable, msg.Reply)
+		}
+		delivered++
+		if cseq != delivered {
+			return true, fmt.Errorf("read %s from sequence %d: %w: delivery %d arrived after %d (messages lost)",
+				ref, start, ErrUnavailable, cseq, delivered-1)
+		}
+		rec, err := decodeOf(ref, subject, msg.Subject, Sequence(seq), msg.Header, msg.Data)
+		if err != nil {
+			return true, fmt.Errorf("read %s: %w", ref, err)
+		}
+		if !each(rec) || pending == 0 {
+			return true, nil
+		}
+	}
+}
+
+// refuseConsumers makes reads of the store keep to direct gets from now on.
+func (s *Store) refuseConsumers(ref Ref, err error) {
+	if s.noConsumers.CompareAndSwap(false, true) {
+		s.log.Warn("long reads fall back to direct gets: the server did not create a read consumer", "aggregate", ref.String(), "error", err)
+	}
+}
+
+// parseDelivery reads the stream sequence, the consumer's delivery sequence
+// and the count of what is left from a delivery's reply subject:
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or
+// with <domain>.<account hash> after $JS.ACK (the v2 form, which may grow
+// tokens at the end).
+func parseDelivery(reply string) (seq, cseq, pending uint64, ok bool) {
+	rest, found := strings.CutPrefix(reply, "$JS.ACK.")
+	if !found {
+		return 0, 0, 0, false
+	}
+	var tokens [12]string
+	n := 0
+	for n < len(tokens) {
+		tok, after, more := strings.Cut(rest, ".")
+		tokens[n] = tok
+		n++
+		if !more {
+			break
+		}
+		rest = after
+	}
+	first := 0 // index of <stream>
+	switch {
+	case n == 7:
+	case n >= 9: // tokens after <pending> are allowed
+		first = 2
+	default:
+		return 0, 0, 0, false
+	}
+	var err1, err2, err3 error
+	seq, err1 = strconv.ParseUint(tokens[first+3], 10, 64)
+	cseq, err2 = strconv.ParseUint(tokens[first+4], 10, 64)
+	pending, err3 = strconv.ParseUint(tokens[first+6], 10, 64)
+	return seq, cseq, pending, err1 == nil && err2 == nil && err3 == nil
+}
