@@ -34,7 +34,10 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, opts ...streams.Option) benchEnv {
 	b.Helper()
-	n := testkit.StartNATS(b)
+	// No cap on consumers per stream: a baseline that reads with an ordered
+	// consumer leaves one on the server per iteration, for a few seconds,
+	// and a fast machine runs thousands (the server's default cap is 1,000).
+	n := testkit.StartNATS(b, func(o *server.Options) { o.JetStreamLimits.DefaultMaxConsumers = -1 })
 	nc := n.Connect()
 	store, err := streams.Open(context.Background(), nc, opts...)
 	if err != nil {

@@ -33,4 +33,5 @@ const (
 	// message with the same id (a twin's append in flight); its outcome is
 	// not known yet.
 	errCodeDuplicateInProcess = 10158 // JSStreamDuplicateMessageConflict
+	errCodeMaxConsumers       = 10026 // JSMaximumConsumersLimitErr
 )

@@ -57,6 +57,14 @@ type consumerConfig struct {
 // dropped message or silence for longer than the store's timeout is
 // ErrUnavailable.
 func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start Sequence, each func(Recorded) bool) (done bool, err error) {
+	select {
+	case s.readConsumers <- struct{}{}:
+		// The server keeps the consumer until longReadInactive after the
+		// read stops listening: the token is given back then.
+		defer time.AfterFunc(longReadInactive+time.Second, func() { <-s.readConsumers })
+	default:
+		return false, nil // MaxReadConsumers reached: direct gets serve
+	}
 	nc := s.js.Conn()
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
@@ -102,6 +110,12 @@ func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start
 	}
 	if err := json.Unmarshal(resp.Data, &created); err != nil || created.Error != nil {
 		if created.Error != nil {
+			if created.Error.ErrCode == errCodeMaxConsumers {
+				// The stream is full of consumers for now (other processes'
+				// reads, a low server limit): this read uses direct gets,
+				// later ones try again.
+				return false, nil
+			}
 			err = fmt.Errorf("%s (%d)", created.Error.Description, created.Error.ErrCode)
 		}
 		s.refuseConsumers(ref, err)

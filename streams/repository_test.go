@@ -2,9 +2,13 @@ package streams_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -253,5 +257,55 @@ func TestSnapshotNeverChangesAResultWhenAnElementFieldIsRenamed(t *testing.T) {
 	require.Len(t, got.State.Items, 12)
 	for i, it := range got.State.Items {
 		assert.Equal(t, int64(i+1), it.Count, "item %d replayed, not read from the v1 snapshot with the field zeroed", i)
+	}
+}
+
+// Long loads never fill the stream with their consumers: a store keeps at
+// most MaxReadConsumers of them on the server (those the server has still to
+// remove included), so that the projectors' consumers always find room; past
+// that, and when the server's consumer limit is reached, loads read with
+// direct gets and stay whole.
+func TestLongLoadsLeaveRoomForTheProjectorsConsumers(t *testing.T) {
+	const limit = streams.MaxReadConsumers + 8
+	n := testkit.StartNATS(t, func(o *server.Options) { o.JetStreamLimits.DefaultMaxConsumers = limit })
+	store, err := streams.Open(testCtx(t), n.Connect())
+	require.NoError(t, err)
+	repo, err := streams.NewRepository(store, tallyModel(-1))
+	require.NoError(t, err)
+	appendTally(t, store, mustRef(t, "tally", "long"), 200, nil)
+	consumers := func() int {
+		stream, err := store.JetStream().Stream(testCtx(t), "EVENTS")
+		require.NoError(t, err)
+		info, err := stream.Info(testCtx(t))
+		require.NoError(t, err)
+		return info.State.Consumers
+	}
+
+	var wg sync.WaitGroup
+	for range 3 * streams.MaxReadConsumers {
+		wg.Go(func() {
+			a, err := repo.Load(testCtx(t), "long")
+			assert.NoError(t, err)
+			assert.Equal(t, 200, a.State.Count)
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, consumers(), streams.MaxReadConsumers, "one store's long loads hold at most MaxReadConsumers consumers")
+
+	// Another process's reads fill the stream up to the server's limit but
+	// for the consumer a projector needs now: it is created, and loads go on.
+	js := store.JetStream()
+	others := limit - consumers() - 1
+	for i := range others {
+		_, err := js.CreateConsumer(testCtx(t), "EVENTS", jetstream.ConsumerConfig{
+			Name: fmt.Sprintf("other-%d", i), FilterSubject: "events.tally.long", InactiveThreshold: time.Minute})
+		require.NoError(t, err)
+	}
+	_, err = js.CreateConsumer(testCtx(t), "EVENTS", jetstream.ConsumerConfig{Durable: "projector", FilterSubject: "events.>"})
+	require.NoError(t, err, "the projector's consumer finds room")
+	for range 3 {
+		a, err := repo.Load(testCtx(t), "long")
+		require.NoError(t, err, "a load on a stream full of consumers reads with direct gets")
+		assert.Equal(t, 200, a.State.Count)
 	}
 }

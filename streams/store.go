@@ -183,7 +183,18 @@ type Store struct {
 	gets *getMux
 	// noConsumers is set once the server refused a long read's consumer.
 	noConsumers atomic.Bool
+	// readConsumers holds a token for each long read's consumer the server
+	// may still keep (until longReadInactive after the read): see
+	// MaxReadConsumers.
+	readConsumers chan struct{}
 }
+
+// MaxReadConsumers bounds the consumers of long reads one store keeps on the
+// server at once, those still to be removed by the server included. A
+// nats-server allows 1,000 consumers per stream unless configured otherwise
+// (jetstream default_max_consumers), and the projectors' consumers must
+// always find room: a long read past the bound reads with direct gets.
+const MaxReadConsumers = 64
 
 // Open provisions the stream and snapshot bucket (idempotently) and returns
 // the store. It fails with ErrServerTooOld on a server older than 2.12 and
@@ -223,7 +234,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, pub: pub, gets: newGetMux(nc), stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
+	return &Store{js: js, pub: pub, gets: newGetMux(nc), readConsumers: make(chan struct{}, MaxReadConsumers), stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
 }
 
 // JetStream returns the store's JetStream context, for callers that need
