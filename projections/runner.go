@@ -451,7 +451,28 @@ func (r *Runner) freshGeneration(ctx context.Context, name string, keys Keys, ol
 // still points at from and holder still holds fence (a lease or a lock);
 // errRestart when not.
 func (r *Runner) switchGeneration(ctx context.Context, keys Keys, from, to int64, fence, holder string) error {
-	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
+	// The fence's holder renews it meanwhile (a PEXPIRE, which aborts the
+	// watch without changing what is checked): the checks run again on
+	// each attempt, so a touched fence is simply tried again.
+	var err error
+	for range switchAttempts {
+		if err = r.trySwitch(ctx, keys, from, to, fence, holder); !errors.Is(err, redis.TxFailedErr) {
+			break
+		}
+	}
+	if errors.Is(err, redis.TxFailedErr) {
+		return fmt.Errorf("%w: another writer touched the projection", errRestart)
+	}
+	return err
+}
+
+// switchAttempts bounds the attempts of a generation switch whose watch a
+// renewal of its fence aborted.
+const switchAttempts = 5
+
+// trySwitch is one attempt of switchGeneration.
+func (r *Runner) trySwitch(ctx context.Context, keys Keys, from, to int64, fence, holder string) error {
+	return r.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		if g, err := tx.Get(ctx, keys.Generation()).Int64(); err != nil || g != from {
 			return fmt.Errorf("%w: generation switched", errRestart)
 		}
@@ -464,10 +485,6 @@ func (r *Runner) switchGeneration(ctx context.Context, keys Keys, from, to int64
 		})
 		return err
 	}, keys.Generation(), fence)
-	if errors.Is(err, redis.TxFailedErr) {
-		return fmt.Errorf("%w: another writer touched the projection", errRestart)
-	}
-	return err
 }
 
 // target is where a run of a projection writes: a generation, fenced by the
