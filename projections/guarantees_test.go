@@ -248,7 +248,9 @@ func TestPanicInApplyIsAPoisonEventAndTheProcessKeepsRunning(t *testing.T) {
 
 func TestPoisonEventStopsItsProjectionWhenRetriesOutliveTheLease(t *testing.T) {
 	// The retries (50+100+200+400+800 ms with the default 5) outlive the
-	// lease (300 ms): the lease is renewed while retrying.
+	// lease (1 s): the lease is renewed while retrying. (A shorter lease
+	// lapsed on a machine loaded far past its cores, renewals coming late:
+	// the runner restarted and applied the poison again.)
 	for name, tc := range map[string]struct {
 		maxRetries int
 		calls      int64
@@ -260,7 +262,7 @@ func TestPoisonEventStopsItsProjectionWhenRetriesOutliveTheLease(t *testing.T) {
 			e := newEnv(t)
 			var calls atomic.Int64
 			poison := failing("poison", &calls, func() error { return errors.New("cannot apply") })
-			start(t, e.runnerWith([]projections.Projection{poison}, projections.WithMaxRetries(tc.maxRetries), projections.WithRetryBackoff(50*time.Millisecond), projections.WithLeaseTTL(300*time.Millisecond)))
+			start(t, e.runnerWith([]projections.Projection{poison}, projections.WithMaxRetries(tc.maxRetries), projections.WithRetryBackoff(50*time.Millisecond), projections.WithLeaseTTL(time.Second)))
 			e.add("account", "ok", account.AccountOpened{Owner: "o"})
 			bad := e.add("account", "bad", account.AccountOpened{Owner: "b"})
 
