@@ -94,11 +94,12 @@ func (c *getCall) close() {
 // apiDirectGet is the subject of a stream's direct gets.
 const apiDirectGet = "$JS.API.DIRECT.GET."
 
-// collect reads the call's answer: its events in order and what the server
-// counts after them (see readBatch).
-func (c *getCall) collect(ctx context.Context, ref Ref, subject string, start Sequence, batch int) ([]Recorded, uint64, error) {
+// collect reads the call's answer: its events in order, each with the
+// headers of its message, and what the server counts after them (see
+// readBatch).
+func (c *getCall) collect(ctx context.Context, ref Ref, subject string, start Sequence, batch int) ([]Stored, uint64, error) {
 	defer c.close()
-	out := make([]Recorded, 0, min(batch, 64))
+	out := make([]Stored, 0, min(batch, 64))
 	pending := ""
 	for {
 		var msg *nats.Msg
@@ -139,7 +140,7 @@ func (c *getCall) collect(ctx context.Context, ref Ref, subject string, start Se
 		if err != nil {
 			return nil, 0, fmt.Errorf("read %s: %w", ref, err)
 		}
-		out = append(out, rec)
+		out = append(out, Stored{Recorded: rec, Header: msg.Header})
 		if len(out) > batch {
 			return nil, 0, fmt.Errorf("read %s: %w: the server answered more than %d events", ref, ErrUnavailable, batch)
 		}

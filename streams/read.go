@@ -162,7 +162,7 @@ func (s *Store) read(ctx context.Context, ref Ref, from Position, until Until, f
 			first.discard()
 			first = s.sendFirstBatch(ctx, ref, next)
 		}
-		var batch []Recorded
+		var batch []Stored
 		left, err := uint64(0), error(nil)
 		for {
 			if first != nil {
@@ -175,9 +175,9 @@ func (s *Store) read(ctx context.Context, ref Ref, from Position, until Until, f
 				yield(Recorded{}, err)
 				return
 			}
-			for _, r := range batch {
-				next = r.Sequence + 1
-				if !f.step(r) {
+			for _, st := range batch {
+				next = st.Sequence + 1
+				if !f.step(st.Recorded) {
 					return
 				}
 			}
@@ -223,7 +223,7 @@ func (s *Store) sendFirstBatch(ctx context.Context, ref Ref, start Sequence) *fi
 	return b
 }
 
-func (b *firstBatch) collect() ([]Recorded, uint64, error) {
+func (b *firstBatch) collect() ([]Stored, uint64, error) {
 	defer b.cancel()
 	if b.err != nil {
 		return nil, 0, fmt.Errorf("read %s: %w", b.ref, classify(b.err))
@@ -313,7 +313,7 @@ func (f *folder) finish() {
 // end-of-batch mark after events whose Nats-Num-Pending says what is left,
 // or its "no messages" status) is an error wrapping ErrUnavailable: silence
 // must never read as "no events".
-func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence, batch int) ([]Recorded, uint64, error) {
+func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence, batch int) ([]Stored, uint64, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	call, err := s.gets.send(s.opts.Stream, subject, start, batch)
@@ -380,11 +380,11 @@ func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range batch {
-			if r.CommandID == commandID {
-				out = append(out, r)
+		for _, st := range batch {
+			if st.CommandID == commandID {
+				out = append(out, st.Recorded)
 			}
-			start = r.Sequence + 1
+			start = st.Sequence + 1
 		}
 		if left == 0 {
 			break
