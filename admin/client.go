@@ -38,6 +38,9 @@ type Client struct {
 	// ProjectionNames names the deployment's projections, in the order to show
 	// them.
 	ProjectionNames []string
+	// Deployment is the deployment's name (deployment.name), which names
+	// its projectors' consumers.
+	Deployment string
 	// RebuildSubject is the prefix of the projectors' rebuild requests
 	// (service.RebuildSubjectOf of the deployment's name).
 	RebuildSubject string

@@ -18,13 +18,14 @@ type Projection struct {
 	projections.Report
 	// StreamLast is the sequence of the stream's last event.
 	StreamLast uint64 `json:"stream_last_sequence"`
-	// Lag is how many stream sequences the live generation has still to
-	// reach.
+	// Lag is how many events the projection has still to apply
+	// (projections.Lag: what jetsource_projection_lag and the reader's
+	// readiness count).
 	Lag uint64 `json:"lag"`
 }
 
 // Projections reports each of the deployment's projections (see
-// projections.Inspect) with its lag behind the stream.
+// projections.Inspect) with its lag (projections.Lag).
 func (c *Client) Projections(ctx context.Context) ([]Projection, error) {
 	if c.Redis == nil {
 		return nil, ErrNoRedis
@@ -39,7 +40,12 @@ func (c *Client) Projections(ctx context.Context) ([]Projection, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Projection{Report: rep, StreamLast: last, Lag: last - min(rep.Reached, last)})
+		lag, err := projections.Lag(ctx, c.Store.JetStream(), c.Store.StreamName(), c.Deployment, c.Redis,
+			func(context.Context) (uint64, error) { return last, nil }, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Projection{Report: rep, StreamLast: last, Lag: lag})
 	}
 	return out, nil
 }

@@ -132,6 +132,7 @@ func (p *Platform) Admin(cfg config.Config, nc *nats.Conn, store *streams.Store,
 	return &admin.Client{
 		NATS: nc, Store: store, Redis: rdb,
 		Aggregates: p.Aggregates(), ProjectionNames: p.ProjectionNames(),
+		Deployment:     cfg.Deployment.Name,
 		RebuildSubject: RebuildSubjectOf(cfg.Deployment.Name),
 		Timeout:        cfg.NATS.RequestTimeout,
 	}

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -47,36 +46,11 @@ func LagCheck(lag func(ctx context.Context, projection string) (uint64, error), 
 	}
 }
 
-// ProjectionLag returns how many events a projection has still to apply,
-// as the projector's jetsource_projection_lag counts them: the events of its
-// own subjects its live consumer has not delivered, plus those delivered and
-// not acknowledged. The consumer outlives a stopped projector, so the count
-// keeps growing while nobody applies them. The end of the stream minus the
-// projection's position would count the events of every other aggregate
-// type too, and never come back to 0 for a projection followed by events
-// it does not subscribe to. Before the projector created the consumer, the
-// count is the stream's last sequence minus the position reached: an upper
-// bound.
+// ProjectionLag is projections.Lag of one deployment's projections, for
+// LagCheck.
 func ProjectionLag(js jetstream.JetStream, stream, deployment string, rdb redis.Cmdable,
 	lastSequence func(context.Context) (uint64, error)) func(context.Context, string) (uint64, error) {
 	return func(ctx context.Context, name string) (uint64, error) {
-		consumer := projections.ConsumerName(deployment, projections.KindLive, name)
-		c, err := js.Consumer(ctx, stream, consumer)
-		if err == nil {
-			info := c.CachedInfo()
-			return info.NumPending + uint64(info.NumAckPending), nil
-		}
-		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return 0, fmt.Errorf("consumer %s: %w", consumer, err)
-		}
-		last, err := lastSequence(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("event stream: %w", err)
-		}
-		reached, err := projections.Reached(ctx, rdb, name)
-		if err != nil {
-			return 0, err
-		}
-		return last - min(last, reached), nil
+		return projections.Lag(ctx, js, stream, deployment, rdb, lastSequence, name)
 	}
 }
