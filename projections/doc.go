@@ -67,14 +67,14 @@
 //
 // A projection's keys live under a generation:
 //
-//	jetsource:proj:<name>:gen                  current generation number
-//	jetsource:proj:<name>:lease                id of the active runner
-//	jetsource:proj:<name>:rebuild              lock of the one rebuild that may run
-//	jetsource:proj:<name>:status               hash: state, sequence, subject, type, error
-//	jetsource:proj:<name>:g<N>:checkpoint      last applied stream sequence
-//	jetsource:proj:<name>:g<N>:reached         stream sequence the model is known to reflect
-//	jetsource:proj:<name>:g<N>:versions        hash: aggregate subject -> last applied version
-//	jetsource:proj:<name>:g<N>:<model keys>    the read model
+//	jetsource:proj:{<name>}:gen                  current generation number
+//	jetsource:proj:{<name>}:lease                id of the active runner
+//	jetsource:proj:{<name>}:rebuild              lock of the one rebuild that may run
+//	jetsource:proj:{<name>}:status               hash: state, sequence, subject, type, error
+//	jetsource:proj:{<name>}:g<N>:checkpoint      last applied stream sequence
+//	jetsource:proj:{<name>}:g<N>:reached         stream sequence the model is known to reflect
+//	jetsource:proj:{<name>}:g<N>:versions        hash: aggregate subject -> last applied version
+//	jetsource:proj:{<name>}:g<N>:<model keys>    the read model
 //
 // Rebuild builds generation N+1 from the start of the stream while N keeps
 // answering queries, switches the pointer in one SET once N+1 has caught up,
@@ -95,7 +95,8 @@
 //
 // # Keys
 //
-// A projection's keys live under jetsource:proj:<name>: its generation
+// A projection's keys live under jetsource:proj:{<name>}: (partition p of
+// several: jetsource:proj:{<name>/<p>}:, see PartitionKeys) its generation
 // pointer (gen), lease, status, rebuild lock, and per generation g<N>: its
 // checkpoint, reached, versions (the last applied version of each aggregate)
 // and the model's own keys, tx.Keys.Key(parts…) = …:g<N>:<parts joined by
