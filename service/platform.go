@@ -134,7 +134,11 @@ func (p *Platform) Admin(cfg config.Config, nc *nats.Conn, store *streams.Store,
 		Aggregates: p.Aggregates(), ProjectionNames: p.ProjectionNames(),
 		Deployment:     cfg.Deployment.Name,
 		RebuildSubject: RebuildSubjectOf(cfg.Deployment.Name),
-		Timeout:        cfg.NATS.RequestTimeout,
+		// As long as a writer may take to answer a command (its queue wait
+		// and two requests to the store): past it, the writer answers 503
+		// itself, so an operator's command never times out while it may
+		// still be appended.
+		Timeout: cfg.Writer.MaxQueueWait + 2*cfg.NATS.RequestTimeout,
 	}
 }
 
