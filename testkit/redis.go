@@ -24,6 +24,8 @@ type Redis struct {
 	// Of a private server only: what Restart needs, and the running process.
 	bin, dir string
 	port     int
+	// args are more redis-server arguments (a cluster node's).
+	args []string
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	exited   chan error
@@ -72,7 +74,7 @@ func StartRedis(t testing.TB) *Redis {
 
 // start runs redis-server on r's port and waits until it answers PING.
 func (r *Redis) start() error {
-	cmd := exec.Command(r.bin,
+	args := append([]string{
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(r.port),
 		"--save", "",
@@ -80,7 +82,8 @@ func (r *Redis) start() error {
 		"--dir", r.dir,
 		"--logfile", filepath.Join(r.dir, "redis.log"),
 		"--daemonize", "no",
-	)
+	}, r.args...)
+	cmd := exec.Command(r.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
