@@ -25,10 +25,10 @@ type Redis struct {
 	bin, dir string
 	port     int
 	// args are more redis-server arguments (a cluster node's).
-	args []string
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan error
+	args   []string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 // ErrNotPrivate means Kill or Restart was called on the Redis named by
