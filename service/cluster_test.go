@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -349,6 +350,13 @@ func testSamplePlatformOnACluster(t *testing.T, rc *testkit.RedisCluster) {
 	require.Empty(t, r.status, "rebuild: %+v", r.Error)
 	t.Logf("%d account.get answered around the rebuild", count)
 	assert.NotEqual(t, gen, rdb.Get(ctx, projections.KeysOf(account.ProjectionName).Generation()).Val(), "the rebuild switched the generation")
+	old, err := strconv.ParseInt(gen, 10, 64)
+	require.NoError(t, err)
+	require.NoError(t, rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		left, err := m.Keys(ctx, projections.KeysOf(account.ProjectionName).Gen(old)+"*").Result()
+		assert.Empty(t, left, "keys of the old generation left on master %s", m.Options().Addr)
+		return err
+	}), "the old generation is deleted on every master")
 	c.checkEveryQuery(m)
 
 	// FLUSHALL of the master of the accounts: the projections whose keys
