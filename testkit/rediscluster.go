@@ -266,13 +266,14 @@ func (c *CrossSlot) record(cmd redis.Cmder, err error) {
 }
 
 // IsCrossSlot reports an error of keys in different slots: the server's
-// CROSSSLOT, or go-redis refusing a WATCH over several slots.
+// CROSSSLOT, a script's access to a key of another node's slot (a key not
+// declared in KEYS), or go-redis refusing a WATCH over several slots.
 func IsCrossSlot(err error) bool {
 	if err == nil {
 		return false
 	}
 	msg := err.Error()
-	return strings.Contains(msg, "CROSSSLOT") || strings.Contains(msg, "same slot")
+	return strings.Contains(msg, "CROSSSLOT") || strings.Contains(msg, "same slot") || strings.Contains(msg, "non local key")
 }
 
 type crossSlotHook struct{ c *CrossSlot }
