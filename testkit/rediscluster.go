@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -96,30 +95,14 @@ func startRedisCluster(t testing.TB, server, cli, install string) *RedisCluster 
 // or out of range).
 func startClusterNode(t testing.TB, bin string) *Redis {
 	t.Helper()
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("testkit: %v", err)
-		}
-		bus, err := freePort()
-		if err != nil {
-			t.Fatalf("testkit: %v", err)
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		r := &Redis{URL: "redis://" + addr, Addr: addr, bin: bin, dir: t.TempDir(), port: port, args: []string{
+	return startPrivate(t, bin, "", func(bus int) []string {
+		return []string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-port", strconv.Itoa(bus),
 			"--cluster-node-timeout", strconv.FormatInt(clusterNodeTimeout.Milliseconds(), 10),
-		}}
-		if lastErr = r.start(); lastErr == nil {
-			t.Cleanup(func() { _ = r.Kill() })
-			return r
 		}
-	}
-	t.Fatalf("testkit: cluster node did not start: %v", lastErr)
-	return nil
+	})
 }
 
 // WaitOK waits until every master reports cluster_state:ok with every slot
