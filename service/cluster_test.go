@@ -123,6 +123,7 @@ func (c *onCluster) command(typ, name, id string, data any) {
 		if msg.Header.Get(micro.ErrorCodeHeader) != "503" {
 			break
 		}
+		c.t.Logf("cmd.%s.%s %s answered %s; sent again", typ, name, id, msg.Data)
 		msg = c.request("cmd."+typ+"."+name, req)
 	}
 	require.Empty(c.t, msg.Header.Get(micro.ErrorCodeHeader), "cmd.%s.%s %s: %s", typ, name, id, msg.Data)
