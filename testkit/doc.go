@@ -65,5 +65,6 @@
 // query answers.
 //
 // The servers need nothing but the redis-server binary on PATH (apt-get
-// install redis-server); nats-server is linked in.
+// install redis-server, which brings the redis-cli a cluster is created
+// with); nats-server is linked in.
 package testkit
