@@ -92,7 +92,16 @@ type NATS struct {
 type Redis struct {
 	// URL of the server. Schemes: redis, rediss (TLS), unix (socket path),
 	// e.g. redis://user:password@host:6379/0 or unix:///run/redis.sock?db=0.
+	// With Cluster: the URLs of one or more nodes of the cluster,
+	// comma-separated (the client finds the others), redis or rediss, all
+	// with the same credentials, database 0.
 	URL string `yaml:"url" env:"REDIS_URL"`
+	// Cluster says URL names a Redis Cluster (or Valkey cluster): the
+	// services then use a cluster client, which sends each key to the
+	// master of its slot. Every key of one projection shares one hash tag,
+	// so each projection lives on one master and the projections spread
+	// over the masters.
+	Cluster bool `yaml:"cluster"`
 	// DialTimeout bounds opening a connection; it overrides a dial_timeout
 	// given in URL, as do the two timeouts below.
 	DialTimeout time.Duration `yaml:"dial_timeout"`

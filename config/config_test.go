@@ -249,6 +249,17 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"redis bad db", func(c *config.Config) { c.Redis.URL = "redis://x:6379/abc" }, `redis.url "redis://x:6379/abc"`},
 		{"redis unknown option", func(c *config.Config) { c.Redis.URL = "redis://x:6379/0?colour=red" }, "redis.url"},
 		{"redis unix without path", func(c *config.Config) { c.Redis.URL = "unix://" }, "must name a socket path"},
+		{"redis list without cluster", func(c *config.Config) { c.Redis.URL = "redis://a:6379,redis://b:6379" },
+			`redis.url "redis://a:6379,redis://b:6379" names several servers: set redis.cluster: true`},
+		{"redis cluster socket", func(c *config.Config) { c.Redis.URL, c.Redis.Cluster = "unix:///run/redis.sock", true },
+			`redis.url "unix:///run/redis.sock" must use one of the schemes redis, rediss`},
+		{"redis cluster bad node", func(c *config.Config) { c.Redis.URL, c.Redis.Cluster = "redis://a:6379,nats://b:1", true },
+			`redis.url "nats://b:1" must use one of the schemes redis, rediss`},
+		{"redis cluster database", func(c *config.Config) { c.Redis.URL, c.Redis.Cluster = "redis://a:6379/0,redis://b:6379/2", true },
+			`redis.url "redis://b:6379/2": a Redis Cluster has database 0 only, not 2`},
+		{"redis cluster credentials", func(c *config.Config) {
+			c.Redis.URL, c.Redis.Cluster = "redis://u:p@a:6379,redis://b:6379", true
+		}, `redis.url "redis://b:6379": every node of a Redis Cluster is reached with the same credentials and scheme as the first`},
 		{"redis dial timeout", func(c *config.Config) { c.Redis.DialTimeout = 0 }, "redis.dial_timeout must be a positive duration"},
 		{"redis read timeout", func(c *config.Config) { c.Redis.ReadTimeout = 0 }, "redis.read_timeout must be a positive duration"},
 		{"redis write timeout", func(c *config.Config) { c.Redis.WriteTimeout = 0 }, "redis.write_timeout must be a positive duration"},
@@ -322,6 +333,8 @@ func TestValidateAcceptsEveryAllowedForm(t *testing.T) {
 		"user and password":  func(c *config.Config) { c.NATS.User, c.NATS.Password = "u", "p" },
 		"redis tls":          func(c *config.Config) { c.Redis.URL = "rediss://user:pw@r:6380/3" },
 		"redis socket":       func(c *config.Config) { c.Redis.URL = "unix:///run/redis.sock?db=2" },
+		"redis cluster":      func(c *config.Config) { c.Redis.URL, c.Redis.Cluster = "redis://a:7000, redis://b:7001/0", true },
+		"redis cluster seed": func(c *config.Config) { c.Redis.URL, c.Redis.Cluster = "rediss://u:pw@a:7000", true },
 		"three replicas":     func(c *config.Config) { c.Store.Replicas = 3 },
 		"no snapshots":       func(c *config.Config) { c.Writer.SnapshotEvery = -1 },
 		"no listeners":       func(c *config.Config) { c.HTTP.Listen, c.HTTP.GatewayListen = "", "" },
@@ -623,4 +636,23 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
 	return certFile, keyFile
+}
+
+func TestRedisClusterOptionsTakeEveryNodeAndTheSettingsTimeouts(t *testing.T) {
+	cfg, err := config.Load(nil, env(map[string]string{
+		"JETSOURCE_REDIS_URL":     "rediss://u:pw@a:7000/0,rediss://u:pw@b:7001",
+		"JETSOURCE_REDIS_CLUSTER": "true",
+	}))
+	require.NoError(t, err)
+	assert.True(t, cfg.Redis.Cluster)
+	opts, err := cfg.Redis.ClusterOptions()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a:7000", "b:7001"}, opts.Addrs)
+	assert.Equal(t, "u", opts.Username)
+	assert.Equal(t, "pw", opts.Password)
+	assert.NotNil(t, opts.TLSConfig, "rediss: TLS")
+	assert.Equal(t, cfg.Redis.DialTimeout, opts.DialTimeout)
+	assert.Equal(t, cfg.Redis.ReadTimeout, opts.ReadTimeout)
+	assert.Equal(t, cfg.Redis.WriteTimeout, opts.WriteTimeout)
+	assert.NotContains(t, fmt.Sprint(cfg.Redis), "pw", "the cluster URLs print without their passwords")
 }

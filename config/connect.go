@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,6 +106,57 @@ func (r Redis) Options() (*redis.Options, error) {
 	opts.ReadTimeout = r.ReadTimeout
 	opts.WriteTimeout = r.WriteTimeout
 	return opts, nil
+}
+
+// ClusterOptions returns the go-redis options of a Redis Cluster
+// (Cluster): the address of each URL as a seed node, and the credentials,
+// TLS and URL options of the first, with the timeouts of these settings.
+// Pass them to redis.NewClusterClient. Every URL must use the same
+// credentials and TLS, and database 0 (a cluster has no other).
+func (r Redis) ClusterOptions() (*redis.ClusterOptions, error) {
+	var first *redis.Options
+	var addrs []string
+	for _, raw := range strings.Split(r.URL, ",") {
+		one := Redis{URL: strings.TrimSpace(raw)}
+		if strings.HasPrefix(one.URL, "unix:") {
+			return nil, fmt.Errorf("config: redis.url %q: a Redis Cluster is reached over TCP: use redis:// or rediss:// URLs", RedactURL(one.URL))
+		}
+		opts, err := one.Options()
+		if err != nil {
+			return nil, err
+		}
+		if opts.DB != 0 {
+			return nil, fmt.Errorf("config: redis.url %q: a Redis Cluster has database 0 only, not %d", RedactURL(one.URL), opts.DB)
+		}
+		if first == nil {
+			first = opts
+		} else if opts.Username != first.Username || opts.Password != first.Password || (opts.TLSConfig == nil) != (first.TLSConfig == nil) {
+			return nil, fmt.Errorf("config: redis.url %q: every node of a Redis Cluster is reached with the same credentials and scheme as the first", RedactURL(one.URL))
+		}
+		addrs = append(addrs, opts.Addr)
+	}
+	return &redis.ClusterOptions{
+		Addrs:           addrs,
+		ClientName:      first.ClientName,
+		Protocol:        first.Protocol,
+		Username:        first.Username,
+		Password:        first.Password,
+		MaxRetries:      first.MaxRetries,
+		MinRetryBackoff: first.MinRetryBackoff,
+		MaxRetryBackoff: first.MaxRetryBackoff,
+		DialTimeout:     r.DialTimeout,
+		ReadTimeout:     r.ReadTimeout,
+		WriteTimeout:    r.WriteTimeout,
+		PoolFIFO:        first.PoolFIFO,
+		PoolSize:        first.PoolSize,
+		PoolTimeout:     first.PoolTimeout,
+		MinIdleConns:    first.MinIdleConns,
+		MaxIdleConns:    first.MaxIdleConns,
+		MaxActiveConns:  first.MaxActiveConns,
+		ConnMaxIdleTime: first.ConnMaxIdleTime,
+		ConnMaxLifetime: first.ConnMaxLifetime,
+		TLSConfig:       first.TLSConfig,
+	}, nil
 }
 
 // Logger returns the slog logger of these settings, writing to w. A level

@@ -33,9 +33,11 @@ var deploymentName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 var (
 	natsSchemes  = []string{"nats", "tls", "ws", "wss"}
 	redisSchemes = []string{"redis", "rediss", "unix"}
-	logLevels    = []string{"debug", "info", "warn", "error"}
-	logFormats   = []string{"text", "json"}
-	replicas     = []int{1, 3, 5}
+	// redisClusterSchemes are those of the nodes of a Redis Cluster.
+	redisClusterSchemes = []string{"redis", "rediss"}
+	logLevels           = []string{"debug", "info", "warn", "error"}
+	logFormats          = []string{"text", "json"}
+	replicas            = []int{1, 3, 5}
 	// bucketName is the key-value bucket rule of nats.go.
 	bucketName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	// inboxPrefix is a literal subject: no wildcard, no empty token.
@@ -91,7 +93,20 @@ func (c Config) Validate() error {
 	positive("nats.startup_timeout", c.NATS.StartupTimeout)
 
 	// Redis
-	if checkURL(bad, "redis.url", c.Redis.URL, redisSchemes) {
+	switch {
+	case c.Redis.Cluster:
+		fine := true
+		for _, u := range strings.Split(c.Redis.URL, ",") {
+			fine = checkURL(bad, "redis.url", strings.TrimSpace(u), redisClusterSchemes) && fine
+		}
+		if fine {
+			if _, err := c.Redis.ClusterOptions(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	case strings.Contains(c.Redis.URL, ",") && strings.Count(c.Redis.URL, "://") > 1:
+		bad("redis.url %q names several servers: set redis.cluster: true (JETSOURCE_REDIS_CLUSTER=true) for a Redis Cluster", RedactURL(c.Redis.URL))
+	case checkURL(bad, "redis.url", c.Redis.URL, redisSchemes):
 		// go-redis knows the rest: the database number, the query options.
 		if _, err := c.Redis.Options(); err != nil {
 			errs = append(errs, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/order"
 	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/streams"
@@ -378,4 +379,19 @@ func TestLostCheckpointRebuildsIntoAFreshGeneration(t *testing.T) {
 	old, err := e.rdb.Keys(ctx, keys.Gen(gen)+"*").Result()
 	require.NoError(t, err)
 	assert.Empty(t, old, "the old generation is deleted")
+}
+
+func TestProjectionWithNothingToApplyKeepsItsGenerationAcrossRestarts(t *testing.T) {
+	e := newEnv(t)
+	e.add("account", "a0", account.AccountOpened{Owner: "o"})
+	// No order event: the orders projection records its checkpoint 0 and
+	// how far it reached, and no model.
+	stop := start(t, e.runner())
+	e.caughtUp()
+	stop()
+	start(t, e.runner())
+	e.add("account", "a0", account.MoneyDeposited{Amount: 1})
+	e.caughtUp()
+	assert.Equal(t, int64(1), e.generationOf(order.ProjectionName),
+		"a checkpoint 0 with nothing applied is no lost checkpoint: no fresh generation")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsource/jetsource/streams"
 )
@@ -202,14 +203,34 @@ func (r *Runner) deleteConsumer(ctx context.Context, name string) {
 	}
 }
 
-// deleteGeneration unlinks every key of generation g.
+// deleteGeneration unlinks every key of generation g. It SCANs for them: on
+// a Redis Cluster every master (ForEachMaster), since a SCAN through a
+// cluster client reaches one node only. Of an old generation this is
+// cleanup (nothing reads a generation the pointer left); before a rebuild
+// builds generation g, it empties what a failed rebuild left there, and
+// that is complete: SCAN returns every key that exists from its start to
+// its end, nobody writes the generation meanwhile (the rebuild lock), and
+// every master is scanned.
 func (r *Runner) deleteGeneration(ctx context.Context, keys Keys, g int64) error {
-	iter := r.rdb.Scan(ctx, 0, keys.Gen(g)+"*", scanCount).Iterator()
+	pattern := keys.Gen(g) + "*"
+	if c, ok := r.rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			return unlinkMatching(ctx, m, pattern)
+		})
+	}
+	return unlinkMatching(ctx, r.rdb, pattern)
+}
+
+// unlinkMatching unlinks the keys of one server (of one master) that match
+// pattern, scanCount at a time. The keys of a generation share one hash
+// tag, so each UNLINK is of one slot.
+func unlinkMatching(ctx context.Context, rdb redis.Cmdable, pattern string) error {
+	iter := rdb.Scan(ctx, 0, pattern, scanCount).Iterator()
 	var batch []string
 	for iter.Next(ctx) {
 		batch = append(batch, iter.Val())
 		if len(batch) >= scanCount {
-			if err := r.rdb.Unlink(ctx, batch...).Err(); err != nil {
+			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
 				return err
 			}
 			batch = batch[:0]
@@ -219,7 +240,7 @@ func (r *Runner) deleteGeneration(ctx context.Context, keys Keys, g int64) error
 		return err
 	}
 	if len(batch) > 0 {
-		return r.rdb.Unlink(ctx, batch...).Err()
+		return rdb.Unlink(ctx, batch...).Err()
 	}
 	return nil
 }

@@ -403,19 +403,33 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 	}
 }
 
-// lostCheckpoint reports a generation whose model cannot be continued: it has
-// keys but no checkpoint (evicted, deleted, a partial restore), or a
-// checkpoint but no versions hash. Replaying onto it would apply events twice.
+// lostCheckpoint reports a generation whose model cannot be continued: a
+// checkpoint but no versions hash, or no checkpoint but a versions hash or
+// a reached sequence, which every commit writes in the same MULTI/EXEC as
+// the checkpoint (evicted, deleted, a partial restore). Replaying onto it
+// would apply events twice. It reads only keys it knows by name, never
+// SCANs, so it holds on a Redis Cluster as on one Redis; all three keys
+// share the projection's slot, so they are lost together with its model
+// (a flushed master) or the loss shows in them.
 func (r *Runner) lostCheckpoint(ctx context.Context, keys Keys, gen int64, cp streams.Sequence) (bool, error) {
-	if cp > 0 {
-		n, err := r.rdb.Exists(ctx, keys.Versions(gen)).Result()
-		return n == 0, err
+	var hasCheckpoint, hasVersions, hasReached *redis.IntCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hasCheckpoint = p.Exists(ctx, keys.Checkpoint(gen))
+		hasVersions = p.Exists(ctx, keys.Versions(gen))
+		hasReached = p.Exists(ctx, keys.Reached(gen))
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
-	iter := r.rdb.Scan(ctx, 0, keys.Gen(gen)+"*", scanCount).Iterator()
-	if iter.Next(ctx) {
-		return true, nil
+	switch {
+	case hasCheckpoint.Val() == 0:
+		return hasVersions.Val() > 0 || hasReached.Val() > 0, nil
+	case cp > 0:
+		return hasVersions.Val() == 0, nil
+	default: // checkpoint 0: nothing applied yet, so no versions either
+		return hasVersions.Val() > 0, nil
 	}
-	return false, iter.Err()
 }
 
 // freshGeneration moves a projection whose generation lost its checkpoint

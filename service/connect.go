@@ -92,7 +92,9 @@ func NATSEventLogging(log *slog.Logger) []nats.Option {
 // trying again with backoff until the startup timeout while it cannot be
 // reached; refused credentials fail at once with ErrRedisAuth. The client
 // logs when Redis starts failing and when it answers again, once per change.
-func ConnectRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redis.Client, error) {
+// With redis.cluster it is a cluster client, connected once every master
+// answers.
+func ConnectRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (redis.UniversalClient, error) {
 	rdb, err := OpenRedis(cfg)
 	if err != nil {
 		return nil, err
@@ -101,7 +103,7 @@ func ConnectRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*re
 	err = retryStartup(ctx, cfg.NATS.StartupTimeout, log, "Redis", url, func() error {
 		pctx, cancel := context.WithTimeout(ctx, cfg.Redis.DialTimeout+cfg.Redis.ReadTimeout)
 		defer cancel()
-		perr := rdb.Ping(pctx).Err()
+		perr := pingRedis(pctx, rdb)
 		if isRedisAuthError(perr) {
 			return permanent{fmt.Errorf("%w (%v)", ErrRedisAuth, perr)}
 		}
@@ -112,7 +114,7 @@ func ConnectRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*re
 		return nil, fmt.Errorf("connect to Redis at %s: %w", url, err)
 	}
 	rdb.AddHook(&redisHealthLog{log: log})
-	log.Info("connected to Redis", "url", url)
+	log.Info("connected to Redis", "url", url, "cluster", cfg.Redis.Cluster)
 	return rdb, nil
 }
 

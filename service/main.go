@@ -23,8 +23,9 @@ import (
 type Deps struct {
 	Config config.Config
 	NATS   *nats.Conn
-	// Redis is nil for a process that does not need it.
-	Redis  *redis.Client
+	// Redis is nil for a process that does not need it; a
+	// *redis.ClusterClient with redis.cluster, else a *redis.Client.
+	Redis  redis.UniversalClient
 	Log    *slog.Logger
 	Health *ops.Server
 }

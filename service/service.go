@@ -107,8 +107,17 @@ func NATSCheck(nc *nats.Conn) ops.Check {
 	}
 }
 
-// OpenRedis connects to Redis with the configured settings.
-func OpenRedis(cfg config.Config) (*redis.Client, error) {
+// OpenRedis connects to Redis with the configured settings: a cluster
+// client (*redis.ClusterClient) when redis.cluster is set, else a client of
+// the one server (*redis.Client).
+func OpenRedis(cfg config.Config) (redis.UniversalClient, error) {
+	if cfg.Redis.Cluster {
+		opts, err := cfg.Redis.ClusterOptions()
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(opts), nil
+	}
 	opts, err := cfg.Redis.Options()
 	if err != nil {
 		return nil, err
@@ -116,9 +125,24 @@ func OpenRedis(cfg config.Config) (*redis.Client, error) {
 	return redis.NewClient(opts), nil
 }
 
-// RedisCheck is ready while Redis answers PING.
+// RedisCheck is ready while Redis answers PING: every master of a Redis
+// Cluster.
 func RedisCheck(rdb redis.UniversalClient) ops.Check {
-	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	return func(ctx context.Context) error { return pingRedis(ctx, rdb) }
+}
+
+// pingRedis pings the one server, or every master of a cluster (a PING of
+// a cluster client reaches one node only).
+func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			if err := m.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis cluster master %s: %w", m.Options().Addr, err)
+			}
+			return nil
+		})
+	}
+	return rdb.Ping(ctx).Err()
 }
 
 // NewRunner builds the projection runner of the platform's projections on

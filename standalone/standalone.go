@@ -60,7 +60,7 @@ func Run(ctx context.Context, p *service.Platform, d service.Deps, redisConfigur
 	natsURL := ns.ClientURL()
 	log.Info("embedded NATS with JetStream", "url", natsURL, "store", storeDir, "sync", cfg.Standalone.Sync)
 
-	var rdb *redis.Client
+	var rdb redis.UniversalClient
 	if redisConfigured {
 		if rdb, err = service.ConnectRedis(ctx, cfg, log); err != nil {
 			return err

@@ -27,8 +27,14 @@
 // in t.TempDir(), StartCluster routes several of them into a cluster, and
 // StartRedis runs a private redis-server on a random port (or, without
 // redis-server on PATH, uses and flushes the database REDIS_URL names).
-// Each is stopped by t.Cleanup. NATS.Restart and Redis.Kill/Restart play a
-// crash and a reboot, so recovery can be tested against the real thing.
+// StartRedisCluster runs a private three-master Redis Cluster
+// (redis-server --cluster-enabled, created with redis-cli --cluster
+// create), with FlushMaster and a master's Kill/Restart for fault tests and
+// a CrossSlot recorder that catches any command whose keys span slots;
+// StartValkeyCluster does the same with Valkey, skipping where it is not
+// installed. Each is stopped by t.Cleanup. NATS.Restart and
+// Redis.Kill/Restart play a crash and a reboot, so recovery can be tested
+// against the real thing.
 // Eventually waits on a condition with a deadline instead of a sleep;
 // SyncBuffer collects a logger's output while a test reads it; Load and
 // Percentile drive and measure benchmarks.
@@ -59,5 +65,6 @@
 // query answers.
 //
 // The servers need nothing but the redis-server binary on PATH (apt-get
-// install redis-server); nats-server is linked in.
+// install redis-server, which brings the redis-cli a cluster is created
+// with); nats-server is linked in.
 package testkit

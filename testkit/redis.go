@@ -24,9 +24,11 @@ type Redis struct {
 	// Of a private server only: what Restart needs, and the running process.
 	bin, dir string
 	port     int
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan error
+	// args are more redis-server arguments (a cluster node's).
+	args   []string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 // ErrNotPrivate means Kill or Restart was called on the Redis named by
@@ -52,6 +54,14 @@ func StartRedis(t testing.TB) *Redis {
 		}
 		return r
 	}
+	return startPrivate(t, bin, "/0", nil)
+}
+
+// startPrivate starts a private server of bin on a free loopback port, with
+// more arguments from args (given the port, and a second free port), stopped
+// by t.Cleanup; its URL ends in path.
+func startPrivate(t testing.TB, bin, path string, args func(second int) []string) *Redis {
+	t.Helper()
 	var lastErr error
 	// A free port can be taken between probing and binding: try a few.
 	for attempt := 0; attempt < 5; attempt++ {
@@ -60,19 +70,26 @@ func StartRedis(t testing.TB) *Redis {
 			t.Fatalf("testkit: %v", err)
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		r := &Redis{URL: "redis://" + addr + "/0", Addr: addr, bin: bin, dir: t.TempDir(), port: port}
+		r := &Redis{URL: "redis://" + addr + path, Addr: addr, bin: bin, dir: t.TempDir(), port: port}
+		if args != nil {
+			second, err := freePort()
+			if err != nil {
+				t.Fatalf("testkit: %v", err)
+			}
+			r.args = args(second)
+		}
 		if lastErr = r.start(); lastErr == nil {
 			t.Cleanup(func() { _ = r.Kill() })
 			return r
 		}
 	}
-	t.Fatalf("testkit: redis-server did not start: %v", lastErr)
+	t.Fatalf("testkit: %s did not start: %v", filepath.Base(bin), lastErr)
 	return nil
 }
 
 // start runs redis-server on r's port and waits until it answers PING.
 func (r *Redis) start() error {
-	cmd := exec.Command(r.bin,
+	args := append([]string{
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(r.port),
 		"--save", "",
@@ -80,7 +97,8 @@ func (r *Redis) start() error {
 		"--dir", r.dir,
 		"--logfile", filepath.Join(r.dir, "redis.log"),
 		"--daemonize", "no",
-	)
+	}, r.args...)
+	cmd := exec.Command(r.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
