@@ -258,9 +258,6 @@ func provisionLayout(ctx context.Context, js jetstream.JetStream, o Options, lay
 		}
 		out[spec.Name] = stream
 	}
-	if layout.MultiStream() && o.Replicas > 1 {
-		spreadLeaders(ctx, js, layout, o)
-	}
 	return out, nil
 }
 
@@ -310,8 +307,12 @@ func checkExistingLayout(ctx context.Context, js jetstream.JetStream, layout Lay
 const apiStreamStepdown = "$JS.API.STREAM.LEADER.STEPDOWN."
 
 // leaderSettle bounds how long provisioning waits for a moved leadership to
-// show in the stream's info.
-const leaderSettle = 5 * time.Second
+// show in the stream's info; spreadTimeout bounds the whole spreading, which
+// runs after provisioning with a budget of its own.
+const (
+	leaderSettle  = 5 * time.Second
+	spreadTimeout = 20 * time.Second
+)
 
 // spreadLeaders moves the leaders of the layout's streams apart: NATS elects
 // each stream's leader among its peers by itself, and nothing keeps two

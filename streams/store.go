@@ -236,6 +236,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streams: %w", err)
 	}
+	parent := ctx
 	ctx, cancel := withTimeout(ctx, o.Timeout)
 	defer cancel()
 	layout := o.effectiveLayout()
@@ -250,6 +251,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	keys, err := provisionBucket(ctx, js, o, shred.BucketConfig(o.KeyBucket))
 	if err != nil {
 		return nil, err
+	}
+	if layout.MultiStream() && o.Replicas > 1 {
+		sctx, cancel := context.WithTimeout(parent, spreadTimeout)
+		spreadLeaders(sctx, js, layout, o)
+		cancel()
 	}
 	routes := map[string]string{}
 	for _, spec := range layout {
