@@ -210,8 +210,8 @@ type Envelope struct {
 	// MinStream is the stream of a min_sequence given as a position
 	// "<stream>:<sequence>" ("" for a number).
 	MinStream string
-	Wait        time.Duration
-	Params      json.RawMessage
+	Wait      time.Duration
+	Params    json.RawMessage
 }
 
 // DecodeEnvelope splits a query request into min_sequence, wait_ms and the

@@ -134,7 +134,7 @@ func (p *Platform) Admin(cfg config.Config, nc *nats.Conn, store *streams.Store,
 	streamOf, _ := p.ProjectionStreams(cfg)
 	return &admin.Client{
 		ProjectionStreams: streamOf,
-		NATS: nc, Store: store, Redis: rdb,
+		NATS:              nc, Store: store, Redis: rdb,
 		Aggregates: p.Aggregates(), ProjectionNames: p.ProjectionNames(),
 		Deployment:     cfg.Deployment.Name,
 		RebuildSubject: RebuildSubjectOf(cfg.Deployment.Name),

@@ -183,7 +183,7 @@ func (o Options) validate() error {
 type Store struct {
 	js jetstream.JetStream
 	// pub publishes single-event appends asynchronously (see publish).
-	pub       jetstream.JetStream
+	pub jetstream.JetStream
 	// streams are the event streams of the layout, by name.
 	streams map[string]jetstream.Stream
 	// layout is the store's layout (one stream without types by default);
