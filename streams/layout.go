@@ -324,38 +324,58 @@ const (
 func spreadLeaders(ctx context.Context, js jetstream.JetStream, layout Layout, o Options) {
 	taken := map[string]bool{}
 	for _, spec := range layout {
-		leader, peers, err := streamLeader(ctx, js, spec.Name)
+		leader, err := moveLeaderOff(ctx, js, spec.Name, taken)
 		if err != nil {
 			o.Logger.Warn("event stream leaders not spread", "stream", spec.Name, "error", err)
-			return
 		}
-		if !taken[leader] {
+		if leader != "" {
 			taken[leader] = true
-			continue
 		}
-		free := slices.IndexFunc(peers, func(p string) bool { return !taken[p] })
-		if free < 0 {
-			continue // more streams than nodes: some share
-		}
-		target := peers[free]
-		if err := stepDownTo(ctx, js, spec.Name, target); err != nil {
-			o.Logger.Warn("event stream leader not moved", "stream", spec.Name, "from", leader, "to", target, "error", err)
-			taken[leader] = true
-			continue
-		}
-		taken[target] = true
 	}
 }
 
-// streamLeader returns the leader of a stream and its current followers.
-func streamLeader(ctx context.Context, js jetstream.JetStream, name string) (string, []string, error) {
+// moveLeaderOff moves the leadership of stream to a current peer outside
+// taken, if its leader is in taken and such a peer exists, retrying (a
+// fresh stream's followers catch up, an election settles) until ctx ends.
+// It returns where the leadership is.
+func moveLeaderOff(ctx context.Context, js jetstream.JetStream, stream string, taken map[string]bool) (string, error) {
+	var last string
+	for {
+		leader, peers, size, err := streamLeader(ctx, js, stream)
+		switch {
+		case err == nil && !taken[leader]:
+			return leader, nil
+		case err == nil && len(taken) >= size:
+			return leader, nil // more streams than nodes: some share
+		case err == nil:
+			last = leader
+			if free := slices.IndexFunc(peers, func(p string) bool { return !taken[p] }); free >= 0 {
+				if err = stepDownTo(ctx, js, stream, peers[free]); err == nil {
+					return peers[free], nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return last, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// streamLeader returns the leader of a stream, its current followers and
+// the number of its replicas.
+func streamLeader(ctx context.Context, js jetstream.JetStream, name string) (string, []string, int, error) {
 	stream, err := js.Stream(ctx, name)
 	if err != nil {
-		return "", nil, err
+		return "", nil, 0, err
 	}
 	ci := stream.CachedInfo().Cluster
 	if ci == nil || ci.Leader == "" {
-		return "", nil, fmt.Errorf("stream %s has no leader yet", name)
+		return "", nil, 0, fmt.Errorf("stream %s has no leader yet", name)
 	}
 	var peers []string
 	for _, p := range ci.Replicas {
@@ -364,7 +384,7 @@ func streamLeader(ctx context.Context, js jetstream.JetStream, name string) (str
 		}
 	}
 	slices.Sort(peers)
-	return ci.Leader, peers, nil
+	return ci.Leader, peers, 1 + len(ci.Replicas), nil
 }
 
 // stepDownTo moves the leadership of stream to server and waits until the
@@ -392,7 +412,7 @@ func stepDownTo(ctx context.Context, js jetstream.JetStream, stream, server stri
 	}
 	deadline := time.Now().Add(leaderSettle)
 	for time.Now().Before(deadline) {
-		if leader, _, err := streamLeader(ctx, js, stream); err == nil && leader == server {
+		if leader, _, _, err := streamLeader(ctx, js, stream); err == nil && leader == server {
 			return nil
 		}
 		select {
