@@ -237,13 +237,43 @@ func ParsePosition(p string) (string, Sequence, error) {
 }
 
 // provisionLayout provisions every stream of the layout, after checking that
-// the event streams already on the server (those capturing any events.>
-// subject) are laid out the same way.
+// those already on the server are laid out the same way.
+//
+// The check reads only the layout's own streams (STREAM.INFO, which every
+// role that opens the store may do): an existing stream with other subjects
+// or another recorded layout is refused; a stream of the layout that the
+// server refuses to create because its subjects overlap an existing stream's
+// means the events already live in another layout.
 func provisionLayout(ctx context.Context, js jetstream.JetStream, o Options, layout Layout) (map[string]jetstream.Stream, error) {
-	if err := checkExistingLayout(ctx, js, layout); err != nil {
-		return nil, err
-	}
 	out := make(map[string]jetstream.Stream, len(layout))
+	var problems []string
+	existing := ""
+	for _, spec := range layout {
+		stream, err := js.Stream(ctx, spec.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("streams: open stream %s: %w", spec.Name, classify(err))
+		}
+		cfg := stream.CachedInfo().Config
+		recorded := cfg.Metadata[layoutMetadata]
+		if recorded == "" && slices.Equal(cfg.Subjects, []string{SubjectPrefix + ".>"}) {
+			recorded = Layout{{Name: cfg.Name}}.String()
+		}
+		if existing == "" {
+			existing = recorded
+		}
+		switch {
+		case !slices.Equal(cfg.Subjects, spec.subjects()):
+			problems = append(problems, fmt.Sprintf("stream %s captures %v, configured %v", cfg.Name, cfg.Subjects, spec.subjects()))
+		case recorded != layout.String():
+			problems = append(problems, fmt.Sprintf("stream %s records the layout %q", cfg.Name, recorded))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, layoutChanged(existing, layout, problems)
+	}
 	for _, spec := range layout {
 		cfg := StreamConfig(o)
 		cfg.Name = spec.Name
@@ -253,6 +283,11 @@ func provisionLayout(ctx context.Context, js jetstream.JetStream, o Options, lay
 			cfg.Metadata = map[string]string{layoutMetadata: layout.String()}
 		}
 		stream, err := provisionStream(ctx, js, o, cfg)
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeSubjectOverlap {
+			return nil, layoutChanged(existingLayout(ctx, js), layout,
+				[]string{fmt.Sprintf("the subjects %v of stream %s are captured by another stream", cfg.Subjects, spec.Name)})
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -261,45 +296,48 @@ func provisionLayout(ctx context.Context, js jetstream.JetStream, o Options, lay
 	return out, nil
 }
 
-// checkExistingLayout refuses a layout other than the one the server holds:
-// every existing stream capturing an event subject must be a stream of the
-// layout, with its subjects, and record the same layout.
-func checkExistingLayout(ctx context.Context, js jetstream.JetStream, layout Layout) error {
-	var existing Layout
-	var problems []string
-	lister := js.ListStreams(ctx, jetstream.WithStreamListSubject(SubjectPrefix+".>"))
-	for info := range lister.Info() {
-		cfg := info.Config
-		spec := StreamSpec{Name: cfg.Name}
-		for _, subj := range cfg.Subjects {
-			if subj == SubjectPrefix+".>" {
-				continue
-			}
-			spec.Types = append(spec.Types, strings.TrimSuffix(strings.TrimPrefix(subj, SubjectPrefix+"."), ".>"))
-		}
-		existing = append(existing, spec)
-		i := slices.IndexFunc(layout, func(s StreamSpec) bool { return s.Name == cfg.Name })
-		switch {
-		case i < 0:
-			problems = append(problems, fmt.Sprintf("stream %s is not in the configured layout", cfg.Name))
-		case !slices.Equal(cfg.Subjects, layout[i].subjects()):
-			problems = append(problems, fmt.Sprintf("stream %s captures %v, configured %v", cfg.Name, cfg.Subjects, layout[i].subjects()))
-		case layout.MultiStream() && cfg.Metadata[layoutMetadata] != layout.String():
-			problems = append(problems, fmt.Sprintf("stream %s records the layout %q", cfg.Name, cfg.Metadata[layoutMetadata]))
-		}
+// errCodeSubjectOverlap is JetStream's "subjects overlap with an existing
+// stream".
+const errCodeSubjectOverlap jetstream.ErrorCode = 10065
+
+// layoutChanged is the refusal of a layout other than the server's.
+func layoutChanged(existing string, layout Layout, problems []string) error {
+	if existing == "" {
+		existing = "other streams"
 	}
-	if err := lister.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
-		return fmt.Errorf("streams: list the event streams: %w", classify(err))
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	slices.SortFunc(existing, func(a, b StreamSpec) int { return strings.Compare(a.Name, b.Name) })
 	return fmt.Errorf("streams: %w: the deployment's events are stored in %s, the configuration asks for %s (%s); "+
 		"changing the layout of an existing deployment would re-route the events of existing aggregates, so it is refused: "+
 		"configure the existing layout (store.streams)",
 		ErrLayoutChanged, existing, layout, strings.Join(problems, "; "))
 }
+
+// existingLayout describes the event streams on the server, for the message
+// of a refusal: the layout a stream records, or the streams capturing event
+// subjects; "" when the server does not tell (a user without the right to
+// list streams).
+func existingLayout(ctx context.Context, js jetstream.JetStream) string {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	var found Layout
+	lister := js.ListStreams(ctx, jetstream.WithStreamListSubject(SubjectPrefix+".>"))
+	for info := range lister.Info() {
+		if recorded := info.Config.Metadata[layoutMetadata]; recorded != "" {
+			return recorded
+		}
+		spec := StreamSpec{Name: info.Config.Name}
+		for _, subj := range info.Config.Subjects {
+			if subj != SubjectPrefix+".>" {
+				spec.Types = append(spec.Types, strings.TrimSuffix(strings.TrimPrefix(subj, SubjectPrefix+"."), ".>"))
+			}
+		}
+		found = append(found, spec)
+	}
+	slices.SortFunc(found, func(a, b StreamSpec) int { return strings.Compare(a.Name, b.Name) })
+	return found.String()
+}
+
+// listTimeout bounds the listing of streams in a refusal's message.
+const listTimeout = 2 * time.Second
 
 // apiStreamStepdown is the JetStream API subject that asks a stream's leader
 // to step down; with a placement's preferred server (nats-server 2.11+) the
@@ -350,8 +388,12 @@ func moveLeaderOff(ctx context.Context, js jetstream.JetStream, stream string, t
 		case err == nil:
 			last = leader
 			if free := slices.IndexFunc(peers, func(p string) bool { return !taken[p] }); free >= 0 {
-				if err = stepDownTo(ctx, js, stream, peers[free]); err == nil {
+				err = stepDownTo(ctx, js, stream, peers[free])
+				if err == nil {
 					return peers[free], nil
+				}
+				if errors.Is(err, errNoStepdown) {
+					return leader, err // not allowed or not answered: no retry
 				}
 			}
 		}
@@ -387,13 +429,19 @@ func streamLeader(ctx context.Context, js jetstream.JetStream, name string) (str
 	return ci.Leader, peers, 1 + len(ci.Replicas), nil
 }
 
+// errNoStepdown is a stepdown request that was not answered.
+var errNoStepdown = errors.New("stepdown request not answered")
+
 // stepDownTo moves the leadership of stream to server and waits until the
 // stream reports it.
 func stepDownTo(ctx context.Context, js jetstream.JetStream, stream, server string) error {
 	req, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": server}})
-	msg, err := js.Conn().RequestWithContext(ctx, apiStreamStepdown+stream, req)
+	rctx, cancel := context.WithTimeout(ctx, leaderSettle)
+	msg, err := js.Conn().RequestWithContext(rctx, apiStreamStepdown+stream, req)
+	cancel()
 	if err != nil {
-		return err
+		// No answer is what a user without the right to ask looks like.
+		return fmt.Errorf("%w: %w", errNoStepdown, err)
 	}
 	var resp struct {
 		Success bool `json:"success"`
