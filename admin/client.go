@@ -38,6 +38,10 @@ type Client struct {
 	// ProjectionNames names the deployment's projections, in the order to show
 	// them.
 	ProjectionNames []string
+	// ProjectionStreams maps each projection to the event stream it
+	// follows, in a deployment of several streams (nil: every projection
+	// follows Store.StreamName()).
+	ProjectionStreams map[string]string
 	// Deployment is the deployment's name (deployment.name), which names
 	// its projectors' consumers.
 	Deployment string
@@ -66,17 +70,30 @@ func (c *Client) pollEvery() time.Duration {
 	return DefaultPollEvery
 }
 
-// LastSequence returns the sequence of the last event of the whole stream.
+// LastSequence returns the sequence of the last event of the whole stream
+// (of the first stream in a deployment of several).
 func (c *Client) LastSequence(ctx context.Context) (uint64, error) {
+	return c.lastSequenceOf(ctx, c.Store.StreamName())
+}
+
+// streamOf is the event stream projection name follows.
+func (c *Client) streamOf(name string) string {
+	if s, ok := c.ProjectionStreams[name]; ok {
+		return s
+	}
+	return c.Store.StreamName()
+}
+
+func (c *Client) lastSequenceOf(ctx context.Context, stream string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	s, err := c.Store.JetStream().Stream(ctx, c.Store.StreamName())
+	s, err := c.Store.JetStream().Stream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", c.Store.StreamName(), err)
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", c.Store.StreamName(), err)
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
 	}
 	return info.State.LastSeq, nil
 }

@@ -30,17 +30,23 @@ func (c *Client) Projections(ctx context.Context) ([]Projection, error) {
 	if c.Redis == nil {
 		return nil, ErrNoRedis
 	}
-	last, err := c.LastSequence(ctx)
-	if err != nil {
-		return nil, err
-	}
+	lasts := map[string]uint64{}
 	out := make([]Projection, 0, len(c.ProjectionNames))
 	for _, name := range c.ProjectionNames {
+		stream := c.streamOf(name)
+		last, seen := lasts[stream]
+		if !seen {
+			var err error
+			if last, err = c.lastSequenceOf(ctx, stream); err != nil {
+				return nil, err
+			}
+			lasts[stream] = last
+		}
 		rep, err := projections.Inspect(ctx, c.Redis, name)
 		if err != nil {
 			return nil, err
 		}
-		lag, err := projections.Lag(ctx, c.Store.JetStream(), c.Store.StreamName(), c.Deployment, c.Redis,
+		lag, err := projections.Lag(ctx, c.Store.JetStream(), stream, c.Deployment, c.Redis,
 			func(context.Context) (uint64, error) { return last, nil }, name)
 		if err != nil {
 			return nil, err

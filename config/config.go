@@ -113,8 +113,15 @@ type Redis struct {
 
 // Store is the event store: one JetStream stream and one key-value bucket.
 type Store struct {
-	// Stream is the name of the JetStream stream that holds every event.
+	// Stream is the name of the JetStream stream that holds every event
+	// (the default layout, when Streams is empty).
 	Stream string `yaml:"stream"`
+	// Streams spreads the events over several streams by aggregate type,
+	// each its own Raft group with its own leader (write scale on a
+	// cluster); empty: the one stream Stream. Every aggregate type the
+	// deployment registers must be in exactly one; the layout of an
+	// existing deployment cannot change. See StreamLayout.
+	Streams StreamLayout `yaml:"streams"`
 	// SnapshotBucket is the name of the key-value bucket of snapshots.
 	SnapshotBucket string `yaml:"snapshot_bucket"`
 	// Replicas of the stream and bucket: 1 on one server, 3 or 5 in a cluster.

@@ -126,6 +126,15 @@ func (c Config) Validate() error {
 	if c.Store.Stream == kvStreamPrefix+c.Store.SnapshotBucket {
 		bad("store.stream %q is the stream of store.snapshot_bucket %q", c.Store.Stream, c.Store.SnapshotBucket)
 	}
+	if specs, err := c.Store.Streams.Specs(); err != nil {
+		bad("store.streams %q: %v", c.Store.Streams, err)
+	} else {
+		for _, spec := range specs {
+			if spec.Name == kvStreamPrefix+c.Store.SnapshotBucket {
+				bad("store.streams: stream %s is the stream of store.snapshot_bucket %q", spec.Name, c.Store.SnapshotBucket)
+			}
+		}
+	}
 	if !slices.Contains(replicas, c.Store.Replicas) {
 		bad("store.replicas must be 1, 3 or 5, got %d", c.Store.Replicas)
 	}

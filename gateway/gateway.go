@@ -41,7 +41,8 @@ const (
 	DefaultMaxLongPolls = 10
 )
 
-// envelopeParams are the parameters every query takes, as JSON numbers; a
+// envelopeParams are the parameters every query takes, as JSON numbers (a
+// min_sequence that is a position "<stream>:<sequence>" as a string); a
 // query with any of them may wait for the projections (a long poll).
 var envelopeParams = []string{"min_sequence", "wait_ms"}
 
@@ -229,6 +230,12 @@ func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
 		}
 		envelope := slices.Contains(envelopeParams, key)
 		longPoll = longPoll || envelope
+		if key == "min_sequence" && strings.Contains(values[0], ":") {
+			// A position "<stream>:<sequence>" of a deployment of several
+			// streams travels as a string; the reader checks it.
+			params[key] = values[0]
+			continue
+		}
 		if envelope || g.numeric["query."+model+"."+name][key] {
 			n, err := strconv.ParseInt(values[0], 10, 64)
 			if err != nil {

@@ -173,6 +173,14 @@ func TestQueryParamsTravelAsJSON(t *testing.T) {
 	assert.Equal(t, map[string]any{"id": "acc-1", "min_sequence": float64(12), "wait_ms": float64(500)}, body["body"])
 }
 
+// A position of a deployment of several streams travels as the string it is.
+func TestMinSequencePositionTravelsAsAString(t *testing.T) {
+	srv := startGateway(t)
+	status, body := do(t, "GET", srv.url+"/v1/queries/account/get?id=acc-1&min_sequence=ACCOUNTS:12", "")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, map[string]any{"id": "acc-1", "min_sequence": "ACCOUNTS:12"}, body["body"])
+}
+
 func TestGatewayRefusesBadRequests(t *testing.T) {
 	srv := startGateway(t, gateway.WithMaxBodyBytes(64))
 	cases := []struct {

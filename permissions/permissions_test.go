@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/permissions"
 )
 
@@ -148,4 +150,31 @@ func TestBadUsersAndRolesAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	_, err = shop.Authorization([]permissions.User{u.User, u.User})
 	assert.ErrorIs(t, err, permissions.ErrBadUser)
+}
+
+// A deployment of several streams grants on each of them what the one
+// stream's gets, and the leader moves that spread them.
+func TestSeveralStreamsAreEachGranted(t *testing.T) {
+	cfg := config.Default()
+	cfg.Store.Streams = "ACCOUNTS=account,user;ORDERS=order,product"
+	d := permissions.DeploymentOf(cfg, []string{"accounts", "orders"})
+	w, err := d.For(permissions.Writer, d.ServiceUser(permissions.Writer))
+	require.NoError(t, err)
+	for _, s := range []string{"ACCOUNTS", "ORDERS"} {
+		assert.Contains(t, w.Publish, "$JS.API.STREAM.INFO."+s)
+		assert.Contains(t, w.Publish, "$JS.API.DIRECT.GET."+s)
+		assert.Contains(t, w.Publish, "$JS.API.CONSUMER.CREATE."+s)
+		assert.Contains(t, w.Publish, "$JS.API.STREAM.LEADER.STEPDOWN."+s)
+	}
+	p, err := d.For(permissions.Projector, d.ServiceUser(permissions.Projector))
+	require.NoError(t, err)
+	assert.Contains(t, p.Publish, "$JS.API.CONSUMER.MSG.NEXT.ORDERS.jetsource_proj_orders")
+	r, err := d.For(permissions.Reader, d.ServiceUser(permissions.Reader))
+	require.NoError(t, err)
+	assert.Contains(t, r.Publish, "$JS.API.CONSUMER.INFO.ACCOUNTS.jetsource_proj_accounts")
+
+	one := permissions.DeploymentOf(config.Default(), []string{"accounts"})
+	w, err = one.For(permissions.Writer, one.ServiceUser(permissions.Writer))
+	require.NoError(t, err)
+	assert.NotContains(t, strings.Join(w.Publish, " "), "STEPDOWN", "one stream: nothing new")
 }

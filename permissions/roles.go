@@ -57,6 +57,9 @@ type Deployment struct {
 	Name string
 	// Stream is store.stream.
 	Stream string
+	// Streams are the streams of store.streams, in a deployment of several
+	// (empty: the one stream Stream).
+	Streams []string
 	// SnapshotBucket is store.snapshot_bucket.
 	SnapshotBucket string
 	// Projections are the names of the projections the projectors run.
@@ -69,8 +72,30 @@ type Deployment struct {
 
 // DeploymentOf returns the deployment of cfg running projections.
 func DeploymentOf(cfg config.Config, projections []string) Deployment {
-	return Deployment{Name: cfg.Deployment.Name, Stream: cfg.Store.Stream,
+	d := Deployment{Name: cfg.Deployment.Name, Stream: cfg.Store.Stream,
 		SnapshotBucket: cfg.Store.SnapshotBucket, Projections: projections, Browser: cfg.Gateway.Browser}
+	specs, _ := cfg.Store.Streams.Specs() // validated with the config
+	for _, s := range specs {
+		d.Streams = append(d.Streams, s.Name)
+	}
+	return d
+}
+
+// eventStreams are the deployment's event streams.
+func (d Deployment) eventStreams() []string {
+	if len(d.Streams) == 0 {
+		return []string{d.Stream}
+	}
+	return d.Streams
+}
+
+// perStream joins the subjects f gives for each event stream.
+func (d Deployment) perStream(f func(stream string) []string) []string {
+	var out []string
+	for _, s := range d.eventStreams() {
+		out = append(out, f(s)...)
+	}
+	return out
 }
 
 // ServiceUser is the user name of a service role in this deployment: the
@@ -121,8 +146,9 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 	case Writer:
 		pub := []string{events, inboxes}
 		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE", "STREAM.MSG.GET")...)
-		pub = append(pub, d.directGet(d.Stream)...)
-		pub = append(pub, d.readConsumer()...)
+		pub = append(pub, d.spreadLeaders()...)
+		pub = append(pub, d.perStream(d.directGet)...)
+		pub = append(pub, d.perStream(d.readConsumer)...)
 		for _, b := range []string{d.SnapshotBucket, writer.Named(writer.CommandsBucket, "_", d.Name), writer.Named(writer.UniqueBucket, "_", d.Name), streams.DefaultKeyBucket} {
 			pub = append(pub, d.bucket(b)...)
 		}
@@ -132,13 +158,14 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		// The projector provisions the store too (a first start before any
 		// writer): the stream and the snapshot bucket, never their data.
 		pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")...)
+		pub = append(pub, d.spreadLeaders()...)
 		pub = append(pub, d.bucketAPI(d.SnapshotBucket)...)
 		// The keys that seal personal data: read to open events, purged to
 		// complete a forget whose deletion failed on the writer.
 		pub = append(pub, d.bucket(streams.DefaultKeyBucket)...)
 		// A batched direct get of an aggregate's later events: the runner
 		// looks for the correction of an event that breaks its history.
-		pub = append(pub, jsAPI+"DIRECT.GET."+d.Stream)
+		pub = append(pub, d.perStream(func(s string) []string { return []string{jsAPI + "DIRECT.GET." + s} })...)
 		for _, p := range d.Projections {
 			for _, kind := range []string{projections.KindLive, projections.KindRebuild} {
 				pub = append(pub, d.consumer(d.consumerName(kind, p))...)
@@ -151,7 +178,9 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		// Readiness: how many events each projection has still to apply,
 		// from the info of its live consumer (service.ProjectionLag).
 		for _, p := range d.Projections {
-			pub = append(pub, jsAPI+"CONSUMER.INFO."+d.Stream+"."+d.consumerName(projections.KindLive, p))
+			pub = append(pub, d.perStream(func(s string) []string {
+				return []string{jsAPI + "CONSUMER.INFO." + s + "." + d.consumerName(projections.KindLive, p)}
+			})...)
 		}
 		return Permissions{Publish: pub, Subscribe: []string{queries, services, inbox}}, nil
 	case Gateway:
@@ -175,7 +204,8 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 func (d Deployment) browser(inbox string) Permissions {
 	pub := []string{commands, queries, service.StatusSubjectOf(d.Name)}
 	pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")...)
-	pub = append(pub, d.directGet(d.Stream)...)
+	pub = append(pub, d.spreadLeaders()...)
+	pub = append(pub, d.perStream(d.directGet)...)
 	for _, b := range []string{d.SnapshotBucket, streams.DefaultKeyBucket} {
 		pub = append(pub, d.bucketAPI(b)...)
 		pub = append(pub, d.directGet("KV_"+b)...)
@@ -183,7 +213,7 @@ func (d Deployment) browser(inbox string) Permissions {
 	// The consumer's name is a generated token: no prefix can be allowed,
 	// so every name is, less the projectors' consumers.
 	for _, op := range []string{"CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"} {
-		pub = append(pub, jsAPI+op+"."+d.Stream+".>")
+		pub = append(pub, d.perStream(func(s string) []string { return []string{jsAPI + op + "." + s + ".>"} })...)
 	}
 	var deny []string
 	for _, p := range d.Projections {
@@ -206,11 +236,22 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("permissions: %w %q: one of %v", ErrUnknownRole, s, Roles)
 }
 
-// streamAPI is the JetStream API of the event stream for each operation.
+// spreadLeaders is what opening a store of several streams may ask: move a
+// stream's leader to another node (none with one stream).
+func (d Deployment) spreadLeaders() []string {
+	if len(d.Streams) == 0 {
+		return nil
+	}
+	return d.streamAPI("STREAM.LEADER.STEPDOWN")
+}
+
+// streamAPI is the JetStream API of the event streams for each operation.
 func (d Deployment) streamAPI(ops ...string) []string {
-	out := make([]string, len(ops))
-	for i, op := range ops {
-		out[i] = jsAPI + op + "." + d.Stream
+	var out []string
+	for _, op := range ops {
+		for _, s := range d.eventStreams() {
+			out = append(out, jsAPI+op+"."+s)
+		}
 	}
 	return out
 }
@@ -226,8 +267,8 @@ func (d Deployment) directGet(stream string) []string {
 // no named consumer can be created or changed through it) and answer its
 // flow control (v1 and v2 reply forms). It never deletes one: the server
 // removes it once nobody listens.
-func (d Deployment) readConsumer() []string {
-	return []string{jsAPI + "CONSUMER.CREATE." + d.Stream, "$JS.FC." + d.Stream + ".>", "$JS.FC.*.*." + d.Stream + ".>"}
+func (d Deployment) readConsumer(stream string) []string {
+	return []string{jsAPI + "CONSUMER.CREATE." + stream, "$JS.FC." + stream + ".>", "$JS.FC.*.*." + stream + ".>"}
 }
 
 // bucketAPI provisions a key-value bucket: create, info, update (replicas),
@@ -248,12 +289,14 @@ func (d Deployment) bucket(bucket string) []string {
 // (with or without a filter in the subject), read its info, delete it, pull
 // from it and acknowledge.
 func (d Deployment) consumer(name string) []string {
-	c := d.Stream + "." + name
-	return []string{
-		jsAPI + "CONSUMER.CREATE." + c, jsAPI + "CONSUMER.CREATE." + c + ".>",
-		jsAPI + "CONSUMER.INFO." + c, jsAPI + "CONSUMER.DELETE." + c,
-		jsAPI + "CONSUMER.MSG.NEXT." + c, "$JS.ACK." + c + ".>",
-	}
+	return d.perStream(func(stream string) []string {
+		c := stream + "." + name
+		return []string{
+			jsAPI + "CONSUMER.CREATE." + c, jsAPI + "CONSUMER.CREATE." + c + ".>",
+			jsAPI + "CONSUMER.INFO." + c, jsAPI + "CONSUMER.DELETE." + c,
+			jsAPI + "CONSUMER.MSG.NEXT." + c, "$JS.ACK." + c + ".>",
+		}
+	})
 }
 
 // consumerName is the projections runner's consumer of one kind (proj,

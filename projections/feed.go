@@ -28,6 +28,8 @@ type feed struct {
 	// stream is the stream sequence of the last delivery seen (at first,
 	// the checkpoint the consumer starts after).
 	stream streams.Sequence
+	// streamName is the event stream the consumer reads.
+	streamName string
 }
 
 // check accepts meta as the next delivery or reports the gap.
@@ -60,9 +62,13 @@ func (f *feed) idle(ctx context.Context) (*jetstream.ConsumerInfo, error) {
 // and any pull still waiting on it are forgotten. idle, when set, lets the
 // server remove a consumer nobody pulls on.
 func (r *Runner) feed(ctx context.Context, name string, subjects []string, cp streams.Sequence, idle time.Duration) (*feed, error) {
+	stream, err := r.opts.Layout.StreamOfSubjects(subjects)
+	if err != nil {
+		return nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	if err := r.deleteOwnConsumer(cctx, name); err != nil {
+	if err := r.deleteOwnConsumer(cctx, stream, name); err != nil {
 		return nil, fmt.Errorf("reset consumer %s: %w", name, err)
 	}
 	cfg := jetstream.ConsumerConfig{
@@ -79,11 +85,11 @@ func (r *Runner) feed(ctx context.Context, name string, subjects []string, cp st
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = uint64(cp) + 1
 	}
-	cons, err := r.js.CreateConsumer(cctx, r.opts.Stream, cfg)
+	cons, err := r.js.CreateConsumer(cctx, stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", name, err)
 	}
-	return &feed{cons: cons, stream: cp}, nil
+	return &feed{cons: cons, stream: cp, streamName: stream}, nil
 }
 
 // Consumer ownership: every consumer a runner creates says whose it is, so
@@ -129,8 +135,8 @@ func ConsumerName(deployment, kind, projection string) string {
 // a projector of this deployment (or, with no metadata, by a jetsource
 // projector from before consumers carried it, of the unnamed deployment);
 // another's is refused with ErrForeignConsumer and left alone.
-func (r *Runner) deleteOwnConsumer(ctx context.Context, name string) error {
-	c, err := r.js.Consumer(ctx, r.opts.Stream, name)
+func (r *Runner) deleteOwnConsumer(ctx context.Context, stream, name string) error {
+	c, err := r.js.Consumer(ctx, stream, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil
 	}
@@ -145,7 +151,7 @@ func (r *Runner) deleteOwnConsumer(ctx context.Context, name string) error {
 		return fmt.Errorf("%w: %s (owner %q, deployment %q; this projector's deployment is %q)",
 			ErrForeignConsumer, name, owner, cfg.Metadata[metaDeployment], r.opts.Deployment)
 	}
-	if err := r.js.DeleteConsumer(ctx, r.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := r.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return err
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jetsource/jetsource/streams"
 )
 
 // Option changes one setting of a Runner (functional options, as streams
@@ -15,6 +17,10 @@ type Option func(*Options)
 
 // WithStream sets the event stream (default streams.DefaultStream).
 func WithStream(name string) Option { return func(o *Options) { o.Stream = name } }
+
+// WithLayout sets the deployment's layout of event streams (see
+// Options.Layout); without it, the one stream of WithStream.
+func WithLayout(l streams.Layout) Option { return func(o *Options) { o.Layout = l } }
 
 // WithBatchSize sets the most events fetched and applied at once.
 func WithBatchSize(n int) Option { return func(o *Options) { o.BatchSize = n } }

@@ -129,16 +129,16 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 	if err := r.deleteGeneration(ctx, keys, next); err != nil {
 		return err
 	}
-	stream, err := r.js.Stream(ctx, r.opts.Stream)
-	if err != nil {
-		return err
-	}
 	cname := r.consumerName(rebuildConsumerKind, name)
 	f, err := r.feed(ctx, cname, p.Subjects, 0, rebuildConsumerIdle)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
-	defer r.deleteConsumer(ctx, cname)
+	defer r.deleteConsumer(ctx, f.streamName, cname)
+	stream, err := r.js.Stream(ctx, f.streamName)
+	if err != nil {
+		return err
+	}
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return err
@@ -195,10 +195,10 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 func nextGeneration(g int64) int64 { return g + 1 }
 
 // deleteConsumer deletes a rebuild's consumer once it is done.
-func (r *Runner) deleteConsumer(ctx context.Context, name string) {
+func (r *Runner) deleteConsumer(ctx context.Context, stream, name string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	if err := r.deleteOwnConsumer(ctx, name); err != nil {
+	if err := r.deleteOwnConsumer(ctx, stream, name); err != nil {
 		r.log.Warn("rebuild consumer not deleted; the server removes it once idle", "consumer", name, "error", err)
 	}
 }

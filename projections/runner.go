@@ -45,8 +45,13 @@ const (
 
 // Options configure a Runner. A zero field means its default.
 type Options struct {
-	// Stream is the event stream (default streams.DefaultStream).
+	// Stream is the event stream (default streams.DefaultStream) of the
+	// default layout, when Layout is empty.
 	Stream string
+	// Layout is the deployment's layout of event streams (see
+	// streams.Layout); each projection reads the one stream its subjects
+	// lie in. Empty: the one stream Stream.
+	Layout streams.Layout
 	// BatchSize is the most events fetched and applied at once.
 	BatchSize int
 	// MaxRetries is how often an event whose handler fails is retried
@@ -91,6 +96,9 @@ type PersonalData interface {
 func (o *Options) defaults() {
 	if o.Stream == "" {
 		o.Stream = streams.DefaultStream
+	}
+	if len(o.Layout) == 0 {
+		o.Layout = streams.Layout{{Name: o.Stream}}
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
@@ -169,6 +177,9 @@ func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []
 		}
 		if _, dup := r.projections[p.Name]; dup {
 			return nil, fmt.Errorf("projections: %s registered twice", p.Name)
+		}
+		if _, err := opts.Layout.StreamOfSubjects(p.Subjects); err != nil {
+			return nil, fmt.Errorf("projections: projection %s: %w", p.Name, err)
 		}
 		r.projections[p.Name] = recoverer(p, r.log)
 		r.order = append(r.order, p.Name)
@@ -385,7 +396,7 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 		return err
 	}
 	r.metrics.lagOf(p.Name, f.cons.CachedInfo().NumPending, 0)
-	stream, err := r.js.Stream(ctx, r.opts.Stream)
+	stream, err := r.js.Stream(ctx, f.streamName)
 	if err != nil {
 		return err
 	}
@@ -806,7 +817,11 @@ const voidLookahead = 1000
 func (r *Runner) voided(ctx context.Context, ev streams.Recorded) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	msgs, err := jetstreamext.GetBatch(ctx, r.js, r.opts.Stream, voidLookahead,
+	stream, err := r.opts.Layout.StreamOfSubjects([]string{ev.Ref.Subject()})
+	if err != nil {
+		return false, err
+	}
+	msgs, err := jetstreamext.GetBatch(ctx, r.js, stream, voidLookahead,
 		jetstreamext.GetBatchSeq(uint64(ev.Sequence)+1), jetstreamext.GetBatchSubject(ev.Ref.Subject()))
 	if err != nil {
 		return false, err

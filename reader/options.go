@@ -34,6 +34,13 @@ func WithLastSequence(f func(context.Context) (uint64, error)) Option {
 	return func(o *Options) { o.LastSequence = f }
 }
 
+// WithStreams makes the reader one of a deployment of several event streams
+// (see Options.Streams): streamOf maps each projection to the stream it
+// follows, last returns the last sequence of one stream.
+func WithStreams(streamOf map[string]string, last func(ctx context.Context, stream string) (uint64, error)) Option {
+	return func(o *Options) { o.Streams, o.LastSequenceIn = streamOf, last }
+}
+
 // WithDeployment names the deployment (see Options.Deployment).
 func WithDeployment(name string) Option { return func(o *Options) { o.Deployment = name } }
 

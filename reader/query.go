@@ -229,9 +229,17 @@ func readEnvelope(obj *fastjson.Object, limits envelopeLimits) (Envelope, error)
 	obj.Visit(func(key []byte, v *fastjson.Value) {
 		switch string(key) {
 		case "min_sequence":
+			if v.Type() == fastjson.TypeString {
+				stream, seq, perr := streams.ParsePosition(string(v.GetStringBytes()))
+				if perr != nil {
+					err = cmp.Or(err, error(badRequest("min_sequence must be a non-negative integer or a position \"<stream>:<sequence>\": %v", perr)))
+				}
+				env.MinStream, env.MinSequence = stream, uint64(seq)
+				return
+			}
 			n, ok := jsonUint(v)
 			if !ok {
-				err = cmp.Or(err, error(badRequest("min_sequence must be a non-negative integer")))
+				err = cmp.Or(err, error(badRequest("min_sequence must be a non-negative integer or a position \"<stream>:<sequence>\"")))
 			}
 			env.MinSequence = n
 		case "wait_ms":

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jetsource/jetsource/internal/microsvc"
 	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/tracing"
 )
 
@@ -61,6 +62,15 @@ type Options struct {
 	// a min_sequence beyond it answers 503 stale at once instead of waiting
 	// for a sequence that does not exist yet.
 	LastSequence func(ctx context.Context) (uint64, error)
+	// Streams, in a deployment of several event streams, maps each
+	// projection to the stream it follows. min_sequence is then a position
+	// "<stream>:<sequence>" (a number is refused: it names no stream), a
+	// query waits only for its projections of that stream, and replies
+	// carry "position" beside "sequence". Nil: one stream, as before.
+	Streams map[string]string
+	// LastSequenceIn, with Streams, returns the last sequence of one
+	// stream (LastSequence's role in a deployment of several streams).
+	LastSequenceIn func(ctx context.Context, stream string) (uint64, error)
 	// Deployment names the deployment the reader belongs to: its service is
 	// jetsource-reader-<deployment> (jetsource-reader when empty).
 	Deployment string
@@ -161,6 +171,13 @@ func (r *Reader) Register(queries ...Query) error {
 				return fmt.Errorf("reader: query %s registered twice", q.Subject())
 			}
 		}
+		if r.opts.Streams != nil {
+			for _, name := range q.projectionsBehind() {
+				if _, ok := r.opts.Streams[name]; !ok {
+					return fmt.Errorf("reader: query %s: projection %s follows none of the deployment's event streams", q.Subject(), name)
+				}
+			}
+		}
 		q.Read = recovered(q.Read)
 		r.queries = append(r.queries, q)
 		for _, name := range q.projectionsBehind() {
@@ -190,8 +207,11 @@ func (r *Reader) Projections() []string {
 // Envelope is the part of every query request the reader itself reads.
 type Envelope struct {
 	MinSequence uint64
-	Wait        time.Duration
-	Params      json.RawMessage
+	// MinStream is the stream of a min_sequence given as a position
+	// "<stream>:<sequence>" ("" for a number).
+	MinStream string
+	Wait      time.Duration
+	Params    json.RawMessage
 }
 
 // DecodeEnvelope splits a query request into min_sequence, wait_ms and the
@@ -363,7 +383,11 @@ func (r *Reader) answer(detached context.Context, req *microsvc.Request, model, 
 	}
 	buf := replyBuffers.Get().(*bytes.Buffer)
 	defer replyBuffers.Put(buf)
-	if err := encodeReply(buf, data, cp); err != nil {
+	var position string
+	if r.opts.Streams != nil {
+		position = r.opts.Streams[q.Projection]
+	}
+	if err := encodeReply(buf, data, cp, position); err != nil {
 		err = fmt.Errorf("reply not encoded: %w", err)
 		endSpan(span, r.answerError(req, model, name, err), err)
 		return
@@ -380,8 +404,9 @@ func (r *Reader) answer(detached context.Context, req *microsvc.Request, model, 
 // replyBuffers hold the replies being encoded (a publish copies its data).
 var replyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// encodeReply writes {"data": data, "sequence": cp} into buf.
-func encodeReply(buf *bytes.Buffer, data any, cp uint64) error {
+// encodeReply writes {"data": data, "sequence": cp} into buf, and the position
+// "<stream>:<cp>" when stream is set (a deployment of several streams).
+func encodeReply(buf *bytes.Buffer, data any, cp uint64, stream string) error {
 	buf.Reset()
 	buf.WriteString(`{"data":`)
 	if err := json.NewEncoder(buf).Encode(data); err != nil {
@@ -390,6 +415,11 @@ func encodeReply(buf *bytes.Buffer, data any, cp uint64) error {
 	buf.Truncate(buf.Len() - 1) // Encode's newline
 	buf.WriteString(`,"sequence":`)
 	buf.Write(strconv.AppendUint(buf.AvailableBuffer(), cp, 10))
+	if stream != "" {
+		buf.WriteString(`,"position":`)
+		pos, _ := json.Marshal(streams.FormatPosition(stream, streams.Sequence(cp)))
+		buf.Write(pos)
+	}
 	buf.WriteByte('}')
 	return nil
 }
@@ -434,12 +464,40 @@ var (
 )
 
 func (r *Reader) run(ctx context.Context, env Envelope, q Query, params Params) (any, uint64, error) {
-	if env.MinSequence > 0 {
-		if err := r.waitFor(ctx, q.Model, q.projectionsBehind(), env.MinSequence, env.Wait); err != nil {
+	behind, err := r.behindPosition(q, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	if env.MinSequence > 0 && len(behind) > 0 {
+		if err := r.waitFor(ctx, q.Model, behind, env.MinStream, env.MinSequence, env.Wait); err != nil {
 			return nil, 0, err
 		}
 	}
 	return r.runQuery(ctx, q, params)
+}
+
+// behindPosition lists the projections of q a wait for env's min_sequence
+// waits for: all of them in a deployment of one stream; in one of several,
+// those that follow the position's stream (none: the position is reached at
+// once, the answer depends on no event of that stream).
+func (r *Reader) behindPosition(q Query, env Envelope) ([]string, error) {
+	if r.opts.Streams == nil {
+		return q.projectionsBehind(), nil
+	}
+	if env.MinStream == "" {
+		if env.MinSequence == 0 {
+			return nil, nil
+		}
+		return nil, badRequest("min_sequence: this deployment stores its events in several streams, so a bare sequence names no stream; " +
+			"pass the position \"<stream>:<sequence>\" of a command or query reply")
+	}
+	var behind []string
+	for _, name := range q.projectionsBehind() {
+		if r.opts.Streams[name] == env.MinStream {
+			behind = append(behind, name)
+		}
+	}
+	return behind, nil
 }
 
 func (r *Reader) classify(err error, model string) *queryError {

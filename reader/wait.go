@@ -34,7 +34,12 @@ type waiting struct {
 	pollTimeout time.Duration
 	// pollEvery is how often a waited-for projection's position is read.
 	pollEvery time.Duration
-	end       *streamEnd // nil when the stream's end is not known
+	// end is the end of the one event stream (nil when it is not known);
+	// lastIn, in a deployment of several streams, the end of one, and ends
+	// the streamEnd of each stream asked about.
+	end    *streamEnd
+	lastIn func(ctx context.Context, stream string) (uint64, error)
+	ends   map[string]*streamEnd
 
 	mu       sync.Mutex
 	perModel map[string]int
@@ -42,6 +47,7 @@ type waiting struct {
 	// pollers are the running pollers; Serve waits for them.
 	pollers sync.WaitGroup
 
+	log     *slog.Logger
 	waits   *prometheus.CounterVec
 	waitNow *prometheus.GaugeVec
 	polls   *prometheus.CounterVec
@@ -49,7 +55,7 @@ type waiting struct {
 
 func newWaiting(rdb redis.UniversalClient, opts Options) *waiting {
 	w := &waiting{rdb: rdb, maxPerModel: opts.MaxWaits, pollTimeout: opts.ReadTimeout, pollEvery: opts.PollInterval,
-		perModel: map[string]int{}, watches: map[string]*watch{},
+		perModel: map[string]int{}, watches: map[string]*watch{}, lastIn: opts.LastSequenceIn, ends: map[string]*streamEnd{},
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetsource_reader_waits_total",
 			Help: "Queries that waited for a min_sequence, by model and outcome (reached, stale, beyond_end, refused, failed)."},
 			[]string{"model", "outcome"}),
@@ -62,7 +68,23 @@ func newWaiting(rdb redis.UniversalClient, opts Options) *waiting {
 	if opts.LastSequence != nil {
 		w.end = &streamEnd{last: opts.LastSequence, log: opts.Logger}
 	}
+	w.log = opts.Logger
 	return w
+}
+
+// endOf returns the end of stream ("" : the one stream), nil when unknown.
+func (w *waiting) endOf(stream string) *streamEnd {
+	if stream == "" || w.lastIn == nil {
+		return w.end
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.ends[stream]
+	if e == nil {
+		e = &streamEnd{last: func(ctx context.Context) (uint64, error) { return w.lastIn(ctx, stream) }, log: w.log}
+		w.ends[stream] = e
+	}
+	return e
 }
 
 func (w *waiting) collectors() []prometheus.Collector {
@@ -75,12 +97,13 @@ func errTooManyWaits(model string, most int) error {
 		fmt.Sprintf("too many queries wait for the %s read model (at most %d); try again", model, most)}
 }
 
-// waitFor waits until every projection behind model reached seq, for at most
+// waitFor waits until every projection behind model reached seq of stream
+// ("": the one stream), for at most
 // wait. A query whose projections have reached seq returns at once, without
 // a wait slot; one that must wait gives its read slot (reads) back while it
 // waits, so that waits never hold up the queries that need none. The caller
 // holds a read slot.
-func (r *Reader) waitFor(ctx context.Context, model string, behind []string, seq uint64, wait time.Duration) error {
+func (r *Reader) waitFor(ctx context.Context, model string, behind []string, stream string, seq uint64, wait time.Duration) error {
 	w := r.waiting
 	asked := time.Now()
 	deadline := asked.Add(wait)
@@ -94,8 +117,8 @@ func (r *Reader) waitFor(ctx context.Context, model string, behind []string, seq
 			continue
 		}
 		if !waited {
-			if w.end != nil {
-				if last, beyond := w.end.beyond(ctx, seq, asked); beyond {
+			if end := w.endOf(stream); end != nil {
+				if last, beyond := end.beyond(ctx, seq, asked); beyond {
 					w.count(model, waitBeyondEnd)
 					return fmt.Errorf("%w: %s has reached sequence %d, not %d: the stream ends at sequence %d",
 						errStale, name, reached, seq, last)

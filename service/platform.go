@@ -129,8 +129,12 @@ func (p *Platform) ProjectionNames() []string {
 // aggregates, projections and rebuild subject, on the connections given
 // (rdb may be nil: projections and rebuilds then fail with admin.ErrNoRedis).
 func (p *Platform) Admin(cfg config.Config, nc *nats.Conn, store *streams.Store, rdb redis.UniversalClient) *admin.Client {
+	// A projection spanning streams stops the projector at start; here it
+	// follows the first stream.
+	streamOf, _ := p.ProjectionStreams(cfg)
 	return &admin.Client{
-		NATS: nc, Store: store, Redis: rdb,
+		ProjectionStreams: streamOf,
+		NATS:              nc, Store: store, Redis: rdb,
 		Aggregates: p.Aggregates(), ProjectionNames: p.ProjectionNames(),
 		Deployment:     cfg.Deployment.Name,
 		RebuildSubject: RebuildSubjectOf(cfg.Deployment.Name),

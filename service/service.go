@@ -35,8 +35,13 @@ import (
 
 // OpenStore opens the event store with the configured settings.
 func OpenStore(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logger) (*streams.Store, error) {
+	layout, err := Layout(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return streams.Open(ctx, nc,
 		streams.WithStream(cfg.Store.Stream),
+		streams.WithLayout(layout),
 		streams.WithSnapshotBucket(cfg.Store.SnapshotBucket),
 		streams.WithReplicas(cfg.Store.Replicas),
 		streams.WithDuplicateWindow(cfg.Store.DuplicateWindow),
@@ -156,6 +161,7 @@ func (p *Platform) NewRunner(cfg config.Config, store *streams.Store, rdb redis.
 	opts := []projections.Option{
 		projections.WithDeployment(cfg.Deployment.Name),
 		projections.WithStream(cfg.Store.Stream),
+		projections.WithLayout(store.Layout()),
 		projections.WithBatchSize(cfg.Projector.BatchSize),
 		projections.WithMaxRetries(retries),
 		projections.WithRetryBackoff(cfg.Projector.RetryBackoff),
@@ -206,7 +212,15 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 		return err
 	}
 	last := reader.LastSequenceOf(js, cfg.Store.Stream)
-	rd := reader.New(nc, rdb,
+	streamOf, err := p.ProjectionStreams(cfg)
+	if err != nil {
+		return err
+	}
+	var multi []reader.Option
+	if streamOf != nil {
+		multi = append(multi, reader.WithStreams(streamOf, LastSequenceIn(js)))
+	}
+	rd := reader.New(nc, rdb, append(multi,
 		reader.WithDeployment(cfg.Deployment.Name),
 		reader.WithDefaultWait(cfg.Reader.DefaultWait),
 		reader.WithMaxWait(cfg.Reader.MaxWait),
@@ -215,13 +229,16 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 		reader.WithPollInterval(cfg.Reader.PollInterval),
 		reader.WithLastSequence(last),
 		reader.WithLogger(log),
-		reader.WithMetrics(health.Registry))
+		reader.WithMetrics(health.Registry))...)
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
 	if err := rd.Register(p.queries()...); err != nil {
 		return err
 	}
 	lag := ProjectionLag(js, cfg.Store.Stream, cfg.Deployment.Name, rdb, last)
+	if streamOf != nil {
+		lag = ProjectionLagIn(js, streamOf, cfg.Deployment.Name, rdb)
+	}
 	health.AddCheck("projections", LagCheck(lag, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })

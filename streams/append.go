@@ -104,6 +104,9 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 	if ref.IsZero() {
 		return Appended{}, fmt.Errorf("append: %w: zero Ref (use NewRef)", ErrInvalidRef)
 	}
+	if _, err := s.route(ref); err != nil {
+		return Appended{}, fmt.Errorf("append %w", err)
+	}
 	var meta Metadata
 	for _, o := range opts {
 		o(&meta)

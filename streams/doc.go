@@ -14,6 +14,21 @@
 // and DenyPurge, and Provision refuses an existing stream whose settings would
 // let events be removed.
 //
+// # Layout: one stream or several
+//
+// By default one stream (EVENTS) captures events.>. A Layout (WithLayout)
+// spreads the events over several streams by aggregate type, a bounded
+// context per stream: each stream captures events.<type>.> of its types and
+// is its own Raft group with its own leader, so a cluster spreads the write
+// load over its nodes (Open moves leaders apart when NATS elected two on
+// one node). Every path of the store (appends, every read, LeaderSequence,
+// voids) goes to the stream of the aggregate's type (StreamOf); a type in no
+// stream is refused with ErrUnroutedType. Each stream records the layout in
+// its metadata, and Open refuses with ErrLayoutChanged a layout other than
+// the one the server holds: changing it would re-route existing aggregates.
+// Sequences are then per stream; FormatPosition and ParsePosition write and
+// read the read-your-writes token "<stream>:<sequence>".
+//
 // # Positions: versions and sequences
 //
 // A Position is where an aggregate stands: its Version (how many events it
@@ -55,6 +70,6 @@
 // # Errors
 //
 // Callers branch with errors.Is on ErrConflict, ErrUnavailable, ErrInvalidRef,
-// ErrBatchTooLarge and ErrDuplicate, and get details with errors.As on
+// ErrBatchTooLarge, ErrDuplicate, ErrLayoutChanged and ErrUnroutedType, and get details with errors.As on
 // *ConflictError and *InvalidRefError.
 package streams

@@ -83,14 +83,18 @@ func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start
 		}
 	}()
 
-	req, _ := json.Marshal(consumerRequest{Stream: s.opts.Stream, Config: consumerConfig{
+	stream, err := s.route(ref)
+	if err != nil {
+		return true, fmt.Errorf("read %w", err)
+	}
+	req, _ := json.Marshal(consumerRequest{Stream: stream, Config: consumerConfig{
 		DeliverSubject: inbox, DeliverPolicy: "by_start_sequence", OptStartSeq: uint64(start),
 		AckPolicy: "none", ReplayPolicy: "instant", FilterSubject: subject,
 		FlowControl: true, Heartbeat: longReadHeartbeat, InactiveThreshold: longReadInactive,
 		Replicas: 1, MemoryStorage: true,
 	}})
 	cctx, cancel := withTimeout(ctx, s.opts.Timeout)
-	resp, err := nc.RequestWithContext(cctx, apiConsumerCreate+s.opts.Stream, req)
+	resp, err := nc.RequestWithContext(cctx, apiConsumerCreate+stream, req)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {

@@ -109,7 +109,11 @@ func headerValue(h nats.Header, name string) string {
 func (s *Store) Head(ctx context.Context, ref Ref) (Position, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	msg, err := s.stream.GetLastMsgForSubject(ctx, ref.Subject())
+	name, err := s.route(ref)
+	if err != nil {
+		return Position{}, fmt.Errorf("head %w", err)
+	}
+	msg, err := s.streams[name].GetLastMsgForSubject(ctx, ref.Subject())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return Position{}, nil
 	}
@@ -219,7 +223,10 @@ type firstBatch struct {
 func (s *Store) sendFirstBatch(ctx context.Context, ref Ref, start Sequence) *firstBatch {
 	b := &firstBatch{s: s, ref: ref, start: start}
 	b.ctx, b.cancel = withTimeout(ctx, s.opts.Timeout)
-	b.call, b.err = s.gets.send(s.opts.Stream, ref.Subject(), start, s.opts.ShortRead)
+	var stream string
+	if stream, b.err = s.route(ref); b.err == nil {
+		b.call, b.err = s.gets.send(stream, ref.Subject(), start, s.opts.ShortRead)
+	}
 	return b
 }
 
@@ -316,7 +323,11 @@ func (f *folder) finish() {
 func (s *Store) readBatch(ctx context.Context, ref Ref, subject string, start Sequence, batch int) ([]Stored, uint64, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	call, err := s.gets.send(s.opts.Stream, subject, start, batch)
+	stream, err := s.route(ref)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %w", err)
+	}
+	call, err := s.gets.send(stream, subject, start, batch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read %s: %w", ref, classify(err))
 	}
@@ -355,7 +366,11 @@ func (s *Store) CommandEvents(ctx context.Context, ref Ref, commandID string) ([
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	since := time.Now().Add(-s.opts.DuplicateWindow - commandLookback)
-	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Stream, 1,
+	stream, err := s.route(ref)
+	if err != nil {
+		return nil, fmt.Errorf("command events %w", err)
+	}
+	msgs, err := jetstreamext.GetBatch(ctx, s.js, stream, 1,
 		jetstreamext.GetBatchStartTime(since), jetstreamext.GetBatchSubject(ref.Subject()))
 	if err != nil {
 		return nil, fmt.Errorf("command events %s: %w", ref, classifyBatch(err))
@@ -408,8 +423,12 @@ const errCodeNoMessage = 10037
 func (s *Store) LeaderSequence(ctx context.Context, ref Ref) (Sequence, error) {
 	ctx, cancel := withTimeout(ctx, s.opts.Timeout)
 	defer cancel()
+	stream, err := s.route(ref)
+	if err != nil {
+		return 0, fmt.Errorf("leader head %w", err)
+	}
 	req, _ := json.Marshal(map[string]string{"last_by_subj": ref.Subject()})
-	msg, err := s.js.Conn().RequestWithContext(ctx, apiMsgGet+s.opts.Stream, req)
+	msg, err := s.js.Conn().RequestWithContext(ctx, apiMsgGet+stream, req)
 	if err != nil {
 		return 0, fmt.Errorf("leader head %s: %w", ref, classify(err))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,11 @@ const (
 
 // Options configure a Store.
 type Options struct {
-	Stream          string
+	// Stream is the single event stream of the default layout (EVENTS).
+	Stream string
+	// Layout spreads the events over several streams by aggregate type;
+	// empty: the one stream Stream capturing events.>.
+	Layout          Layout
 	SnapshotBucket  string
 	KeyBucket       string
 	Replicas        int
@@ -77,6 +82,10 @@ type Option func(*Options)
 
 // WithStream sets the stream name (default EVENTS).
 func WithStream(name string) Option { return func(o *Options) { o.Stream = name } }
+
+// WithLayout spreads the events over several streams by aggregate type
+// (see Layout); without it, one stream (WithStream) holds every event.
+func WithLayout(l Layout) Option { return func(o *Options) { o.Layout = l } }
 
 // WithSnapshotBucket sets the snapshot key-value bucket (default SNAPSHOTS).
 func WithSnapshotBucket(name string) Option { return func(o *Options) { o.SnapshotBucket = name } }
@@ -134,9 +143,10 @@ func defaultOptions() Options {
 
 func (o Options) validate() error {
 	var errs []error
-	if o.Stream == "" || strings.ContainsAny(o.Stream, " .*>/\\\t\r\n") {
+	if len(o.Layout) == 0 && (o.Stream == "" || strings.ContainsAny(o.Stream, " .*>/\\\t\r\n")) {
 		errs = append(errs, fmt.Errorf("streams: invalid stream name %q", o.Stream))
 	}
+	errs = append(errs, o.Layout.Validate())
 	for _, b := range []struct{ what, name string }{{"snapshot", o.SnapshotBucket}, {"key", o.KeyBucket}} {
 		if b.name == "" || strings.ContainsAny(b.name, " .*>/\\\t\r\n") {
 			errs = append(errs, fmt.Errorf("streams: invalid %s bucket name %q", b.what, b.name))
@@ -173,8 +183,14 @@ func (o Options) validate() error {
 type Store struct {
 	js jetstream.JetStream
 	// pub publishes single-event appends asynchronously (see publish).
-	pub       jetstream.JetStream
-	stream    jetstream.Stream
+	pub jetstream.JetStream
+	// streams are the event streams of the layout, by name.
+	streams map[string]jetstream.Stream
+	// layout is the store's layout (one stream without types by default);
+	// routes maps each aggregate type of a layout of several streams to
+	// its stream.
+	layout    Layout
+	routes    map[string]string
 	snapshots jetstream.KeyValue
 	keys      *shred.Keyring
 	opts      Options
@@ -220,9 +236,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streams: %w", err)
 	}
+	parent := ctx
 	ctx, cancel := withTimeout(ctx, o.Timeout)
 	defer cancel()
-	stream, err := provisionStream(ctx, js, o)
+	layout := o.effectiveLayout()
+	eventStreams, err := provisionLayout(ctx, js, o, layout)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +252,20 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, pub: pub, gets: newGetMux(nc), readConsumers: make(chan struct{}, MaxReadConsumers), stream: stream, snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
+	if layout.MultiStream() && o.Replicas > 1 {
+		sctx, cancel := context.WithTimeout(parent, spreadTimeout)
+		spreadLeaders(sctx, js, layout, o)
+		cancel()
+	}
+	routes := map[string]string{}
+	for _, spec := range layout {
+		for _, t := range spec.Types {
+			routes[t] = spec.Name
+		}
+	}
+	return &Store{js: js, pub: pub, gets: newGetMux(nc), readConsumers: make(chan struct{}, MaxReadConsumers),
+		streams: eventStreams, layout: layout, routes: routes,
+		snapshots: kv, keys: shred.NewKeyring(keys), opts: o, log: o.Logger}, nil
 }
 
 // JetStream returns the store's JetStream context, for callers that need
@@ -246,8 +277,9 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 // store (the projections' runner).
 func (s *Store) Keys() *shred.Keyring { return s.keys }
 
-// StreamName returns the name of the event stream.
-func (s *Store) StreamName() string { return s.opts.Stream }
+// StreamName returns the name of the event stream of the default layout, the
+// first stream of a layout of several (see Layout and StreamOf).
+func (s *Store) StreamName() string { return s.layout[0].Name }
 
 // checkServerVersion refuses servers older than 2.12, which lack atomic batch
 // publish.
@@ -265,7 +297,8 @@ func checkServerVersion(v string) error {
 	return nil
 }
 
-// StreamConfig returns the configuration the store gives its event stream.
+// StreamConfig returns the configuration the store gives its event stream (a
+// stream of a layout of several has its own name, subjects and metadata).
 func StreamConfig(o Options) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:               o.Stream,
@@ -288,22 +321,21 @@ func StreamConfig(o Options) jetstream.StreamConfig {
 	}
 }
 
-func provisionStream(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.Stream, error) {
-	want := StreamConfig(o)
+func provisionStream(ctx context.Context, js jetstream.JetStream, o Options, want jetstream.StreamConfig) (jetstream.Stream, error) {
 	stream, err := js.CreateStream(ctx, want)
 	if err == nil {
 		return stream, nil
 	}
 	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return nil, fmt.Errorf("streams: create stream %s: %w", o.Stream, classify(err))
+		return nil, fmt.Errorf("streams: create stream %s: %w", want.Name, classify(err))
 	}
-	stream, err = js.Stream(ctx, o.Stream)
+	stream, err = js.Stream(ctx, want.Name)
 	if err != nil {
-		return nil, fmt.Errorf("streams: open stream %s: %w", o.Stream, classify(err))
+		return nil, fmt.Errorf("streams: open stream %s: %w", want.Name, classify(err))
 	}
 	got := stream.CachedInfo().Config
 	if problems := streamMismatches(got, want); len(problems) > 0 {
-		return nil, fmt.Errorf("streams: %w %s: %s", ErrIncompatibleStream, o.Stream, strings.Join(problems, "; "))
+		return nil, fmt.Errorf("streams: %w %s: %s", ErrIncompatibleStream, want.Name, strings.Join(problems, "; "))
 	}
 	if got.Replicas != want.Replicas {
 		got.Replicas = want.Replicas
@@ -344,7 +376,7 @@ func streamMismatches(got, want jetstream.StreamConfig) []string {
 			p = append(p, fmt.Sprintf(format, args...))
 		}
 	}
-	check(len(got.Subjects) == 1 && got.Subjects[0] == want.Subjects[0], "subjects are %v, want %v", got.Subjects, want.Subjects)
+	check(slices.Equal(got.Subjects, want.Subjects), "subjects are %v, want %v", got.Subjects, want.Subjects)
 	check(got.Retention == jetstream.LimitsPolicy, "retention is %v, want limits (other policies delete events)", got.Retention)
 	check(got.Storage == jetstream.FileStorage, "storage is %v, want file", got.Storage)
 	check(got.MaxMsgs <= 0 && got.MaxBytes <= 0 && got.MaxAge == 0, "limits remove old events (max_msgs %d, max_bytes %d, max_age %v)", got.MaxMsgs, got.MaxBytes, got.MaxAge)

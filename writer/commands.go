@@ -209,5 +209,5 @@ func (w *Writer) firstReply(ctx context.Context, j *job) (Reply, bool, error) {
 	if err != nil || len(events) == 0 {
 		return Reply{}, false, err
 	}
-	return replyOf(j.request.AggregateID, events[len(events)-1].Position(), events), true, nil
+	return w.replyOf(j.typ, j.request.AggregateID, events[len(events)-1].Position(), events), true, nil
 }

@@ -91,6 +91,9 @@ func Register[S any](w *Writer, def aggregate.Definition[S]) error {
 	if _, dup := w.routes[def.Type]; dup {
 		return fmt.Errorf("writer: aggregate type %s registered twice", def.Type)
 	}
+	if _, err := w.store.StreamOf(def.Type); err != nil {
+		return fmt.Errorf("writer: register %s: %w", def.Type, err)
+	}
 	repo, err := streams.NewRepository(w.store, streams.ModelOf(def))
 	if err != nil {
 		return fmt.Errorf("writer: %w", err)
@@ -228,7 +231,7 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 				fresh = true
 				continue
 			}
-			return replyOf(req.AggregateID, agg.Position, nil), nil
+			return w.replyOf(typ, req.AggregateID, agg.Position, nil), nil
 		}
 		events, err := r.encode(decision.Events, prefix)
 		if err != nil {
@@ -244,7 +247,7 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 				w.giveBack(ctx, typ, decision.Release, req.AggregateID)
 			}
 			w.metrics.events.WithLabelValues(typ).Add(float64(len(appended.Events)))
-			return replyOf(req.AggregateID, appended.Position, appended.Events), nil
+			return w.replyOf(typ, req.AggregateID, appended.Position, appended.Events), nil
 		}
 		cache.drop(key)
 		if !errors.Is(err, streams.ErrConflict) {
@@ -405,8 +408,16 @@ func decideError(typ, id string, err error) error {
 	return err
 }
 
-func replyOf(id string, pos streams.Position, events []streams.Recorded) Reply {
+// replyOf is the reply of a command on aggregate typ/id that left it at pos
+// having appended events. In a deployment of several streams it carries the
+// read-your-writes position "<stream>:<sequence>" beside the sequence.
+func (w *Writer) replyOf(typ, id string, pos streams.Position, events []streams.Recorded) Reply {
 	r := Reply{AggregateID: id, Version: uint64(pos.Version), Sequence: uint64(pos.Sequence), Events: make([]ReplyEvent, len(events))}
+	if w.store.MultiStream() {
+		if stream, err := w.store.StreamOf(typ); err == nil { // registered types have one
+			r.Position = streams.FormatPosition(stream, pos.Sequence)
+		}
+	}
 	for i, e := range events {
 		r.Events[i] = ReplyEvent{Type: e.Type, Version: uint64(e.Version), Sequence: uint64(e.Sequence)}
 	}

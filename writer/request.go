@@ -32,7 +32,11 @@ type Reply struct {
 	// Sequence is the stream sequence of the last event appended (of the
 	// aggregate's last event when the command appended none): pass it to
 	// queries as min_sequence to read your own writes.
-	Sequence uint64       `json:"sequence"`
+	Sequence uint64 `json:"sequence"`
+	// Position is "<stream>:<sequence>" in a deployment of several event
+	// streams (absent with one): the read-your-writes token to pass to
+	// queries as min_sequence, naming the stream the sequence is of.
+	Position string       `json:"position,omitempty"`
 	Events   []ReplyEvent `json:"events"`
 }
 
@@ -53,6 +57,10 @@ func (r Reply) MarshalJSON() ([]byte, error) {
 	b = strconv.AppendUint(b, r.Version, 10)
 	b = append(b, `,"sequence":`...)
 	b = strconv.AppendUint(b, r.Sequence, 10)
+	if r.Position != "" {
+		b = append(b, `,"position":`...)
+		b = appendString(b, r.Position)
+	}
 	b = append(b, `,"events":`...)
 	if r.Events == nil {
 		b = append(b, "null"...)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/streams"
 )
 
@@ -67,7 +68,11 @@ func void(args []string, getenv func(string) string, stdout, stderr io.Writer) e
 	}
 	defer nc.Close()
 	ctx := context.Background()
-	store, err := streams.Open(ctx, nc, streams.WithStream(cfg.Store.Stream), streams.WithSnapshotBucket(cfg.Store.SnapshotBucket),
+	layout, err := service.Layout(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := streams.Open(ctx, nc, streams.WithStream(cfg.Store.Stream), streams.WithLayout(layout), streams.WithSnapshotBucket(cfg.Store.SnapshotBucket),
 		streams.WithReplicas(cfg.Store.Replicas), streams.WithTimeout(cfg.NATS.RequestTimeout))
 	if err != nil {
 		return err
