@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -117,4 +118,33 @@ func Partitions(ctx context.Context, rdb redis.Cmdable, name string) (int, error
 		return 0, fmt.Errorf("projection %s: partitions: %w", name, err)
 	}
 	return max(n, 1), nil
+}
+
+// PartitionOfAggregate is the partition, of the n partitions of a
+// projection, of aggregate typ/id (PartitionOf without building a Ref).
+func PartitionOfAggregate(typ, id string, n int) int { return partitionOfKey(typ, id, n) }
+
+// PartitionLabel names partition p of the n partitions of projection name:
+// <name>/<p>, or name when n <= 1 (as logs, metrics and Inspect do).
+func PartitionLabel(name string, p, n int) string { return partitionLabel(name, p, n) }
+
+// ReachedLabel is Reached of a projection (name) or ReachedPartition of one
+// of its partitions (<name>/<p>, PartitionLabel).
+func ReachedLabel(ctx context.Context, rdb redis.Cmdable, label string) (uint64, error) {
+	name, part, ok := strings.Cut(label, "/")
+	if !ok {
+		return Reached(ctx, rdb, name)
+	}
+	p, err := strconv.Atoi(part)
+	if err != nil {
+		return 0, fmt.Errorf("projection partition %q: %w", label, err)
+	}
+	n, err := Partitions(ctx, rdb, name)
+	if err != nil {
+		return 0, err
+	}
+	if p >= n {
+		return 0, fmt.Errorf("projection partition %q: %s has %d partitions", label, name, n)
+	}
+	return ReachedPartition(ctx, rdb, name, p, n)
 }

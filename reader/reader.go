@@ -435,7 +435,11 @@ var (
 
 func (r *Reader) run(ctx context.Context, env Envelope, q Query, params Params) (any, uint64, error) {
 	if env.MinSequence > 0 {
-		if err := r.waitFor(ctx, q.Model, q.projectionsBehind(), env.MinSequence, env.Wait); err != nil {
+		behind, err := r.partitionsBehind(ctx, q, params)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := r.waitFor(ctx, q.Model, behind, env.MinSequence, env.Wait); err != nil {
 			return nil, 0, err
 		}
 	}
