@@ -119,7 +119,9 @@ func TestTwoProjectorProcessesShareEightPartitionsAndTakeOverAfterSIGKILL(t *tes
 
 	first := start(t, "projector-1", projector, env)
 	start(t, "projector-2", projector, env)
-	testkit.Eventually(t, 60*time.Second, func() bool { return split(partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions), partitions, 2) },
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		return split(partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions), partitions, 2)
+	},
 		"two projector processes hold 4 of the 8 partitions each")
 	before := partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions)
 
@@ -127,7 +129,9 @@ func TestTwoProjectorProcessesShareEightPartitionsAndTakeOverAfterSIGKILL(t *tes
 	// once their leases expire.
 	first.kill(t)
 	killedAt := time.Now()
-	testkit.Eventually(t, 60*time.Second, func() bool { return split(partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions), partitions, 1) },
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		return split(partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions), partitions, 1)
+	},
 		"the projector left holds all 8 partitions")
 	t.Logf("all partitions taken %v after the SIGKILL (lease %v)", time.Since(killedAt).Round(100*time.Millisecond), lease)
 	after := partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions)
@@ -137,7 +141,9 @@ func TestTwoProjectorProcessesShareEightPartitionsAndTakeOverAfterSIGKILL(t *tes
 
 	// Started again, it gets its share back.
 	start(t, "projector-1-again", projector, env)
-	testkit.Eventually(t, 60*time.Second, func() bool { return split(partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions), partitions, 2) },
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		return split(partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions), partitions, 2)
+	},
 		"the partitions rebalance over the two processes")
 	rebalanced := partitionLeases(ctx, rdb, accountdomain.ProjectionName, partitions)
 	for holder := range after {
