@@ -624,3 +624,21 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
 	return certFile, keyFile
 }
+
+func TestProjectorPartitionsAreParsedAndChecked(t *testing.T) {
+	counts, err := config.Projector{Partitions: " accounts=8, products = 4 "}.PartitionCounts()
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"accounts": 8, "products": 4}, counts)
+	for text, want := range map[string]string{
+		"accounts":              "each item must be <projection>=<count>",
+		"accounts=x":            "each item must be <projection>=<count>",
+		"=4":                    "each item must be <projection>=<count>",
+		"accounts=0":            "accounts must have between 1 and 256 partitions, got 0",
+		"accounts=257":          "accounts must have between 1 and 256 partitions, got 257",
+		"accounts=2,accounts=4": "accounts is named twice",
+	} {
+		_, err := config.Projector{Partitions: text}.PartitionCounts()
+		require.Error(t, err, text)
+		assert.Contains(t, err.Error(), want, text)
+	}
+}

@@ -19,9 +19,34 @@ func NotFound(what, id string) error { return fmt.Errorf("%w: %s %q", ErrNotFoun
 // Reached returns how far projection name is known to reflect the stream:
 // of a partitioned projection, how far all its partitions are.
 func Reached(ctx context.Context, rdb redis.Cmdable, name string) (uint64, error) {
-	n, err := Partitions(ctx, rdb, name)
+	// The partition count and the generation of a projection of one
+	// partition share a hash tag: one MGET, then one GET of reached, as
+	// before partitions (the reader polls this).
+	keys := KeysOf(name)
+	vals, err := rdb.MGet(ctx, keys.PartitionsKey(), keys.Generation()).Result()
 	if err != nil {
 		return 0, err
+	}
+	n := 1
+	if s, ok := vals[0].(string); ok {
+		if n, err = strconv.Atoi(s); err != nil {
+			return 0, fmt.Errorf("projection %s: partitions %q: %w", name, s, err)
+		}
+	}
+	if n <= 1 {
+		s, ok := vals[1].(string)
+		if !ok {
+			return 0, nil // nothing projected yet
+		}
+		g, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("projection %s: generation %q: %w", name, s, err)
+		}
+		v, err := rdb.Get(ctx, keys.Reached(g)).Uint64()
+		if errors.Is(err, redis.Nil) {
+			return 0, nil
+		}
+		return v, err
 	}
 	all := make([]Keys, n)
 	for p := range all {
