@@ -3,13 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -49,17 +47,7 @@ func TestTwoProjectorProcessesShareEightPartitionsAndTakeOverAfterSIGKILL(t *tes
 	const partitions = 8
 	const lease = 2 * time.Second
 	bin := binaries(t)
-	natsAddr := freeAddr(t)
-	host, port, _ := net.SplitHostPort(natsAddr)
-	start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-a", host, "-p", port, "-js", "-sd", t.TempDir())
-	natsURL := "nats://" + natsAddr
-	var nc *nats.Conn
-	testkit.Eventually(t, 20*time.Second, func() bool {
-		var err error
-		nc, err = nats.Connect(natsURL)
-		return err == nil
-	}, "nats-server up")
-	t.Cleanup(nc.Close)
+	natsURL, nc := startNATSServer(t, bin)
 	rd := testkit.StartRedis(t)
 	rdb := rd.Client(t)
 	ctx := context.Background()
@@ -152,7 +140,7 @@ func TestTwoProjectorProcessesShareEightPartitionsAndTakeOverAfterSIGKILL(t *tes
 
 	close(stopLoad)
 	load.Wait()
-	want := foldAccounts(t, ctx, store.JetStream())
+	want := foldAccounts(t, store.JetStream())
 	var got []accountdomain.View
 	testkit.Eventually(t, 60*time.Second, func() bool {
 		got, _, err = projections.Read(ctx, rdb, accountdomain.ProjectionName, func(ctx context.Context, v *projections.View) ([]accountdomain.View, error) {
@@ -175,25 +163,16 @@ func TestTwoProjectorProcessesShareEightPartitionsAndTakeOverAfterSIGKILL(t *tes
 
 // foldAccounts folds every account event of the stream into the accounts
 // they make.
-func foldAccounts(t *testing.T, ctx context.Context, js jetstream.JetStream) map[string]accountdomain.View {
+func foldAccounts(t *testing.T, js jetstream.JetStream) map[string]accountdomain.View {
 	t.Helper()
-	cons, err := js.OrderedConsumer(ctx, streams.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.account.>"}})
-	require.NoError(t, err)
-	msgs, err := cons.Messages()
-	require.NoError(t, err)
-	defer msgs.Stop()
 	out := map[string]accountdomain.View{}
-	for {
-		msg, err := msgs.Next()
-		require.NoError(t, err)
-		meta, err := msg.Metadata()
-		require.NoError(t, err)
-		ev, err := streams.Decode(msg.Subject(), streams.Sequence(meta.Sequence.Stream), msg.Headers(), msg.Data())
-		require.NoError(t, err)
+	testkit.Fold(t, js, streams.DefaultStream, "events.account.>", func(ev streams.Recorded) {
 		a := out[ev.Ref.ID()]
 		a.ID, a.Version = ev.Ref.ID(), uint64(ev.Version)
 		d, err := accountdomain.Events().Decode(ev.Type, ev.Schema, ev.Data)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("decode %s: %v", ev.Type, err)
+		}
 		switch d := d.(type) {
 		case accountdomain.AccountOpened:
 			a.Owner = d.Owner
@@ -203,8 +182,6 @@ func foldAccounts(t *testing.T, ctx context.Context, js jetstream.JetStream) map
 			a.Balance -= d.Amount
 		}
 		out[a.ID] = a
-		if meta.NumPending == 0 {
-			return out
-		}
-	}
+	})
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -111,26 +110,7 @@ func (e *env) foldProducts() map[string]product.View {
 // fold hands every event of subject in the stream to apply, in order.
 func (e *env) fold(subject string, apply func(streams.Recorded)) {
 	e.t.Helper()
-	ctx := context.Background()
-	// Nothing is appended meanwhile: the consumer's pending count says
-	// where the subject's events end.
-	cons, err := e.js.OrderedConsumer(ctx, "EVENTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	require.NoError(e.t, err)
-	msgs, err := cons.Messages()
-	require.NoError(e.t, err)
-	defer msgs.Stop()
-	for {
-		msg, err := msgs.Next()
-		require.NoError(e.t, err)
-		meta, err := msg.Metadata()
-		require.NoError(e.t, err)
-		ev, err := streams.Decode(msg.Subject(), streams.Sequence(meta.Sequence.Stream), msg.Headers(), msg.Data())
-		require.NoError(e.t, err)
-		apply(ev)
-		if meta.NumPending == 0 {
-			return
-		}
-	}
+	testkit.Fold(e.t, e.js, "EVENTS", subject, apply)
 }
 
 func TestEverySampleQueryOnFourPartitionsEqualsTheFold(t *testing.T) {
@@ -145,7 +125,7 @@ func TestEverySampleQueryOnFourPartitionsEqualsTheFold(t *testing.T) {
 		lastProduct = e.add("product", pid, evs...)
 		e.add("order", fmt.Sprintf("o-%02d", i), order.OrderPlaced{}, order.OrderItemAdded{ItemID: "i1", Quantity: int64(i + 1)})
 	}
-	for i := range 30 { // last: foldAccounts reads up to the stream's end
+	for i := range 30 {
 		id := fmt.Sprintf("acc-%02d", i)
 		e.add("account", id, account.AccountOpened{Owner: id}, account.MoneyDeposited{Amount: int64(10 * i)}, account.MoneyWithdrawn{Amount: 3})
 	}
