@@ -79,6 +79,16 @@ func TestPartitionedProjectionKeepsEachAggregateInItsPartition(t *testing.T) {
 		cp, _ := e.rdb.Get(ctx, keys.Checkpoint(g)).Uint64()
 		assert.Equal(t, e.lastSeq(), cp, "checkpoint of partition %d", p)
 	}
+	// Each partition has its consumer; the projection's lag is the largest
+	// of theirs: 0 once all caught up.
+	for p := range n {
+		_, err := e.js.Consumer(ctx, "EVENTS", fmt.Sprintf("jetsource_proj_accounts-%d", p))
+		require.NoError(t, err, "consumer of partition %d", p)
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		lag, err := projections.Lag(ctx, e.js, "EVENTS", "", e.rdb, func(context.Context) (uint64, error) { return e.lastSeq(), nil }, account.ProjectionName)
+		return err == nil && lag == 0
+	}, "the lag of every partition comes back to 0")
 	// A partition is read for one aggregate only.
 	v, err := projections.NewViews(e.rdb).View(ctx, account.ProjectionName)
 	require.NoError(t, err)
