@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -173,6 +175,12 @@ type Projector struct {
 	// FetchWait is how long one fetch from the event stream waits for
 	// events; at most a third of LeaseTTL, which is renewed between fetches.
 	FetchWait time.Duration `yaml:"fetch_wait"`
+	// Partitions splits projections by aggregate into partitions that the
+	// projector processes share: "<projection>=<n>,…", e.g.
+	// "accounts=8,products=4"; a projection not named keeps one. The count
+	// of a projection whose read model exists cannot change in place (the
+	// projector refuses to start).
+	Partitions string `yaml:"partitions"`
 }
 
 // Reader is the query side.
@@ -362,4 +370,32 @@ func Default() Config {
 			Sync:       SyncAlways,
 		},
 	}
+}
+
+// maxPartitions bounds a projection's partition count
+// (projections.MaxPartitions).
+const maxPartitions = 256
+
+// PartitionCounts returns the partition count of each projection named in
+// Partitions.
+func (p Projector) PartitionCounts() (map[string]int, error) {
+	out := map[string]int{}
+	if strings.TrimSpace(p.Partitions) == "" {
+		return out, nil
+	}
+	for _, item := range strings.Split(p.Partitions, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(item), "=")
+		n, err := strconv.Atoi(strings.TrimSpace(count))
+		name = strings.TrimSpace(name)
+		switch {
+		case !ok || name == "" || err != nil:
+			return nil, fmt.Errorf("projector.partitions %q: each item must be <projection>=<count>, e.g. accounts=8; got %q", p.Partitions, item)
+		case n < 1 || n > maxPartitions:
+			return nil, fmt.Errorf("projector.partitions: %s must have between 1 and %d partitions, got %d", name, maxPartitions, n)
+		case out[name] != 0:
+			return nil, fmt.Errorf("projector.partitions: %s is named twice", name)
+		}
+		out[name] = n
+	}
+	return out, nil
 }

@@ -656,3 +656,21 @@ func TestRedisClusterOptionsTakeEveryNodeAndTheSettingsTimeouts(t *testing.T) {
 	assert.Equal(t, cfg.Redis.WriteTimeout, opts.WriteTimeout)
 	assert.NotContains(t, fmt.Sprint(cfg.Redis), "pw", "the cluster URLs print without their passwords")
 }
+
+func TestProjectorPartitionsAreParsedAndChecked(t *testing.T) {
+	counts, err := config.Projector{Partitions: " accounts=8, products = 4 "}.PartitionCounts()
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"accounts": 8, "products": 4}, counts)
+	for text, want := range map[string]string{
+		"accounts":              "each item must be <projection>=<count>",
+		"accounts=x":            "each item must be <projection>=<count>",
+		"=4":                    "each item must be <projection>=<count>",
+		"accounts=0":            "accounts must have between 1 and 256 partitions, got 0",
+		"accounts=257":          "accounts must have between 1 and 256 partitions, got 257",
+		"accounts=2,accounts=4": "accounts is named twice",
+	} {
+		_, err := config.Projector{Partitions: text}.PartitionCounts()
+		require.Error(t, err, text)
+		assert.Contains(t, err.Error(), want, text)
+	}
+}

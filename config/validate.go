@@ -170,6 +170,9 @@ func (c Config) Validate() error {
 	if c.Projector.FetchWait > c.Projector.LeaseTTL/leaseRenewals {
 		bad("projector.fetch_wait %v must be at most a third of projector.lease_ttl %v", c.Projector.FetchWait, c.Projector.LeaseTTL)
 	}
+	if _, err := c.Projector.PartitionCounts(); err != nil {
+		bad("%v", err)
+	}
 
 	// Reader
 	positive("reader.default_wait", c.Reader.DefaultWait)

@@ -162,8 +162,9 @@ type platform struct {
 	proj    *proc
 }
 
-func startPlatform(t *testing.T) *platform {
-	bin := binaries(t)
+// startNATSServer starts a nats-server process with JetStream and returns
+// its URL and a connection to it.
+func startNATSServer(t *testing.T, bin string) (string, *nats.Conn) {
 	natsAddr := freeAddr(t)
 	host, port, _ := net.SplitHostPort(natsAddr)
 	start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-a", host, "-p", port, "-js", "-sd", t.TempDir())
@@ -175,6 +176,12 @@ func startPlatform(t *testing.T) *platform {
 		return err == nil
 	}, "nats-server up")
 	t.Cleanup(nc.Close)
+	return natsURL, nc
+}
+
+func startPlatform(t *testing.T) *platform {
+	bin := binaries(t)
+	natsURL, nc := startNATSServer(t, bin)
 	rd := testkit.StartRedis(t)
 	gw := freeAddr(t)
 	p := &platform{t: t, bin: bin, nc: nc, http: "http://" + gw,

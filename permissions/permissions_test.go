@@ -178,3 +178,24 @@ func TestSeveralStreamsAreEachGranted(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, strings.Join(w.Publish, " "), "STEPDOWN", "one stream: nothing new")
 }
+
+func TestProjectorMayUseTheConsumersOfEachPartition(t *testing.T) {
+	d := shop
+	d.Partitions = map[string]int{"accounts": 4}
+	p, err := d.For(permissions.Projector, d.ServiceUser(permissions.Projector))
+	require.NoError(t, err)
+	for subject, want := range map[string]bool{
+		"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts-0":     true,
+		"$JS.API.CONSUMER.MSG.NEXT.SHOP_EVENTS.jetsource_shop_proj_accounts-3":   true,
+		"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_rebuild_accounts-2":  true,
+		"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts-4":     false,
+		"$JS.API.CONSUMER.CREATE.SHOP_EVENTS.jetsource_shop_proj_accounts":       false,
+		"$JS.API.CONSUMER.DELETE.SHOP_EVENTS.jetsource_shop_rebuild_accounts-1":  true,
+		"$JS.API.CONSUMER.DELETE.SHOP_EVENTS.jetsource_shop_rebuild_accounts-10": false,
+	} {
+		assert.Equal(t, want, allowed(subject, p.Publish, nil), "projector publishes to %s", subject)
+	}
+	r, err := d.For(permissions.Reader, d.ServiceUser(permissions.Reader))
+	require.NoError(t, err)
+	assert.True(t, allowed("$JS.API.CONSUMER.INFO.SHOP_EVENTS.jetsource_shop_proj_accounts-2", r.Publish, nil), "the reader's readiness reads each partition's lag")
+}

@@ -64,6 +64,9 @@ type Deployment struct {
 	SnapshotBucket string
 	// Projections are the names of the projections the projectors run.
 	Projections []string
+	// Partitions is the partition count of each partitioned projection
+	// (projector.partitions): each partition has consumers of its own.
+	Partitions map[string]int
 	// Browser is gateway.browser: the gateway serves the event browser, so
 	// it reads the event stream (events, states, live events) and asks the
 	// projectors for the projections' status.
@@ -72,8 +75,9 @@ type Deployment struct {
 
 // DeploymentOf returns the deployment of cfg running projections.
 func DeploymentOf(cfg config.Config, projections []string) Deployment {
+	partitions, _ := cfg.Projector.PartitionCounts() // validated with cfg
 	d := Deployment{Name: cfg.Deployment.Name, Stream: cfg.Store.Stream,
-		SnapshotBucket: cfg.Store.SnapshotBucket, Projections: projections, Browser: cfg.Gateway.Browser}
+		SnapshotBucket: cfg.Store.SnapshotBucket, Projections: projections, Partitions: partitions, Browser: cfg.Gateway.Browser}
 	specs, _ := cfg.Store.Streams.Specs() // validated with the config
 	for _, s := range specs {
 		d.Streams = append(d.Streams, s.Name)
@@ -168,7 +172,9 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		pub = append(pub, d.perStream(func(s string) []string { return []string{jsAPI + "DIRECT.GET." + s} })...)
 		for _, p := range d.Projections {
 			for _, kind := range []string{projections.KindLive, projections.KindRebuild} {
-				pub = append(pub, d.consumer(d.consumerName(kind, p))...)
+				for _, name := range d.consumerNames(kind, p) {
+					pub = append(pub, d.consumer(name)...)
+				}
 			}
 		}
 		sub := []string{service.RebuildSubjectOf(d.Name) + ".*", service.StatusSubjectOf(d.Name), services, inbox}
@@ -178,9 +184,11 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 		// Readiness: how many events each projection has still to apply,
 		// from the info of its live consumer (service.ProjectionLag).
 		for _, p := range d.Projections {
-			pub = append(pub, d.perStream(func(s string) []string {
-				return []string{jsAPI + "CONSUMER.INFO." + s + "." + d.consumerName(projections.KindLive, p)}
-			})...)
+			for _, name := range d.consumerNames(projections.KindLive, p) {
+				pub = append(pub, d.perStream(func(s string) []string {
+					return []string{jsAPI + "CONSUMER.INFO." + s + "." + name}
+				})...)
+			}
 		}
 		return Permissions{Publish: pub, Subscribe: []string{queries, services, inbox}}, nil
 	case Gateway:
@@ -218,9 +226,11 @@ func (d Deployment) browser(inbox string) Permissions {
 	var deny []string
 	for _, p := range d.Projections {
 		for _, kind := range []string{projections.KindLive, projections.KindRebuild} {
-			for _, s := range d.consumer(d.consumerName(kind, p)) {
-				if !strings.HasPrefix(s, jsAPI+"CONSUMER.INFO.") && !strings.HasPrefix(s, "$JS.ACK.") {
-					deny = append(deny, s)
+			for _, name := range d.consumerNames(kind, p) {
+				for _, s := range d.consumer(name) {
+					if !strings.HasPrefix(s, jsAPI+"CONSUMER.INFO.") && !strings.HasPrefix(s, "$JS.ACK.") {
+						deny = append(deny, s)
+					}
 				}
 			}
 		}
@@ -299,8 +309,14 @@ func (d Deployment) consumer(name string) []string {
 	})
 }
 
-// consumerName is the projections runner's consumer of one kind (proj,
-// rebuild) for a projection: jetsource_[<deployment>_]<kind>_<projection>.
-func (d Deployment) consumerName(kind, projection string) string {
-	return projections.ConsumerName(d.Name, kind, projection)
+// consumerNames are the projections runner's consumers of one kind (proj,
+// rebuild) for a projection: jetsource_[<deployment>_]<kind>_<projection>,
+// of a partitioned one one per partition, …-<p>.
+func (d Deployment) consumerNames(kind, projection string) []string {
+	n := max(d.Partitions[projection], 1)
+	out := make([]string, n)
+	for p := range out {
+		out[p] = projections.PartitionConsumerName(d.Name, kind, projection, p, n)
+	}
+	return out
 }

@@ -93,6 +93,66 @@
 // its own consumer (jetsource_[<deployment>_]rebuild_<name>) with the same gap checks as a
 // live runner.
 //
+// # Partitions
+//
+// A projection whose Partitions is n > 1 is split by aggregate into n
+// partitions: the events of aggregate <type>.<id> belong to partition
+// PartitionOf(ref, n) (FNV-1a of "<type>.<id>" mod n), so that the order of
+// each aggregate's events is kept. Each partition is run as a projection of
+// one partition is: its own durable consumer
+// (jetsource_[<deployment>_]proj_<name>-<p>), checkpoint, lease, generation,
+// versions hash, status and lost-checkpoint recovery, all under the hash
+// tag {<name>/<p>}, so that one MULTI/EXEC (the same WATCH fence) touches one
+// partition's keys only and exactly-once holds per partition. A partition's
+// consumer delivers every event of the projection's subjects; the runner
+// skips the other partitions' events (without decoding them), and they move
+// its checkpoint on all the same, so that every partition's checkpoint and
+// reached are stream sequences like a whole projection's.
+//
+// Why the split is not made by the server: JetStream filters consumers by
+// subject, and the partition is not a subject token. A consumer per
+// partition filtering on a partition token would need the token in the
+// stored subject (a subject transform of the stream, events.<type>.<id> ->
+// events.<p>.<type>.<id>, changing the subjects every reader sees and fixing
+// n for the life of the stream), which this design does not do. The cost of
+// the client-side split is delivery: n partitions deliver each event n
+// times (BenchmarkPartitionedProjection measures it); the applied writes
+// and the Redis round trips, which dominate a projection's cost, are split.
+// A deployment whose delivery becomes the limit splits its events over
+// several streams by aggregate type instead (each stream with its own
+// projections).
+//
+// The partition count is recorded in jetsource:proj:{<name>}:partitions
+// (absent: one). A runner configured with another count for a projection
+// whose read model exists refuses to start (ErrPartitionCount): a count
+// cannot change in place, since every aggregate would move partition. To
+// change it, delete the projection's keys (or rename the projection) and
+// let the runner build it afresh from the stream.
+//
+// The runners of a deployment share the partitions: each runner heartbeats
+// into jetsource:proj:{<name>}:members (a sorted set expiring within the
+// lease TTL) and holds at most its fair share, ceil(n / live runners), of
+// the partition leases. A runner that joins makes the others' share shrink:
+// each releases its extra partitions (and leaves them alone for a lease
+// TTL) and the newcomer takes them; a runner that dies stops heartbeating
+// and renewing, and the others take its partitions once its leases expire,
+// within about one lease TTL. The lease and the WATCH fence are those of a
+// projection of one partition, so a runner that lost a partition's lease
+// cannot write to it. Projections of one partition are not shared out:
+// any runner takes their lease, as before.
+//
+// Rebuild rebuilds every partition (each takes its rebuild lock, builds its
+// next generation from its own rebuild consumer and switches alone once
+// caught up). Inspect reports each partition and sums them up (the lowest
+// checkpoint and reached; failed if one failed), Lag is the largest lag of
+// the partitions, Reached the lowest reached. Queries read a partitioned
+// projection through its View: View.For(type, id) is the view of the one
+// partition of an aggregate, View.Part(p) of partition p, and Merge runs a
+// list query on every partition and merges the answers with the query's
+// order and limit (account.list, product.low_stock). A read-your-writes
+// wait of a query with a required ID parameter waits for that aggregate's
+// partition only (package reader).
+//
 // # Keys
 //
 // A projection's keys live under jetsource:proj:{<name>}: (partition p of

@@ -39,22 +39,9 @@ func (e *env) runnerWith(extra []projections.Projection, opts ...projections.Opt
 // JetStream, into the accounts they make.
 func (e *env) foldAccounts() map[string]account.View {
 	e.t.Helper()
-	ctx := context.Background()
-	last := e.lastSeq()
-	cons, err := e.js.OrderedConsumer(ctx, "EVENTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.account.>"}})
-	require.NoError(e.t, err)
-	msgs, err := cons.Messages()
-	require.NoError(e.t, err)
-	defer msgs.Stop()
 	reg := account.Events()
 	out := map[string]account.View{}
-	for {
-		msg, err := msgs.Next()
-		require.NoError(e.t, err)
-		meta, err := msg.Metadata()
-		require.NoError(e.t, err)
-		ev, err := streams.Decode(msg.Subject(), streams.Sequence(meta.Sequence.Stream), msg.Headers(), msg.Data())
-		require.NoError(e.t, err)
+	e.fold("events.account.>", func(ev streams.Recorded) {
 		a := out[ev.Ref.ID()]
 		a.ID, a.Version = ev.Ref.ID(), uint64(ev.Version)
 		switch d := must(reg.Decode(ev.Type, ev.Schema, ev.Data)).(type) {
@@ -66,10 +53,8 @@ func (e *env) foldAccounts() map[string]account.View {
 			a.Balance -= d.Amount
 		}
 		out[a.ID] = a
-		if meta.NumPending == 0 && meta.Sequence.Stream >= last {
-			return out
-		}
-	}
+	})
+	return out
 }
 
 // assertAccountsAreTheFold checks every account of the read model against

@@ -38,10 +38,18 @@ func PartitionOf(ref streams.Ref, n int) int {
 	if n <= 1 {
 		return 0
 	}
+	return partitionOfKey(ref.Type(), ref.ID(), n)
+}
+
+// partitionOfKey is PartitionOf of aggregate typ/id.
+func partitionOfKey(typ, id string, n int) int {
+	if n <= 1 {
+		return 0
+	}
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(ref.Type()))
+	_, _ = h.Write([]byte(typ))
 	_, _ = h.Write([]byte{'.'})
-	_, _ = h.Write([]byte(ref.ID()))
+	_, _ = h.Write([]byte(id))
 	return int(h.Sum32() % uint32(n))
 }
 

@@ -19,17 +19,37 @@ import (
 // does not subscribe to. Before the projector created the consumer, the
 // count is the stream's last sequence minus the position reached: an upper
 // bound.
+//
+// Of a partitioned projection, it is the largest lag of its partitions: each
+// partition's consumer delivers every event of the projection's subjects
+// (it skips the other partitions' events), so the slowest partition's count
+// is what the projection as a whole has still to go through; a sum would
+// count each event once per partition.
 func Lag(ctx context.Context, js jetstream.JetStream, stream, deployment string, rdb redis.Cmdable,
 	lastSequence func(context.Context) (uint64, error), name string) (uint64, error) {
-	consumer := ConsumerName(deployment, KindLive, name)
-	c, err := js.Consumer(ctx, stream, consumer)
-	if err == nil {
+	n, err := Partitions(ctx, rdb, name)
+	if err != nil {
+		return 0, err
+	}
+	var lag uint64
+	for p := range n {
+		consumer := PartitionConsumerName(deployment, KindLive, name, p, n)
+		c, err := js.Consumer(ctx, stream, consumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return lagFromReached(ctx, rdb, lastSequence, name)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("consumer %s: %w", consumer, err)
+		}
 		info := c.CachedInfo()
-		return info.NumPending + uint64(info.NumAckPending), nil
+		lag = max(lag, info.NumPending+uint64(info.NumAckPending))
 	}
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return 0, fmt.Errorf("consumer %s: %w", consumer, err)
-	}
+	return lag, nil
+}
+
+// lagFromReached is the lag of a projection whose consumer is not there:
+// the stream's last sequence minus the position reached.
+func lagFromReached(ctx context.Context, rdb redis.Cmdable, lastSequence func(context.Context) (uint64, error), name string) (uint64, error) {
 	last, err := lastSequence(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("event stream: %w", err)

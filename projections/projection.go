@@ -31,7 +31,16 @@ type Projection struct {
 	// trip or more per event instead of one per batch. Blind writes
 	// (HSET, HINCRBY, ZADD …) need no reads and are the fast path.
 	ReadsModel bool
+	// Partitions splits the projection by aggregate into that many
+	// partitions (PartitionOf), each with its own consumer, checkpoint,
+	// lease, generation and status, shared out among the runners; 0 or 1
+	// is one partition, the layout of a projection without partitions.
+	// Queries read the partitions through the View (View.For, View.Part).
+	Partitions int
 }
+
+// MaxPartitions bounds Projection.Partitions.
+const MaxPartitions = 256
 
 // Tx is what Apply is handed for one event: the writes it queues, which
 // run in the projection's MULTI/EXEC with its checkpoint, the key space of
@@ -65,6 +74,9 @@ func (p Projection) validate() error {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
 			return fmt.Errorf("projections: projection name %q: only a-z, 0-9 and _", p.Name)
 		}
+	}
+	if p.Partitions < 0 || p.Partitions > MaxPartitions {
+		return fmt.Errorf("projections: projection %s: partitions must be between 0 and %d, got %d", p.Name, MaxPartitions, p.Partitions)
 	}
 	return nil
 }

@@ -16,26 +16,123 @@ var ErrNotFound = errors.New("not found")
 // for, e.g. NotFound("account", id).
 func NotFound(what, id string) error { return fmt.Errorf("%w: %s %q", ErrNotFound, what, id) }
 
-// Reached returns how far projection name is known to reflect the stream.
+// Reached returns how far projection name is known to reflect the stream:
+// of a partitioned projection, how far all its partitions are.
 func Reached(ctx context.Context, rdb redis.Cmdable, name string) (uint64, error) {
-	g, err := rdb.Get(ctx, KeysOf(name).Generation()).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
+	// The partition count and the generation of a projection of one
+	// partition share a hash tag: one MGET, then one GET of reached, as
+	// before partitions (the reader polls this).
+	keys := KeysOf(name)
+	vals, err := rdb.MGet(ctx, keys.PartitionsKey(), keys.Generation()).Result()
 	if err != nil {
 		return 0, err
 	}
-	v, err := rdb.Get(ctx, KeysOf(name).Reached(g)).Uint64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
+	n := 1
+	if s, ok := vals[0].(string); ok {
+		if n, err = strconv.Atoi(s); err != nil {
+			return 0, fmt.Errorf("projection %s: partitions %q: %w", name, s, err)
+		}
 	}
-	return v, err
+	if n <= 1 {
+		s, ok := vals[1].(string)
+		if !ok {
+			return 0, nil // nothing projected yet
+		}
+		g, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("projection %s: generation %q: %w", name, s, err)
+		}
+		v, err := rdb.Get(ctx, keys.Reached(g)).Uint64()
+		if errors.Is(err, redis.Nil) {
+			return 0, nil
+		}
+		return v, err
+	}
+	all := make([]Keys, n)
+	for p := range all {
+		all[p] = PartitionKeys(name, p, n)
+	}
+	return reachedOf(ctx, rdb, all...)
+}
+
+// ReachedPartition returns how far partition p of the n partitions of
+// projection name is known to reflect the stream (a read of one aggregate
+// depends on its partition alone).
+func ReachedPartition(ctx context.Context, rdb redis.Cmdable, name string, p, n int) (uint64, error) {
+	return reachedOf(ctx, rdb, PartitionKeys(name, p, n))
+}
+
+// reachedOf returns the lowest reached of the partitions keys.
+func reachedOf(ctx context.Context, rdb redis.Cmdable, keys ...Keys) (uint64, error) {
+	gens := make([]*redis.StringCmd, len(keys))
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			gens[i] = p.Get(ctx, k.Generation())
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	gen := make([]int64, len(keys))
+	for i, g := range gens {
+		n, err := g.Int64()
+		if errors.Is(err, redis.Nil) {
+			return 0, nil // a partition with nothing projected yet
+		}
+		if err != nil {
+			return 0, err
+		}
+		gen[i] = n
+	}
+	reached := make([]*redis.StringCmd, len(keys))
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			reached[i] = p.Get(ctx, k.Reached(gen[i]))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	var low uint64
+	for i, c := range reached {
+		v, err := c.Uint64()
+		if errors.Is(err, redis.Nil) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 || v < low {
+			low = v
+		}
+	}
+	return low, nil
 }
 
 // Status returns the status hash of projection name (state, sequence,
-// subject, type, error).
+// subject, type, error): of a partitioned projection, that of the first
+// partition that failed, or else of partition 0.
 func Status(ctx context.Context, rdb redis.Cmdable, name string) (map[string]string, error) {
-	return rdb.HGetAll(ctx, KeysOf(name).Status()).Result()
+	n, err := Partitions(ctx, rdb, name)
+	if err != nil {
+		return nil, err
+	}
+	var first map[string]string
+	for p := range n {
+		st, err := rdb.HGetAll(ctx, PartitionKeys(name, p, n).Status()).Result()
+		if err != nil {
+			return nil, err
+		}
+		if st["state"] == StateFailed {
+			return st, nil
+		}
+		if p == 0 {
+			first = st
+		}
+	}
+	return first, nil
 }
 
 // States of a projection, as Inspect reports them.
@@ -67,6 +164,11 @@ type Report struct {
 	// Rebuild is the generation a running rebuild builds, nil when none
 	// runs.
 	Rebuild *Building `json:"rebuild,omitempty"`
+	// Partitions are the reports of the partitions of a partitioned
+	// projection (Name <name>/<p>); the projection's own report sums them
+	// up: the lowest checkpoint and reached (how far all partitions are),
+	// failed if one failed, rebuilding if one rebuilds.
+	Partitions []Report `json:"partitions,omitempty"`
 }
 
 // Failure is the event a projection stopped on.
@@ -88,7 +190,51 @@ type Building struct {
 // and how far it reached, the event it failed on, and the generation a
 // rebuild builds meanwhile, with its progress.
 func Inspect(ctx context.Context, rdb redis.Cmdable, name string) (Report, error) {
-	keys := KeysOf(name)
+	n, err := Partitions(ctx, rdb, name)
+	if err != nil {
+		return Report{Name: name, State: StateNew}, err
+	}
+	if n == 1 {
+		return inspect(ctx, rdb, KeysOf(name), name)
+	}
+	rep := Report{Name: name, State: StateRunning, Partitions: make([]Report, n)}
+	for p := range n {
+		part, err := inspect(ctx, rdb, PartitionKeys(name, p, n), partitionLabel(name, p, n))
+		if err != nil {
+			return rep, err
+		}
+		rep.Partitions[p] = part
+		if p == 0 || part.Checkpoint < rep.Checkpoint {
+			rep.Checkpoint = part.Checkpoint
+		}
+		if p == 0 || part.Reached < rep.Reached {
+			rep.Reached = part.Reached
+		}
+		rep.Generation = max(rep.Generation, part.Generation)
+		switch {
+		case part.State == StateFailed && rep.Failed == nil:
+			rep.Failed = part.Failed
+		case part.State == StateRebuilding:
+			if rep.Rebuild == nil {
+				rep.Rebuild = &Building{Generation: part.Rebuild.Generation, Checkpoint: part.Rebuild.Checkpoint, Reached: part.Rebuild.Reached}
+			}
+			rep.Rebuild.Checkpoint = min(rep.Rebuild.Checkpoint, part.Rebuild.Checkpoint)
+			rep.Rebuild.Reached = min(rep.Rebuild.Reached, part.Rebuild.Reached)
+		case part.State == StateNew && rep.State == StateRunning:
+			rep.State = StateNew
+		}
+	}
+	switch {
+	case rep.Failed != nil:
+		rep.State = StateFailed
+	case rep.Rebuild != nil:
+		rep.State = StateRebuilding
+	}
+	return rep, nil
+}
+
+// inspect reports one partition of a projection (its keys).
+func inspect(ctx context.Context, rdb redis.Cmdable, keys Keys, name string) (Report, error) {
 	rep := Report{Name: name, State: StateNew}
 	g, err := rdb.Get(ctx, keys.Generation()).Int64()
 	if errors.Is(err, redis.Nil) {

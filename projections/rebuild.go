@@ -47,34 +47,61 @@ var (
 // end), and another call meanwhile returns an error wrapping
 // ErrRebuildRunning. An unknown name is an error wrapping
 // ErrUnknownProjection.
+//
+// A partitioned projection is rebuilt partition by partition, all at once:
+// each partition takes its own lock (all of them, or the rebuild does not
+// start), builds its next generation from its own consumer and switches to
+// it once caught up, independently of the others, as its live runner does.
 func (r *Runner) Rebuild(ctx context.Context, name string) (err error) {
 	p, ok := r.projections[name]
 	if !ok {
 		return fmt.Errorf("rebuild %q: %w", name, ErrUnknownProjection)
 	}
-	keys := KeysOf(name)
-	token, err := r.lock(ctx, keys)
-	if err != nil {
-		return fmt.Errorf("rebuild %s: %w", name, err)
+	parts := partsOf(p)
+	tokens := make([]string, 0, len(parts))
+	defer func() {
+		for i, token := range tokens {
+			r.unlock(parts[i].keys, token)
+		}
+	}()
+	for _, part := range parts {
+		token, err := r.lock(ctx, part.keys)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", part.label(), err)
+		}
+		tokens = append(tokens, token)
 	}
 	r.markRebuilding(name, 1)
 	defer r.markRebuilding(name, -1)
 	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.holdLock(ctx, cancel, keys, token)
-	}()
+	for i, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.holdLock(ctx, cancel, part.keys, tokens[i])
+		}()
+	}
 	defer func() {
 		cancel(nil)
 		wg.Wait()
-		r.unlock(keys, token)
 		if cause := context.Cause(ctx); err != nil && errors.Is(cause, errLockLost) {
 			err = fmt.Errorf("%w (%w)", err, cause)
 		}
 	}()
-	return r.rebuild(ctx, p, keys, token)
+	errs := make([]error, len(parts))
+	var built sync.WaitGroup
+	for i, part := range parts {
+		built.Add(1)
+		go func() {
+			defer built.Done()
+			if errs[i] = r.rebuild(ctx, part, part.keys, tokens[i]); errs[i] != nil {
+				cancel(errs[i]) // the other partitions stop too
+			}
+		}()
+	}
+	built.Wait()
+	return errors.Join(errs...)
 }
 
 // lock takes the rebuild lock of a projection and returns its token.
@@ -119,8 +146,8 @@ func (r *Runner) unlock(keys Keys, token string) {
 
 // rebuild builds p into a new generation and switches to it, fenced by the
 // rebuild lock that token holds.
-func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token string) error {
-	name := p.Name
+func (r *Runner) rebuild(ctx context.Context, p part, keys Keys, token string) error {
+	name := p.label()
 	old, err := r.generation(ctx, keys)
 	if err != nil {
 		return err
@@ -129,7 +156,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 	if err := r.deleteGeneration(ctx, keys, next); err != nil {
 		return err
 	}
-	cname := r.consumerName(rebuildConsumerKind, name)
+	cname := p.consumer(r.opts.Deployment, rebuildConsumerKind)
 	f, err := r.feed(ctx, cname, p.Subjects, 0, rebuildConsumerIdle)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
@@ -146,7 +173,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projection, keys Keys, token str
 	total := info.State.LastSeq
 	start := time.Now()
 	lastLog := start
-	t := &target{keys: keys, gen: next}
+	t := &target{keys: keys, gen: next, only: p.owns()}
 	r.log.Info("rebuild started", "projection", name, "generation", next, "stream_last_sequence", total)
 	for {
 		n, err := r.step(ctx, p, f, stream, t)

@@ -152,11 +152,18 @@ type Runner struct {
 	// rebuilding counts the rebuilds this runner runs, by projection.
 	rebuildingMu sync.Mutex
 	rebuilding   map[string]int
+	// members shares the partitions of partitioned projections with the
+	// other runners.
+	members *membership
 }
 
 // errRestart means the runner's view of Redis is no longer true (lease lost,
 // generation switched, checkpoint moved or vanished): start over from Redis.
 var errRestart = errors.New("projection state changed in redis")
+
+// errRebalance means the runner holds more partitions than its share (a
+// runner joined): it releases this one.
+var errRebalance = errors.New("partition handed over")
 
 // NewRunner returns a runner of projections on the stream of js and the
 // Redis rdb.
@@ -170,7 +177,7 @@ func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []
 		opts.Personal = keyring{shred.KeyringOf(js, streams.DefaultKeyBucket)}
 	}
 	r := &Runner{js: js, rdb: rdb, projections: map[string]Projection{}, opts: opts, id: nuid.Next(), log: opts.Logger,
-		tracer: tracing.Tracer(opts.TracerProvider)}
+		tracer: tracing.Tracer(opts.TracerProvider), members: newMembership()}
 	for _, p := range projections {
 		if err := p.validate(); err != nil {
 			return nil, err
@@ -183,33 +190,57 @@ func NewRunner(js jetstream.JetStream, rdb redis.UniversalClient, projections []
 		}
 		r.projections[p.Name] = recoverer(p, r.log)
 		r.order = append(r.order, p.Name)
+		r.members.add(p)
 	}
 	r.metrics = newMetrics(opts.Registerer)
 	return r, nil
 }
 
-// Run runs every projection until ctx is done, and returns when all have
-// stopped. A projection that fails on an event stops alone.
+// Run runs every projection (each partition of a partitioned one) until ctx
+// is done, and returns when all have stopped. A projection that fails on an
+// event stops alone. A projection configured with a partition count other
+// than the one its read model is kept in is refused at once (an error
+// wrapping ErrPartitionCount), and nothing runs.
 func (r *Runner) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
 	for _, name := range r.order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.runProjection(ctx, r.projections[name])
-		}()
+		if err := r.recordPartitions(ctx, r.projections[name]); err != nil {
+			return err
+		}
+	}
+	r.join(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.heartbeats(ctx)
+	}()
+	for _, name := range r.order {
+		for _, p := range partsOf(r.projections[name]) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.runProjection(ctx, p)
+			}()
+		}
 	}
 	wg.Wait()
 	return nil
 }
 
-// runProjection keeps one projection going: take the lease, follow the
+// runProjection keeps one projection partition going: take the lease (of a
+// partitioned projection: within the runner's fair share), follow the
 // stream, start over when Redis changed under it or the consumer skipped a
-// delivery, stop on a poison event.
-func (r *Runner) runProjection(ctx context.Context, p Projection) {
-	keys := KeysOf(p.Name)
+// delivery, stop on a poison event, hand the partition over when the runner
+// holds more than its share.
+func (r *Runner) runProjection(ctx context.Context, p part) {
+	keys := p.keys
 	defer r.releaseLease(keys)
+	defer r.members.drop(p)
 	for ctx.Err() == nil {
+		if !r.members.claim(p) {
+			sleep(ctx, r.opts.LeaseTTL/renewsPerLease)
+			continue
+		}
 		ok, err := r.rdb.SetNX(ctx, keys.Lease(), r.id, r.opts.LeaseTTL).Result()
 		if err == nil && !ok {
 			var holder string
@@ -217,8 +248,9 @@ func (r *Runner) runProjection(ctx context.Context, p Projection) {
 			ok = err == nil && holder == r.id
 		}
 		if err != nil || !ok {
+			r.members.drop(p)
 			if err != nil && ctx.Err() == nil {
-				r.log.Warn("projection lease not taken", "projection", p.Name, "error", err)
+				r.log.Warn("projection lease not taken", "projection", p.label(), "error", err)
 			}
 			sleep(ctx, r.opts.LeaseTTL/renewsPerLease)
 			continue
@@ -228,15 +260,19 @@ func (r *Runner) runProjection(ctx context.Context, p Projection) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case errors.Is(err, errRebalance):
+			r.releaseLease(keys)
+			r.log.Info("projection partition handed over to a runner that joined", "projection", p.label())
+			sleep(ctx, r.rebalancePause())
 		case errors.As(err, &applyErr):
 			r.fail(ctx, p, applyErr)
 			r.holdFailed(ctx, keys)
 		case errors.Is(err, errGap):
-			r.gap(p.Name, err)
+			r.gap(p.label(), err)
 		case errors.Is(err, errRestart):
-			r.log.Info("projection restarting from redis", "projection", p.Name, "reason", err)
+			r.log.Info("projection restarting from redis", "projection", p.label(), "reason", err)
 		default:
-			r.log.Warn("projection interrupted; retrying", "projection", p.Name, "error", err)
+			r.log.Warn("projection interrupted; retrying", "projection", p.label(), "error", err)
 			sleep(ctx, r.opts.RetryBackoff)
 		}
 	}
@@ -250,15 +286,15 @@ func (r *Runner) gap(name string, err error) {
 
 // fail records that projection p stopped on an event, in its status hash,
 // the log and the metrics.
-func (r *Runner) fail(ctx context.Context, p Projection, e *ApplyError) {
-	r.log.Error("projection stopped on an event it cannot apply", "projection", p.Name,
+func (r *Runner) fail(ctx context.Context, p part, e *ApplyError) {
+	r.log.Error("projection stopped on an event it cannot apply", "projection", p.label(),
 		"sequence", uint64(e.Event.Sequence), "subject", e.Event.Ref.Subject(), "type", e.Event.Type, "error", e.Err)
-	err := r.rdb.HSet(context.WithoutCancel(ctx), KeysOf(p.Name).Status(), "state", "failed", "sequence", uint64(e.Event.Sequence),
+	err := r.rdb.HSet(context.WithoutCancel(ctx), p.keys.Status(), "state", "failed", "sequence", uint64(e.Event.Sequence),
 		"subject", e.Event.Ref.Subject(), "type", e.Event.Type, "error", e.Err.Error()).Err()
 	if err != nil {
-		r.log.Error("projection status not recorded", "projection", p.Name, "error", err)
+		r.log.Error("projection status not recorded", "projection", p.label(), "error", err)
 	}
-	r.metrics.failed.WithLabelValues(p.Name).Set(1)
+	r.metrics.failed.WithLabelValues(p.label()).Set(1)
 }
 
 // holdFailed keeps the lease of a failed projection, so that no other
@@ -369,8 +405,8 @@ func (r *Runner) checkpoint(ctx context.Context, key string) (streams.Sequence, 
 
 // follow applies the projection's events from its checkpoint on until ctx is
 // done or something changes under it.
-func (r *Runner) follow(ctx context.Context, p Projection) error {
-	keys := KeysOf(p.Name)
+func (r *Runner) follow(ctx context.Context, p part) error {
+	keys := p.keys
 	gen, err := r.generation(ctx, keys)
 	if err != nil {
 		return err
@@ -384,29 +420,32 @@ func (r *Runner) follow(ctx context.Context, p Projection) error {
 		return err
 	}
 	if lost {
-		return r.freshGeneration(ctx, p.Name, keys, gen)
+		return r.freshGeneration(ctx, p.label(), keys, gen)
 	}
 	if cp == 0 {
-		r.log.Info("projection has no checkpoint: building it from the start of the stream", "projection", p.Name, "generation", gen)
+		r.log.Info("projection has no checkpoint: building it from the start of the stream", "projection", p.label(), "generation", gen)
 	}
 	r.rdb.HSet(ctx, keys.Status(), "state", "running", "sequence", uint64(cp), "subject", "", "type", "", "error", "")
-	r.metrics.failed.WithLabelValues(p.Name).Set(0)
-	f, err := r.feed(ctx, r.consumerName(consumerKind, p.Name), p.Subjects, cp, 0)
+	r.metrics.failed.WithLabelValues(p.label()).Set(0)
+	f, err := r.feed(ctx, p.consumer(r.opts.Deployment, consumerKind), p.Subjects, cp, 0)
 	if err != nil {
 		return err
 	}
-	r.metrics.lagOf(p.Name, f.cons.CachedInfo().NumPending, 0)
+	r.metrics.lagOf(p.label(), f.cons.CachedInfo().NumPending, 0)
 	stream, err := r.js.Stream(ctx, f.streamName)
 	if err != nil {
 		return err
 	}
-	t := &target{keys: keys, gen: gen, lease: r.id, checkpoint: cp, reached: cp}
+	t := &target{keys: keys, gen: gen, lease: r.id, checkpoint: cp, reached: cp, only: p.owns()}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err := r.renew(ctx, t); err != nil {
 			return err
+		}
+		if r.members.excess(p) {
+			return errRebalance
 		}
 		if _, err := r.step(ctx, p, f, stream, t); err != nil {
 			return err
@@ -522,12 +561,22 @@ type target struct {
 	reached    streams.Sequence
 	// voided are events a correction (streams.EventVoided) voided.
 	voided map[streams.Sequence]bool
+	// only, when set, says which aggregates' events the target applies
+	// (those of its partition); the others are skipped, their sequences
+	// still moving the checkpoint on.
+	only func(streams.Ref) bool
+}
+
+// skips reports whether t skips ev: voided by a correction, or another
+// partition's.
+func (t *target) skips(ev streams.Recorded) bool {
+	return t.voided[ev.Sequence] || t.only != nil && !t.only(ev.Ref)
 }
 
 // step fetches one batch, checks that it follows what the runner saw
 // before, applies it and acknowledges it; on an empty fetch it records how
 // far the model is known to reach. It returns how many events it applied.
-func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstream.Stream, t *target) (int, error) {
+func (r *Runner) step(ctx context.Context, p part, f *feed, stream jetstream.Stream, t *target) (int, error) {
 	batch, err := f.cons.Fetch(r.opts.BatchSize, jetstream.FetchMaxWait(r.opts.FetchWait))
 	if err != nil {
 		return 0, err
@@ -546,6 +595,14 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 		}
 		lastMsg, pending = msg, meta.NumPending
 		seq := streams.Sequence(meta.Sequence.Stream)
+		if t.only != nil {
+			// Another partition's event is neither decoded nor opened: it
+			// only moves the checkpoint on.
+			if ref, err := streams.ParseSubject(msg.Subject()); err == nil && !t.only(ref) {
+				events = append(events, streams.Recorded{Ref: ref, Sequence: seq})
+				continue
+			}
+		}
 		ev, err := streams.Decode(msg.Subject(), seq, msg.Headers(), msg.Data())
 		if err == nil {
 			ev, err = r.opts.Personal.Unseal(ctx, ev)
@@ -563,20 +620,20 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 		return 0, err
 	}
 	if len(events) > 0 {
-		r.metrics.lagOf(p.Name, pending, uint64(len(events)))
+		r.metrics.lagOf(p.label(), pending, uint64(len(events)))
 		if err := r.applyWithRetries(ctx, p, t, events); err != nil {
 			return 0, err
 		}
 	}
 	if poison != nil {
 		// The events before it are in; it is not, and is never acknowledged.
-		r.metrics.lagOf(p.Name, pending, 1)
+		r.metrics.lagOf(p.label(), pending, 1)
 		return 0, poison
 	}
 	if lastMsg != nil {
-		r.metrics.lagOf(p.Name, pending, 0)
+		r.metrics.lagOf(p.label(), pending, 0)
 		if err := lastMsg.Ack(); err != nil {
-			r.log.Debug("ack failed; the batch will be redelivered and the runner starts over", "projection", p.Name, "error", err)
+			r.log.Debug("ack failed; the batch will be redelivered and the runner starts over", "projection", p.label(), "error", err)
 		}
 		return len(events), nil
 	}
@@ -591,7 +648,7 @@ func (r *Runner) step(ctx context.Context, p Projection, f *feed, stream jetstre
 	if err != nil {
 		return 0, err
 	}
-	r.metrics.lagOf(p.Name, info.NumPending, uint64(info.NumAckPending))
+	r.metrics.lagOf(p.label(), info.NumPending, uint64(info.NumAckPending))
 	if info.NumPending == 0 && info.NumAckPending == 0 && streams.Sequence(last) > t.reached {
 		if err := r.commit(ctx, p, t, nil, streams.Sequence(last)); err != nil {
 			return 0, err
@@ -605,7 +662,7 @@ const maxBackoffDoublings = 6
 
 // applyWithRetries commits events; an event the handler refuses is retried
 // alone, then reported as an *ApplyError.
-func (r *Runner) applyWithRetries(ctx context.Context, p Projection, t *target, events []streams.Recorded) error {
+func (r *Runner) applyWithRetries(ctx context.Context, p part, t *target, events []streams.Recorded) error {
 	if p.ReadsModel && len(events) > 1 {
 		// Each event's reads must see the writes of those before it: one
 		// transaction per event.
@@ -640,7 +697,7 @@ func (r *Runner) applyWithRetries(ctx context.Context, p Projection, t *target, 
 // with a doubling backoff during which the lease is renewed; it stops
 // retrying when the lease is lost, and reports an *ApplyError once the
 // retries are spent.
-func (r *Runner) retry(ctx context.Context, p Projection, t *target, ev streams.Recorded, cause error) error {
+func (r *Runner) retry(ctx context.Context, p part, t *target, ev streams.Recorded, cause error) error {
 	for attempt := 1; ; attempt++ {
 		// An event that breaks its version sequence stays broken, unless a
 		// correction voided it: then it is skipped.
@@ -656,14 +713,14 @@ func (r *Runner) retry(ctx context.Context, p Projection, t *target, ev streams.
 				t.voided = map[streams.Sequence]bool{}
 			}
 			t.voided[ev.Sequence] = true
-			r.log.Warn("projection skips an event a correction voided", "projection", p.Name,
+			r.log.Warn("projection skips an event a correction voided", "projection", p.label(),
 				"sequence", uint64(ev.Sequence), "subject", ev.Ref.Subject())
 			return r.commit(ctx, p, t, []streams.Recorded{ev}, 0)
 		}
 		if attempt > r.opts.MaxRetries {
 			return &ApplyError{Projection: p.Name, Event: ev, Err: cause}
 		}
-		r.log.Warn("projection handler failed; retrying", "projection", p.Name, "sequence", uint64(ev.Sequence), "attempt", attempt, "error", cause)
+		r.log.Warn("projection handler failed; retrying", "projection", p.label(), "sequence", uint64(ev.Sequence), "attempt", attempt, "error", cause)
 		if err := r.pause(ctx, t, r.opts.RetryBackoff<<min(attempt-1, maxBackoffDoublings)); err != nil {
 			return err
 		}
@@ -689,7 +746,7 @@ func (b *badEvent) Error() string { return fmt.Sprintf("event %d: %v", b.index, 
 // lease must still be its own. Each event's version must follow the last one
 // applied of its aggregate (kept per generation in the versions hash). The
 // reads behind these checks go in one round trip.
-func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []streams.Recorded, reach streams.Sequence) error {
+func (r *Runner) commit(ctx context.Context, p part, t *target, events []streams.Recorded, reach streams.Sequence) error {
 	cpKey, reachedKey, versionsKey := t.keys.Checkpoint(t.gen), t.keys.Reached(t.gen), t.keys.Versions(t.gen)
 	watched := []string{cpKey, t.keys.Generation()}
 	if t.lease != "" {
@@ -703,12 +760,15 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 	var subjects []string
 	versions := map[string]streams.Version{}
 	for _, ev := range events {
+		if t.skips(ev) {
+			continue
+		}
 		if _, seen := versions[ev.Ref.Subject()]; !seen {
 			versions[ev.Ref.Subject()] = 0
 			subjects = append(subjects, ev.Ref.Subject())
 		}
 	}
-	spans := r.startApply(ctx, p.Name, t, events)
+	spans := r.startApply(ctx, p.label(), t, events)
 	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		var cpCmd, genCmd, leaseCmd *redis.StringCmd
 		var versionsCmd *redis.SliceCmd
@@ -749,8 +809,8 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 			}
 		}
 		for i, ev := range events {
-			if t.voided[ev.Sequence] {
-				continue // corrected: skipped, its version does not count
+			if t.skips(ev) {
+				continue // corrected or another partition's: skipped, its version does not count
 			}
 			subject := ev.Ref.Subject()
 			if last := versions[subject]; ev.Version != last+1 {
@@ -764,8 +824,8 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 				ptx.reader = tx
 			}
 			for i, ev := range events {
-				if t.voided[ev.Sequence] {
-					continue // voided by a correction: skipped
+				if t.skips(ev) {
+					continue // voided by a correction or another partition's: skipped
 				}
 				if err := p.Apply(spans.ctx(ctx, i), ptx, ev); err != nil {
 					return &badEvent{index: i, err: err}
@@ -792,7 +852,13 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 		return err
 	}
 	t.checkpoint, t.reached = next, reached
-	r.metrics.applied.WithLabelValues(p.Name).Add(float64(len(events)))
+	applied := 0
+	for _, ev := range events {
+		if t.only == nil || t.only(ev.Ref) {
+			applied++
+		}
+	}
+	r.metrics.applied.WithLabelValues(p.label()).Add(float64(applied))
 	return nil
 }
 

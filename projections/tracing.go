@@ -33,6 +33,11 @@ func (r *Runner) startApply(ctx context.Context, projection string, t *target, e
 	name := "apply " + projection
 	a := &applySpans{ctxs: make([]context.Context, len(events)), spans: make([]trace.Span, len(events))}
 	for i, ev := range events {
+		if t.only != nil && !t.only(ev.Ref) {
+			// Another partition's: no span of this one.
+			a.ctxs[i], a.spans[i] = ctx, trace.SpanFromContext(context.Background())
+			continue
+		}
 		a.ctxs[i], a.spans[i] = r.tracer.Start(tracing.FromEvent(ctx, ev), name, applySpan...)
 		if a.spans[i].IsRecording() {
 			a.spans[i].SetAttributes(

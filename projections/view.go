@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 )
 
 // ErrGenerationSwitched means a rebuild switched the projection to a new
@@ -47,7 +49,10 @@ var hashRead = NewReadScript(`return redis.call('HGETALL', KEYS[1])`)
 // View of a known generation takes no lock and builds no key.
 type Views struct {
 	rdb  redis.Cmdable
-	gens sync.Map // projection name -> *generation
+	gens sync.Map // projection name (of a partition: <name>/<p>) -> *generation
+	// partitions caches the partition count of projections known to have
+	// one (it never changes in place: the runner refuses another).
+	partitions sync.Map // projection name -> int
 }
 
 // generation is one generation of a projection, with what its reads pass
@@ -61,8 +66,7 @@ type generation struct {
 	keys                  KeySpace
 }
 
-func newGeneration(name string, n int64) *generation {
-	k := KeysOf(name)
+func newGeneration(k Keys, n int64) *generation {
 	return &generation{n: n, genKey: k.Generation(), checkpointKey: k.Checkpoint(n),
 		arg: strconv.FormatInt(n, 10), keys: k.Space(n)}
 }
@@ -70,24 +74,88 @@ func newGeneration(name string, n int64) *generation {
 // NewViews returns the views of the projections in rdb.
 func NewViews(rdb redis.Cmdable) *Views { return &Views{rdb: rdb} }
 
-// View returns a view of the current generation of projection name.
+// View returns a view of the current generation of projection name; of a
+// partitioned projection, a view of the current generation of each of its
+// partitions (View.For, View.Part).
 func (vs *Views) View(ctx context.Context, name string) (*View, error) {
 	if g, ok := vs.gens.Load(name); ok {
 		gen := g.(*generation)
 		return &View{views: vs, name: name, gen: gen, Keys: gen.keys}, nil
 	}
-	n, err := vs.rdb.Get(ctx, KeysOf(name).Generation()).Int64()
+	if n, ok := vs.partitions.Load(name); ok {
+		return vs.partitioned(ctx, name, n.(int))
+	}
+	keys := KeysOf(name)
+	var genCmd, partsCmd *redis.StringCmd
+	_, err := vs.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		genCmd, partsCmd = p.Get(ctx, keys.Generation()), p.Get(ctx, keys.PartitionsKey())
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	if parts, err := partsCmd.Int(); err == nil && parts > 1 {
+		vs.partitions.Store(name, parts)
+		return vs.partitioned(ctx, name, parts)
+	}
+	n, err := genCmd.Int64()
 	switch {
 	case errors.Is(err, redis.Nil):
 		n = 0 // nothing projected yet: an empty view
 	case err != nil:
 		return nil, err
 	}
-	gen := newGeneration(name, n)
+	gen := newGeneration(keys, n)
 	if n > 0 {
 		vs.gens.Store(name, gen)
 	}
 	return &View{views: vs, name: name, gen: gen, Keys: gen.keys}, nil
+}
+
+// partitioned returns the view of the n partitions of projection name,
+// reading the generations it does not know in one pipeline.
+func (vs *Views) partitioned(ctx context.Context, name string, n int) (*View, error) {
+	v := &View{views: vs, name: name, gen: &generation{}, parts: make([]*View, n)}
+	cmds := make([]*redis.StringCmd, n)
+	missing := false
+	for p := range n {
+		label := partitionLabel(name, p, n)
+		if g, ok := vs.gens.Load(label); ok {
+			gen := g.(*generation)
+			v.parts[p] = &View{views: vs, name: label, gen: gen, Keys: gen.keys}
+			continue
+		}
+		missing = true
+	}
+	if missing {
+		_, err := vs.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for p := range n {
+				if v.parts[p] == nil {
+					cmds[p] = pipe.Get(ctx, PartitionKeys(name, p, n).Generation())
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+	}
+	for p, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		g, err := cmd.Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		label := partitionLabel(name, p, n)
+		gen := newGeneration(PartitionKeys(name, p, n), g) // g 0: nothing projected yet
+		if g > 0 {
+			vs.gens.Store(label, gen)
+		}
+		v.parts[p] = &View{views: vs, name: label, gen: gen, Keys: gen.keys}
+	}
+	return v, nil
 }
 
 // forget drops gen, found switched, unless a newer one replaced it.
@@ -101,20 +169,69 @@ type View struct {
 	views *Views
 	name  string
 	gen   *generation
-	// Keys names the keys of the generation read.
+	// Keys names the keys of the generation read (of a partitioned
+	// projection's View, none: read a partition's, View.For or View.Part).
 	Keys       KeySpace
 	checkpoint uint64
 	read       bool
+	// parts are the views of the partitions of a partitioned projection
+	// (nil for one partition).
+	parts []*View
 }
 
 // Checkpoint is the checkpoint of the first read: the answer reflects the
-// stream at least up to it.
-func (v *View) Checkpoint() uint64 { return v.checkpoint }
+// stream at least up to it. Of a partitioned projection, the lowest
+// checkpoint of the partitions read: each partition's checkpoint moves
+// with every event of the projection's subjects, so each answer reflects
+// the stream at least up to it.
+func (v *View) Checkpoint() uint64 {
+	if v.parts == nil {
+		return v.checkpoint
+	}
+	var low uint64
+	read := false
+	for _, p := range v.parts {
+		if p.read && (!read || p.checkpoint < low) {
+			low, read = p.checkpoint, true
+		}
+	}
+	return low
+}
+
+// Partitions is the number of partitions of the projection read (1 when it
+// is not partitioned).
+func (v *View) Partitions() int { return max(len(v.parts), 1) }
+
+// Part returns the view of partition p (of a projection of one partition,
+// v itself).
+func (v *View) Part(p int) *View {
+	if v.parts == nil {
+		return v
+	}
+	return v.parts[p]
+}
+
+// For returns the view of the partition that keeps aggregate typ/id (of a
+// projection of one partition, v itself): a read of one aggregate reads
+// one partition.
+func (v *View) For(typ, id string) *View {
+	if v.parts == nil {
+		return v
+	}
+	return v.parts[partitionOfKey(typ, id, len(v.parts))]
+}
+
+// ErrPartitioned means a read ran on the View of a partitioned projection as
+// a whole, not on the view of one partition.
+var ErrPartitioned = errors.New("the projection is partitioned: read a partition's view (View.For, View.Part)")
 
 // Run runs s with keys (made with v.Keys) and args, and returns what its
 // body returned (nil for an empty view: nothing projected yet). It is one
 // EVALSHA (EVAL once, when Redis does not have the script yet).
 func (v *View) Run(ctx context.Context, s *ReadScript, keys []string, args ...any) (any, error) {
+	if v.parts != nil {
+		return nil, fmt.Errorf("read %s: %w", v.name, ErrPartitioned)
+	}
 	if v.gen.n == 0 {
 		return nil, nil
 	}
@@ -263,6 +380,39 @@ func List[T any](ctx context.Context, v *View, script *ReadScript, indexKeys []s
 	out := make([]T, len(hashes))
 	for i, h := range hashes {
 		out[i] = of(h)
+	}
+	return out, nil
+}
+
+// Merge answers a list query across the partitions of v: it runs list on
+// the view of each partition (all at once), each returning its own first
+// limit entries in the query's order, and keeps the first limit of them
+// all in that order (compare). The first limit of the whole are among the
+// first limit of each partition, so the answer is the one a projection of
+// one partition gives. Of a projection of one partition, it is list(v).
+func Merge[T any](ctx context.Context, v *View, limit int, compare func(a, b T) int,
+	list func(ctx context.Context, part *View) ([]T, error)) ([]T, error) {
+	if v.parts == nil {
+		return list(ctx, v)
+	}
+	answers := make([][]T, len(v.parts))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, part := range v.parts {
+		g.Go(func() (err error) {
+			answers[i], err = list(gctx, part)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, a := range answers {
+		out = append(out, a...)
+	}
+	slices.SortStableFunc(out, compare)
+	if limit >= 0 && len(out) > limit {
+		out = out[:limit]
 	}
 	return out, nil
 }

@@ -30,7 +30,8 @@ type Query struct {
 	// [a-z][a-z0-9_]{0,63}.
 	Model, Name string
 	// Projection is the projection Read reads; a min_sequence waits for it
-	// and for Also.
+	// and for Also (of a partitioned projection, a query with a required
+	// ID parameter waits only for the partition of aggregate <Model>/<id>).
 	Projection string
 	// Also lists further projections an answer depends on.
 	Also []string
@@ -375,4 +376,36 @@ func (r *Reader) runQuery(ctx context.Context, q Query, p Params) (any, uint64, 
 		}
 		return data, v.Checkpoint(), err
 	}
+}
+
+// aggregateID is the id of the one aggregate (of type Model) a query reads,
+// its first required ID parameter; "" when it has none.
+func (q Query) aggregateID(p Params) string {
+	for _, d := range q.Params {
+		if d.ID && d.Required && d.Type == String {
+			return p.String(d.Name)
+		}
+	}
+	return ""
+}
+
+// partitionsBehind lists what an answer depends on among names, as wait targets
+// (projections.ReachedLabel): every projection behind the query, and of a
+// partitioned one, only the partition of the aggregate the query reads (a
+// query with a required ID parameter reads aggregate <Model>/<id>), or all
+// of them for a query that spans aggregates.
+func (r *Reader) partitionsBehind(ctx context.Context, q Query, p Params, names []string) ([]string, error) {
+	id := q.aggregateID(p)
+	if id == "" {
+		return names, nil
+	}
+	out := make([]string, len(names))
+	for i, name := range names {
+		n, err := projections.Partitions(ctx, r.rdb, name)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = projections.PartitionLabel(name, projections.PartitionOfAggregate(q.Model, id, n), n)
+	}
+	return out, nil
 }

@@ -469,6 +469,9 @@ func (r *Reader) run(ctx context.Context, env Envelope, q Query, params Params) 
 		return nil, 0, err
 	}
 	if env.MinSequence > 0 && len(behind) > 0 {
+		if behind, err = r.partitionsBehind(ctx, q, params, behind); err != nil {
+			return nil, 0, err
+		}
 		if err := r.waitFor(ctx, q.Model, behind, env.MinStream, env.MinSequence, env.Wait); err != nil {
 			return nil, 0, err
 		}

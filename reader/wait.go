@@ -109,7 +109,7 @@ func (r *Reader) waitFor(ctx context.Context, model string, behind []string, str
 	deadline := asked.Add(wait)
 	waited := false
 	for _, name := range behind {
-		reached, err := projections.Reached(ctx, r.rdb, name)
+		reached, err := projections.ReachedLabel(ctx, r.rdb, name)
 		if err != nil {
 			return err
 		}
@@ -253,7 +253,7 @@ func (wt *watch) poll() {
 	defer tick.Stop()
 	for range tick.C {
 		ctx, cancel := context.WithTimeout(context.Background(), wt.pollTimeout)
-		reached, err := projections.Reached(ctx, wt.rdb, wt.name)
+		reached, err := projections.ReachedLabel(ctx, wt.rdb, wt.name)
 		cancel()
 		wt.polls.WithLabelValues(wt.name).Inc()
 		wt.mu.Lock()

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -173,7 +175,36 @@ func (p *Platform) NewRunner(cfg config.Config, store *streams.Store, rdb redis.
 	if health != nil {
 		opts = append(opts, projections.WithMetrics(health.Registry))
 	}
-	return projections.NewRunner(store.JetStream(), rdb, p.projections(), opts...)
+	ps, err := partitioned(p.projections(), cfg.Projector)
+	if err != nil {
+		return nil, err
+	}
+	return projections.NewRunner(store.JetStream(), rdb, ps, opts...)
+}
+
+// partitioned sets the partition count of each projection that
+// projector.partitions names; naming a projection the platform does not
+// run is an error.
+func partitioned(ps []projections.Projection, cfg config.Projector) ([]projections.Projection, error) {
+	counts, err := cfg.PartitionCounts()
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(ps)
+	for i := range out {
+		if n, ok := counts[out[i].Name]; ok {
+			out[i].Partitions = n
+			delete(counts, out[i].Name)
+		}
+	}
+	for name := range counts {
+		names := make([]string, len(out))
+		for i, p := range out {
+			names[i] = p.Name
+		}
+		return nil, fmt.Errorf("projector.partitions names %s, which is no projection of the platform (%s)", name, strings.Join(names, ", "))
+	}
+	return out, nil
 }
 
 // RunProjector runs the platform's projections until ctx is done; it serves

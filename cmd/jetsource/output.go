@@ -226,7 +226,14 @@ func printProjections(w io.Writer, list []admin.Projection) error {
 		case p.Rebuild != nil:
 			detail = fmt.Sprintf("building generation %d: %d of %d", p.Rebuild.Generation, min(p.Rebuild.Reached, p.StreamLast), p.StreamLast)
 		}
+		if len(p.Partitions) > 0 && detail == "-" {
+			detail = fmt.Sprintf("%d partitions", len(p.Partitions))
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.State, p.Generation, p.Checkpoint, p.Reached, p.StreamLast, p.Lag, detail)
+		// A partitioned projection's partitions follow it, indented.
+		for _, part := range p.Partitions {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t-\t-\n", part.Name, part.State, part.Generation, part.Checkpoint, part.Reached, p.StreamLast)
+		}
 	}
 	return tw.Flush()
 }

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -79,6 +80,7 @@ func Queries() []reader.Query {
 
 // Get reads account id from a view of the accounts projection.
 func Get(ctx context.Context, v *projections.View, id string) (View, error) {
+	v = v.For(Type, id)
 	h, err := v.HGetAll(ctx, v.Keys.Key("account", id))
 	if err == nil && len(h) == 0 {
 		err = projections.NotFound("account", id)
@@ -90,14 +92,18 @@ func Get(ctx context.Context, v *projections.View, id string) (View, error) {
 }
 
 // List reads up to limit accounts in id order, those after the id after
-// ("" for the first page).
+// ("" for the first page): of a partitioned projection, the first limit of
+// each partition's index, merged.
 func List(ctx context.Context, v *projections.View, limit int, after string) ([]View, error) {
 	start := "-"
 	if after != "" {
 		start = "(" + after
 	}
-	return projections.List(ctx, v, listIDs, []string{v.Keys.Key("accounts")}, []any{start, limit},
-		func(id string) string { return v.Keys.Key("account", id) }, viewOf)
+	return projections.Merge(ctx, v, limit, func(a, b View) int { return strings.Compare(a.ID, b.ID) },
+		func(ctx context.Context, v *projections.View) ([]View, error) {
+			return projections.List(ctx, v, listIDs, []string{v.Keys.Key("accounts")}, []any{start, limit},
+				func(id string) string { return v.Keys.Key("account", id) }, viewOf)
+		})
 }
 
 func viewOf(h map[string]string) View {

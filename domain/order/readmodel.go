@@ -66,6 +66,7 @@ func Queries() []reader.Query {
 
 // Get reads order id from a view of the orders projection.
 func Get(ctx context.Context, v *projections.View, id string) (View, error) {
+	v = v.For(Type, id)
 	res, err := v.Run(ctx, readOrder, []string{v.Keys.Key("order", id), v.Keys.Key("order", id, "seq"), v.Keys.Key("order", id, "items")})
 	if err != nil {
 		return View{}, err

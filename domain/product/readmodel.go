@@ -1,8 +1,10 @@
 package product
 
 import (
+	"cmp"
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -78,6 +80,7 @@ func Queries() []reader.Query {
 
 // Get reads product id from a view of the products projection.
 func Get(ctx context.Context, v *projections.View, id string) (View, error) {
+	v = v.For(Type, id)
 	h, err := v.HGetAll(ctx, v.Keys.Key("product", id))
 	if err == nil && len(h) == 0 {
 		err = projections.NotFound("product", id)
@@ -88,10 +91,15 @@ func Get(ctx context.Context, v *projections.View, id string) (View, error) {
 	return viewOf(h), nil
 }
 
-// LowStock reads up to limit products with stock below below, lowest first.
+// LowStock reads up to limit products with stock below below, lowest first
+// (equal stock: in id order, as the index orders them): of a partitioned
+// projection, the first limit of each partition's index, merged.
 func LowStock(ctx context.Context, v *projections.View, below int64, limit int) ([]View, error) {
-	return projections.List(ctx, v, lowStockIDs, []string{v.Keys.Key("stock")}, []any{below, limit},
-		func(id string) string { return v.Keys.Key("product", id) }, viewOf)
+	return projections.Merge(ctx, v, limit, func(a, b View) int { return cmp.Or(cmp.Compare(a.Stock, b.Stock), strings.Compare(a.ID, b.ID)) },
+		func(ctx context.Context, v *projections.View) ([]View, error) {
+			return projections.List(ctx, v, lowStockIDs, []string{v.Keys.Key("stock")}, []any{below, limit},
+				func(id string) string { return v.Keys.Key("product", id) }, viewOf)
+		})
 }
 
 func viewOf(h map[string]string) View {
