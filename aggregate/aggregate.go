@@ -24,7 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
+	"sync"
 
 	"github.com/jetsource/jetsource/codec"
 )
@@ -259,6 +261,12 @@ func command[S, C any](decide func(S, C) ([]any, error), opts []CommandOption[C]
 // fields, trailing data and ill-typed values are ErrInvalid with a message
 // naming the problem; an absent or null data decodes to the zero C. C's
 // Validate method runs when it has one.
+//
+// It runs for every command. When C is a struct of plain fields (see
+// codec.PlainFields) and every member of data is named exactly as one of them, no
+// field can be unknown, and json.Unmarshal decodes it as the strict decoder
+// would, without the decoder's buffers; anything else, and any error, goes
+// through the strict decoder, which words the error.
 func DecodeCommand[C any](data json.RawMessage) (C, error) {
 	var cmd C
 	trimmed := bytes.TrimSpace(data)
@@ -266,13 +274,11 @@ func DecodeCommand[C any](data json.RawMessage) (C, error) {
 		if trimmed[0] != '{' {
 			return cmd, Invalid("data must be a JSON object")
 		}
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cmd); err != nil {
-			return cmd, Invalid("data: %s", describeJSONError(err))
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return cmd, Invalid("data: unexpected content after the JSON object")
+		if names, plain := plainFieldsOf(reflect.TypeFor[C]()); !plain || !namesOnly(trimmed, names) || json.Unmarshal(trimmed, &cmd) != nil {
+			cmd = *new(C)
+			if err := decodeStrict(trimmed, &cmd); err != nil {
+				return cmd, err
+			}
 		}
 	}
 	if v, ok := any(&cmd).(Validator); ok {
@@ -291,6 +297,119 @@ func DecodeCommand[C any](data json.RawMessage) (C, error) {
 		}
 	}
 	return cmd, nil
+}
+
+// decodeStrict decodes the JSON object obj into cmd refusing unknown fields
+// and trailing data.
+func decodeStrict[C any](obj []byte, cmd *C) error {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cmd); err != nil {
+		return Invalid("data: %s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Invalid("data: unexpected content after the JSON object")
+	}
+	return nil
+}
+
+// plainFields caches plainFieldsOf by type.
+var plainFields sync.Map // reflect.Type -> plainShape
+
+type plainShape struct {
+	names []string
+	plain bool
+}
+
+// plainFieldsOf returns codec.PlainFields' names and plain for t, looked up
+// once per type.
+func plainFieldsOf(t reflect.Type) ([]string, bool) {
+	if v, ok := plainFields.Load(t); ok {
+		s := v.(plainShape)
+		return s.names, s.plain
+	}
+	names, _, plain, _ := codec.PlainFields(t)
+	plainFields.Store(t, plainShape{names: names, plain: plain})
+	return names, plain
+}
+
+func isOneOf(name []byte, names []string) bool {
+	for _, n := range names {
+		if string(name) == n {
+			return true
+		}
+	}
+	return false
+}
+
+// namesOnly reports whether the members of the JSON object obj are all
+// named exactly as one of names, none with a nested object or array as its
+// value (no plain field takes one). It reads no further than it must and
+// answers false to anything unexpected: whether obj is valid JSON is for
+// the decoder to say.
+func namesOnly(obj []byte, names []string) bool {
+	i := 1 // past '{'
+	space := func() {
+		for i < len(obj) && (obj[i] == ' ' || obj[i] == '\t' || obj[i] == '\n' || obj[i] == '\r') {
+			i++
+		}
+	}
+	space()
+	if i < len(obj) && obj[i] == '}' {
+		return true
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return false
+		}
+		start := i + 1
+		for i++; i < len(obj) && obj[i] != '"'; i++ {
+			if obj[i] == '\\' || obj[i] < 0x20 {
+				return false // an escaped name: the strict decoder reads it
+			}
+		}
+		if i >= len(obj) || !isOneOf(obj[start:i], names) {
+			return false
+		}
+		i++
+		space()
+		if i >= len(obj) || obj[i] != ':' {
+			return false
+		}
+		i++
+		space()
+		if i >= len(obj) {
+			return false
+		}
+		switch obj[i] {
+		case '{', '[':
+			return false
+		case '"':
+			for i++; i < len(obj) && obj[i] != '"'; i++ {
+				if obj[i] == '\\' {
+					i++
+				}
+			}
+			i++
+		default:
+			for i < len(obj) && obj[i] != ',' && obj[i] != '}' && obj[i] != ' ' && obj[i] != '\t' && obj[i] != '\n' && obj[i] != '\r' {
+				i++
+			}
+		}
+		space()
+		if i >= len(obj) {
+			return false
+		}
+		switch obj[i] {
+		case '}':
+			return true
+		case ',':
+			i++
+			space()
+		default:
+			return false
+		}
+	}
 }
 
 // describeJSONError turns encoding/json errors into messages for a person.

@@ -46,7 +46,11 @@ type ReplyEvent struct {
 // MarshalJSON encodes the reply as encoding/json encodes its fields, without
 // reflection: every command's reply is encoded.
 func (r Reply) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 64+len(r.AggregateID)+64*len(r.Events))
+	return r.appendJSON(make([]byte, 0, 64+len(r.AggregateID)+64*len(r.Events))), nil
+}
+
+// appendJSON appends the reply's JSON (see MarshalJSON) to b.
+func (r Reply) appendJSON(b []byte) []byte {
 	b = append(b, `{"aggregate_id":`...)
 	b = appendString(b, r.AggregateID)
 	b = append(b, `,"version":`...)
@@ -72,7 +76,7 @@ func (r Reply) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // appendString appends s as a JSON string, as encoding/json writes it. Ids
