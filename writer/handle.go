@@ -147,10 +147,18 @@ func (r *typedRoute[S]) model() streams.Model[S] {
 	return m
 }
 
+// appendDecided is appendSure of events, encoded from decided, which are
+// held for the fold of the appended events (see decided) while it runs.
+func (r *typedRoute[S]) appendDecided(ctx context.Context, agg streams.Aggregate[S], decided []any, events []streams.Event,
+	roundTrips []bool, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
+	r.hold(decided, events, roundTrips)
+	defer r.unhold(events) // a panic in Evolve leaves nothing held
+	return r.appendSure(ctx, agg, events, cid, last)
+}
+
 // hold puts the decided events whose payloads decode back to them in
-// decided, for the time of their append; the function it returns takes
-// them out.
-func (r *typedRoute[S]) hold(decided []any, events []streams.Event, roundTrips []bool) func() {
+// decided, for the time of their append, until unhold.
+func (r *typedRoute[S]) hold(decided []any, events []streams.Event, roundTrips []bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, e := range events {
@@ -158,13 +166,15 @@ func (r *typedRoute[S]) hold(decided []any, events []streams.Event, roundTrips [
 			r.decided[unsafe.SliceData(e.Data)] = decidedEvent{size: len(e.Data), value: decided[i]}
 		}
 	}
-	return func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, e := range events {
-			if len(e.Data) > 0 {
-				delete(r.decided, unsafe.SliceData(e.Data))
-			}
+}
+
+// unhold takes the events of an append that ended out of decided.
+func (r *typedRoute[S]) unhold(events []streams.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range events {
+		if len(e.Data) > 0 {
+			delete(r.decided, unsafe.SliceData(e.Data))
 		}
 	}
 }
@@ -310,9 +320,7 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		if held, err = w.claim(ctx, held, typ, decision.Unique, req.AggregateID, prefix, agg.Position); err != nil {
 			return Reply{}, err
 		}
-		release := r.hold(decision.Events, events, roundTrips)
-		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID, w.lastMoment(j))
-		release()
+		next, appended, err := r.appendDecided(ctx, agg, decision.Events, events, roundTrips, req.CommandID, w.lastMoment(j))
 		if err == nil {
 			r.remember(cache, key, next)
 			if decision.Release != "" {
@@ -361,8 +369,11 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 // Writer.lastMoment): a writer paused here and woken after another attempt
 // took over the command or its unique key must send nothing.
 func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
-	traced := tracing.AppendOption(ctx)
-	next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
+	traced, command := tracing.AppendOption(ctx), withoutCommandID
+	if cid != "" {
+		command = streams.WithCommandID(cid)
+	}
+	next, appended, err := r.repo.Append(ctx, agg, events, command, traced)
 	if err == nil || !errors.Is(err, streams.ErrUnavailable) {
 		return next, appended, err
 	}
@@ -375,7 +386,7 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 		if err := backoff(ctx, 1); err != nil {
 			break
 		}
-		next, appended, err = r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
+		next, appended, err = r.repo.Append(ctx, agg, events, command, traced)
 		switch {
 		case err == nil:
 			return next, appended, nil
@@ -412,6 +423,9 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 	}
 	return agg, streams.Appended{}, err
 }
+
+// withoutCommandID is the append option of a command without command_id.
+var withoutCommandID = streams.WithCommandID("")
 
 // mayHaveReached reports whether a failed publish may have reached the
 // server and been stored: every error but those raised before anything was

@@ -107,6 +107,13 @@ var requestFields = []string{"aggregate_id", "command_id", "expected_version", "
 // walks the object's members in place, instead of decoding it into a map; a
 // body json.Valid refuses is decoded once more only to word the error.
 func DecodeRequest(body []byte) (Request, error) {
+	return decodeRequest(body, false)
+}
+
+// decodeRequest is DecodeRequest; owned says the request may keep body's
+// bytes as its data, instead of a copy: a message nats.go hands to a
+// subscription owns its payload.
+func decodeRequest(body []byte, owned bool) (Request, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return Request{}, badRequest(`empty body: send a JSON object such as {"aggregate_id": "acc-52", "data": {…}}`)
@@ -174,7 +181,10 @@ func DecodeRequest(body []byte) (Request, error) {
 		if rawData[0] != '{' {
 			return Request{}, badRequest("data must be a JSON object, got %s", describeStart(rawData[0]))
 		}
-		r.Data = bytes.Clone(rawData) // the request owns its data, not the caller's buffer
+		r.Data = rawData
+		if !owned {
+			r.Data = bytes.Clone(rawData) // the request owns its data, not the caller's buffer
+		}
 	}
 	return r, nil
 }

@@ -203,7 +203,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 					return
 				}
 				ctx, span := w.startSpan(subject, req.Header())
-				r, err := DecodeRequest(req.Data())
+				r, err := decodeRequest(req.Data(), true)
 				if err != nil {
 					re, _ := classify(err)
 					w.finish(ep, "", re.Code, start, nil)
@@ -346,19 +346,19 @@ func (w *Writer) answerError(j *job, err error) {
 func (w *Writer) finish(e *endpoint, id, outcome string, start time.Time, internal error) {
 	d := time.Since(start)
 	w.metrics.observe(e, outcome, d)
-	var pe *PanicError
-	switch {
-	case internal == nil:
+	if internal == nil {
 		// The attributes are built only for a record the logger takes:
 		// most commands succeed, and debug is usually off.
 		if w.log.Enabled(context.Background(), slog.LevelDebug) {
 			w.log.Debug("command", finishAttrs(e, id, outcome, d)...)
 		}
-	case errors.As(internal, &pe):
-		w.log.Error("command panicked", append(finishAttrs(e, id, outcome, d), "error", internal, "stack", string(pe.Stack))...)
-	default:
-		w.log.Error("command failed", append(finishAttrs(e, id, outcome, d), "error", internal)...)
+		return
 	}
+	if pe := (*PanicError)(nil); errors.As(internal, &pe) {
+		w.log.Error("command panicked", append(finishAttrs(e, id, outcome, d), "error", internal, "stack", string(pe.Stack))...)
+		return
+	}
+	w.log.Error("command failed", append(finishAttrs(e, id, outcome, d), "error", internal)...)
 }
 
 // finishAttrs are the attributes of a command's log record.
