@@ -3,9 +3,11 @@ package aggregate
 import (
 	"encoding/json"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type plainCmd struct {
@@ -15,7 +17,10 @@ type plainCmd struct {
 	Flag   bool
 	Count  uint8 `json:"count,string"`
 	hidden int
-	Skip   string `json:"-"`
+	Skip   string  `json:"-"`
+	Small  int8    `json:"small"`
+	Wide   uint16  `json:"wide"`
+	F32    float32 `json:"f32"`
 }
 
 type nestedCmd struct {
@@ -97,6 +102,13 @@ var decodeInputs = []string{
 	`{"items":["a","b"]}`, `{"items":"a"}`, `{"a":1,"b":2}`, `{"name":"n","NAME":"m"}`, `{"Name":"n"}`,
 	`{"at":"2024-01-02T03:04:05Z"}`, `{"at":"yesterday"}`, `{"x-y":3}`, `{"X":3}`, `{"amount":1,"amount":-1}`,
 	`{"note":"}"}`, `{"note":","}`, `{"note":"\"}"}`, `{"amount":5}` + "\n",
+	`{"small":127}`, `{"small":128}`, `{"small":-129}`, `{"wide":65536}`, `{"wide":-1}`, `{"wide":-0}`, `{"amount":-0}`,
+	`{"amount":1e2}`, `{"amount":1E2}`, `{"amount":10.0}`, `{"amount":9223372036854775807}`, `{"amount":9223372036854775808}`,
+	`{"f32":3.4e38}`, `{"f32":3.5e38}`, `{"f32":1e-50}`, `{"rate":1e400}`, `{"rate":-0}`, `{"rate":true}`, `{"rate":"1"}`,
+	`{"Flag":1}`, `{"Flag":null}`, `{"note":null}`, `{"note":5}`, `{"note":true}`, `{"note":"` + "\xff" + `"}`,
+	`{"note":"\u00e9\n"}`, `{"note":"tab\there"}`, `{"amount":5,"small":300}`, `{"small":300,"amount":5}`,
+	`{"amount":5,"note":"x","rate":2.5,"Flag":false,"small":-1,"wide":7,"f32":0.1}`, `{"count":"7","amount":1}`,
+	`{ }`, "{\"amount\":1\t}", `{"amount" : null , "note" : "n" }`,
 }
 
 func checkSameAsStrict[C any](t *testing.T) {
@@ -125,50 +137,17 @@ func TestDecodeCommandAnswersAsTheStrictDecoder(t *testing.T) {
 	checkSameAsStrict[map[string]int](t)
 }
 
-func TestPlainFieldsOnlyForFlatStructsOfScalars(t *testing.T) {
-	for _, tc := range []struct {
-		typ   reflect.Type
-		names []string
-		plain bool
-	}{
-		{reflect.TypeFor[plainCmd](), []string{"amount", "note", "rate", "Flag", "count"}, true},
-		{reflect.TypeFor[validCmd](), []string{"amount"}, true},
-		{reflect.TypeFor[emptyCmd](), nil, true},
-		{reflect.TypeFor[nestedCmd](), nil, false},   // a slice
-		{reflect.TypeFor[embeddedCmd](), nil, false}, // an embedded struct
-		{reflect.TypeFor[foldCmd](), nil, false},     // names equal but for case
-		{reflect.TypeFor[timeCmd](), nil, false},     // decodes itself
-		{reflect.TypeFor[oddTagCmd](), nil, false},   // a tag name encoding/json may not take
-		{reflect.TypeFor[map[string]int](), nil, false},
-		{reflect.TypeFor[*plainCmd](), nil, false},
-	} {
-		names, plain := plainFieldsOf(tc.typ)
-		if plain != tc.plain || !slices.Equal(names, tc.names) {
-			t.Errorf("%v: got %v %v, want %v %v", tc.typ, names, plain, tc.names, tc.plain)
+// A command of plain fields is decoded in place: without the strict
+// decoder's buffers (8 allocations for this command).
+func TestDecodeCommandOfPlainFieldsDecodesInPlace(t *testing.T) {
+	data := json.RawMessage(`{"amount": 5, "rate": -1.5e3, "Flag": true, "small": -128, "wide": 65535, "f32": 3.25}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := DecodeCommand[plainCmd](data); err != nil {
+			t.Fatal(err)
 		}
-	}
-}
-
-func TestNamesOnlyReadsMemberNames(t *testing.T) {
-	names := []string{"amount", "note"}
-	for in, want := range map[string]bool{
-		`{}`:                                true,
-		`{"amount":1}`:                      true,
-		`{ "amount" : 1 , "note" : "x,}" }`: true,
-		`{"note":"a\"b"}`:                   true,
-		`{"Amount":1}`:                      false,
-		`{"amount":1,"other":2}`:            false,
-		`{"am\u006funt":1}`:                 false,
-		`{"amount":{"a":1}}`:                false,
-		`{"amount":[1]}`:                    false,
-		`{"amount":1`:                       false,
-		`{"amount"`:                         false,
-		`{"amo`:                             false,
-		`{"note":"x`:                        false,
-		`{`:                                 false,
-	} {
-		if got := namesOnly([]byte(in), names); got != want {
-			t.Errorf("namesOnly(%q) = %v, want %v", in, got, want)
-		}
-	}
+	})
+	assert.LessOrEqual(t, allocs, 2.0)
+	got, err := DecodeCommand[plainCmd](data)
+	require.NoError(t, err)
+	assert.Equal(t, plainCmd{Amount: 5, Rate: -1500, Flag: true, Small: -128, Wide: 65535, F32: 3.25}, got)
 }

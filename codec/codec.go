@@ -91,7 +91,8 @@ type entry struct {
 	personal  []string
 	secret    []string
 	forgets   bool
-	// whole and stringFields are PlainFields' of the Go type.
+	// whole is PlainFields' of the Go type, stringFields the indexes of
+	// its string fields.
 	whole        bool
 	stringFields []int
 }
@@ -148,7 +149,13 @@ func Register[E any](r *Registry, name string, opts ...Option) {
 			return v, nil
 		},
 	}
-	_, e.stringFields, _, e.whole = PlainFields(t)
+	var fields []PlainField
+	fields, _, e.whole = PlainFields(t)
+	for _, f := range fields {
+		if f.Kind == reflect.String {
+			e.stringFields = append(e.stringFields, f.Index)
+		}
+	}
 	for _, o := range opts {
 		o(e)
 	}

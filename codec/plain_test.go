@@ -102,18 +102,22 @@ func TestEncodeRoundTripsOnlyWhatDecodesBackEqual(t *testing.T) {
 }
 
 func TestPlainFieldsNamesWhatEncodingJSONReads(t *testing.T) {
-	names, strs, plain, whole := codec.PlainFields(reflectType[Plain]())
-	assert.Equal(t, []string{"name", "note", "n", "u", "f", "g", "OK", "small"}, names)
-	assert.Equal(t, []int{0, 1}, strs)
+	fields, plain, whole := codec.PlainFields(reflectType[Plain]())
+	assert.Equal(t, []codec.PlainField{
+		{Name: "name", Index: 0, Kind: reflect.String}, {Name: "note", Index: 1, Kind: reflect.String},
+		{Name: "n", Index: 2, Kind: reflect.Int64}, {Name: "u", Index: 3, Kind: reflect.Uint64, Quoted: true},
+		{Name: "f", Index: 4, Kind: reflect.Float64}, {Name: "g", Index: 5, Kind: reflect.Float32},
+		{Name: "OK", Index: 6, Kind: reflect.Bool}, {Name: "small", Index: 7, Kind: reflect.Int8},
+	}, fields)
 	assert.True(t, plain)
 	assert.True(t, whole)
 
-	names, _, plain, whole = codec.PlainFields(reflectType[WithSkipped]())
-	assert.Equal(t, []string{"n"}, names)
+	fields, plain, whole = codec.PlainFields(reflectType[WithSkipped]())
+	assert.Equal(t, []codec.PlainField{{Name: "n", Index: 0, Kind: reflect.Int}}, fields)
 	assert.True(t, plain, "a skipped field is not read")
 	assert.False(t, whole, "a skipped field does not come back")
 
-	_, _, plain, _ = codec.PlainFields(reflectType[WithTime]())
+	_, plain, _ = codec.PlainFields(reflectType[WithTime]())
 	assert.False(t, plain)
 }
 
