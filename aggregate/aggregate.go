@@ -24,7 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
+	"strconv"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/jetsource/jetsource/codec"
 )
@@ -259,6 +263,13 @@ func command[S, C any](decide func(S, C) ([]any, error), opts []CommandOption[C]
 // fields, trailing data and ill-typed values are ErrInvalid with a message
 // naming the problem; an absent or null data decodes to the zero C. C's
 // Validate method runs when it has one.
+//
+// It runs for every command. When C is a struct of plain fields (see
+// codec.PlainFields) and data is an object whose every member names one of
+// them exactly and holds a value of its kind written plainly, it is decoded
+// in place (see decodePlain), as encoding/json would decode it; any other
+// input, and any doubt, goes through the strict decoder, which also words
+// the errors.
 func DecodeCommand[C any](data json.RawMessage) (C, error) {
 	var cmd C
 	trimmed := bytes.TrimSpace(data)
@@ -266,13 +277,12 @@ func DecodeCommand[C any](data json.RawMessage) (C, error) {
 		if trimmed[0] != '{' {
 			return cmd, Invalid("data must be a JSON object")
 		}
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cmd); err != nil {
-			return cmd, Invalid("data: %s", describeJSONError(err))
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return cmd, Invalid("data: unexpected content after the JSON object")
+		if fields, plain := plainFieldsOf(reflect.TypeFor[C]()); !plain || !json.Valid(trimmed) ||
+			!decodePlain(trimmed, reflect.ValueOf(&cmd).Elem(), fields) {
+			cmd = *new(C)
+			if err := decodeStrict(trimmed, &cmd); err != nil {
+				return cmd, err
+			}
 		}
 	}
 	if v, ok := any(&cmd).(Validator); ok {
@@ -292,6 +302,161 @@ func DecodeCommand[C any](data json.RawMessage) (C, error) {
 	}
 	return cmd, nil
 }
+
+// decodeStrict decodes the JSON object obj into cmd refusing unknown fields
+// and trailing data.
+func decodeStrict[C any](obj []byte, cmd *C) error {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cmd); err != nil {
+		return Invalid("data: %s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Invalid("data: unexpected content after the JSON object")
+	}
+	return nil
+}
+
+// plainFields caches plainFieldsOf by type.
+var plainFields sync.Map // reflect.Type -> plainShape
+
+type plainShape struct {
+	fields []codec.PlainField
+	plain  bool
+}
+
+// plainFieldsOf returns codec.PlainFields' fields and plain for t, looked
+// up once per type.
+func plainFieldsOf(t reflect.Type) ([]codec.PlainField, bool) {
+	if v, ok := plainFields.Load(t); ok {
+		s := v.(plainShape)
+		return s.fields, s.plain
+	}
+	fields, plain, _ := codec.PlainFields(t)
+	plainFields.Store(t, plainShape{fields: fields, plain: plain})
+	return fields, plain
+}
+
+// decodePlain decodes obj, a JSON object that json.Valid accepted, into v,
+// a struct of the plain fields given, as encoding/json decodes it, when
+// every member of obj names one of the fields exactly (none can be unknown)
+// and holds null or a value of the field's kind written plainly: a string
+// without escapes in valid UTF-8 (what encoding/json takes as it is), true
+// or false, a number within the field's range (integers without fraction
+// or exponent). It returns false on anything else, with v maybe partly set:
+// then encoding/json decides.
+func decodePlain(obj []byte, v reflect.Value, fields []codec.PlainField) bool {
+	i := 1 // past '{'; validity keeps the walk simple: strings end, tokens are well formed
+	for {
+		i = skipSpace(obj, i)
+		switch obj[i] {
+		case '}':
+			return true
+		case ',':
+			i = skipSpace(obj, i+1)
+		}
+		name, end, plain := stringAt(obj, i)
+		if !plain {
+			return false
+		}
+		var f *codec.PlainField
+		for k := range fields {
+			if string(name) == fields[k].Name {
+				f = &fields[k]
+				break
+			}
+		}
+		if f == nil || f.Quoted {
+			return false
+		}
+		i = skipSpace(obj, end)
+		i = skipSpace(obj, i+1) // past ':'
+		field := v.Field(f.Index)
+		switch c := obj[i]; {
+		case c == '"':
+			text, end, plain := stringAt(obj, i)
+			if !plain || f.Kind != reflect.String || !utf8.Valid(text) {
+				return false
+			}
+			field.SetString(string(text))
+			i = end
+		case c == '{' || c == '[':
+			return false
+		default:
+			end := i
+			for end < len(obj) && !isSpace(obj[end]) && obj[end] != ',' && obj[end] != '}' {
+				end++
+			}
+			if !setLiteral(field, f.Kind, string(obj[i:end])) {
+				return false
+			}
+			i = end
+		}
+	}
+}
+
+// setLiteral sets field, of kind kind, to the JSON literal lit (null, true,
+// false or a number), as encoding/json would, or reports false.
+func setLiteral(field reflect.Value, kind reflect.Kind, lit string) bool {
+	if lit == "null" {
+		return true // encoding/json leaves the field as it is
+	}
+	switch kind {
+	case reflect.Bool:
+		if lit != "true" && lit != "false" {
+			return false
+		}
+		field.SetBool(lit == "true")
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(lit, 10, 64)
+		if err != nil || field.OverflowInt(n) {
+			return false
+		}
+		field.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(lit, 10, 64)
+		if err != nil || field.OverflowUint(n) {
+			return false
+		}
+		field.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		if lit == "true" || lit == "false" {
+			return false
+		}
+		n, err := strconv.ParseFloat(lit, field.Type().Bits())
+		if err != nil || field.OverflowFloat(n) {
+			return false
+		}
+		field.SetFloat(n)
+	default:
+		return false
+	}
+	return true
+}
+
+// stringAt returns the inside of the JSON string that starts at obj[i] and
+// the index just past it; plain is false when it holds an escape (and the
+// inside is then not its value).
+func stringAt(obj []byte, i int) (inside []byte, end int, plain bool) {
+	plain = true
+	j := i + 1
+	for ; obj[j] != '"'; j++ {
+		if obj[j] == '\\' {
+			plain = false
+			j++
+		}
+	}
+	return obj[i+1 : j], j + 1, plain
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // describeJSONError turns encoding/json errors into messages for a person.
 func describeJSONError(err error) string {

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"slices"
 	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultSchema is the schema version of an event type registered without
@@ -90,6 +91,25 @@ type entry struct {
 	personal  []string
 	secret    []string
 	forgets   bool
+	// whole is PlainFields' of the Go type, stringFields the indexes of
+	// its string fields.
+	whole        bool
+	stringFields []int
+}
+
+// roundTrips reports whether event, a value of the entry's Go type,
+// decodes back from its encoding to an equal value.
+func (e *entry) roundTrips(event any) bool {
+	if !e.whole {
+		return false
+	}
+	v := reflect.ValueOf(event)
+	for _, i := range e.stringFields {
+		if !utf8.ValidString(v.Field(i).String()) {
+			return false
+		}
+	}
+	return true
 }
 
 // Registry maps event names to Go types and back.
@@ -128,6 +148,13 @@ func Register[E any](r *Registry, name string, opts ...Option) {
 			}
 			return v, nil
 		},
+	}
+	var fields []PlainField
+	fields, _, e.whole = PlainFields(t)
+	for _, f := range fields {
+		if f.Kind == reflect.String {
+			e.stringFields = append(e.stringFields, f.Index)
+		}
 	}
 	for _, o := range opts {
 		o(e)
@@ -176,6 +203,12 @@ type Encoded struct {
 	Personal []string
 	// Forgets is set for an event type registered with Forgets.
 	Forgets bool
+	// RoundTrips is set when Decode of Data gives back a value equal to the
+	// event encoded: its Go type is a struct whose every field is a plain
+	// one encoded as it is (see PlainFields), and its strings are valid
+	// UTF-8. A caller that holds the event may then use it in place of
+	// decoding Data.
+	RoundTrips bool
 }
 
 // Encode turns a registered event value into its stored form.
@@ -188,7 +221,8 @@ func (r *Registry) Encode(event any) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, fmt.Errorf("codec: encode %s: %w", e.name, err)
 	}
-	return Encoded{Type: e.name, Schema: e.schema, Data: b, Personal: e.personal, Forgets: e.forgets}, nil
+	return Encoded{Type: e.name, Schema: e.schema, Data: b, Personal: e.personal, Forgets: e.forgets,
+		RoundTrips: e.roundTrips(event)}, nil
 }
 
 // Personal returns the personal fields of event type name (nil when it has

@@ -40,7 +40,10 @@
 // a wrong result, since the store's concurrency check keeps it honest. What
 // that check never sees (an expected_version that differs, a refusal, a
 // decision with no events) is decided again on the store's state before it
-// is answered.
+// is answered. After an append, the cached state is the one a load would
+// fold: the events just stored are folded from their decided values only
+// where their payloads decode back to those values (codec.Encoded.RoundTrips),
+// and decoded from their payloads otherwise.
 //
 // # Idempotency
 //

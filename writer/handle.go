@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -94,11 +96,13 @@ func Register[S any](w *Writer, def aggregate.Definition[S]) error {
 	if _, err := w.store.StreamOf(def.Type); err != nil {
 		return fmt.Errorf("writer: register %s: %w", def.Type, err)
 	}
-	repo, err := streams.NewRepository(w.store, streams.ModelOf(def))
+	rt := &typedRoute[S]{w: w, def: def, decided: map[*byte]decidedEvent{}}
+	repo, err := streams.NewRepository(w.store, rt.model())
 	if err != nil {
 		return fmt.Errorf("writer: %w", err)
 	}
-	w.routes[def.Type] = &typedRoute[S]{w: w, def: def, repo: repo}
+	rt.repo = repo
+	w.routes[def.Type] = rt
 	return nil
 }
 
@@ -107,6 +111,75 @@ type typedRoute[S any] struct {
 	w    *Writer
 	def  aggregate.Definition[S]
 	repo *streams.Repository[S]
+
+	// decided holds, while their append runs, the decided events that
+	// decode back from their payloads to equal values (see
+	// codec.Encoded.RoundTrips), by the first byte of their payload: the
+	// repository folds the events it has just appended into the cached
+	// state from these instead of decoding the payloads again (see model).
+	// A payload is the one encoded for its append alone, so nothing else
+	// the repository folds, such as an event loaded from the stream, can
+	// share its first byte.
+	mu      sync.Mutex
+	decided map[*byte]decidedEvent
+}
+
+// decidedEvent is a decided event and the length of its payload.
+type decidedEvent struct {
+	size  int
+	value any
+}
+
+// model is the route's model for its repository: that of streams.ModelOf,
+// whose fold of an event that is held in decided evolves the state with
+// the decided value, which its payload decodes back to.
+func (r *typedRoute[S]) model() streams.Model[S] {
+	m := streams.ModelOf(r.def)
+	decode := m.Apply
+	m.Apply = func(s S, rec streams.Recorded) (S, error) {
+		if len(rec.Data) > 0 {
+			r.mu.Lock()
+			d, ok := r.decided[unsafe.SliceData(rec.Data)]
+			r.mu.Unlock()
+			if ok && d.size == len(rec.Data) {
+				return r.def.Evolve(s, d.value), nil
+			}
+		}
+		return decode(s, rec)
+	}
+	return m
+}
+
+// appendDecided is appendSure of events, encoded from decided, which are
+// held for the fold of the appended events (see decided) while it runs.
+func (r *typedRoute[S]) appendDecided(ctx context.Context, agg streams.Aggregate[S], decided []any, events []streams.Event,
+	roundTrips []bool, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
+	r.hold(decided, events, roundTrips)
+	defer r.unhold(events) // a panic in Evolve leaves nothing held
+	return r.appendSure(ctx, agg, events, cid, last)
+}
+
+// hold puts the decided events whose payloads decode back to them in
+// decided, for the time of their append, until unhold.
+func (r *typedRoute[S]) hold(decided []any, events []streams.Event, roundTrips []bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, e := range events {
+		if roundTrips[i] && len(e.Data) > 0 {
+			r.decided[unsafe.SliceData(e.Data)] = decidedEvent{size: len(e.Data), value: decided[i]}
+		}
+	}
+}
+
+// unhold takes the events of an append that ended out of decided.
+func (r *typedRoute[S]) unhold(events []streams.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range events {
+		if len(e.Data) > 0 {
+			delete(r.decided, unsafe.SliceData(e.Data))
+		}
+	}
 }
 
 func (r *typedRoute[S]) commandNames() []string {
@@ -131,22 +204,32 @@ func (r *typedRoute[S]) forgotten(ctx context.Context, id string) (bool, error) 
 func (r *typedRoute[S]) load(ctx context.Context, cache *aggCache, key, id string, fresh bool) (streams.Aggregate[S], bool, error) {
 	if !fresh {
 		if a, ok := cache.get(key); ok {
-			return a.(streams.Aggregate[S]), true, nil
+			return *a.(*streams.Aggregate[S]), true, nil
 		}
 	}
 	a, err := r.repo.Load(ctx, id)
 	if err != nil {
 		return a, false, err
 	}
-	cache.put(key, a)
+	r.remember(cache, key, a)
 	return a, false, nil
+}
+
+// remember puts a in the worker's cache. The cache holds a pointer per
+// aggregate, overwritten in place: a new state of a cached aggregate costs
+// no allocation. Nothing else holds the pointer (load returns copies).
+func (r *typedRoute[S]) remember(cache *aggCache, key string, a streams.Aggregate[S]) {
+	if held, ok := cache.get(key); ok {
+		*held.(*streams.Aggregate[S]) = a
+		return
+	}
+	cache.put(key, &a)
 }
 
 // execute loads, decides and appends, retrying on concurrency conflicts when
 // the client gave no expected_version.
 func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (reply Reply, err error) {
-	w, req, typ := r.w, j.request, r.def.Type
-	key := typ + "." + req.AggregateID
+	w, req, typ, key := r.w, j.request, r.def.Type, j.key
 	// The event ids of every attempt of this command share one prefix, so
 	// that a unique key's entry names the command that reserved it.
 	prefix := req.CommandID
@@ -233,20 +316,20 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			}
 			return w.replyOf(typ, req.AggregateID, agg.Position, nil), nil
 		}
-		events, err := r.encode(decision.Events, prefix)
+		events, roundTrips, err := r.encode(decision.Events, prefix)
 		if err != nil {
 			return Reply{}, err
 		}
 		if held, err = w.claim(ctx, held, typ, decision.Unique, req.AggregateID, prefix, agg.Position); err != nil {
 			return Reply{}, err
 		}
-		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID, w.lastMoment(j))
+		next, appended, err := r.appendDecided(ctx, agg, decision.Events, events, roundTrips, req.CommandID, w.lastMoment(j))
 		if err == nil {
-			cache.put(key, next)
+			r.remember(cache, key, next)
 			if decision.Release != "" {
 				w.giveBack(ctx, typ, decision.Release, req.AggregateID)
 			}
-			w.metrics.events.WithLabelValues(typ).Add(float64(len(appended.Events)))
+			j.metrics.events().Add(float64(len(appended.Events)))
 			return w.replyOf(typ, req.AggregateID, appended.Position, appended.Events), nil
 		}
 		cache.drop(key)
@@ -269,7 +352,7 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 			return Reply{}, gaveUp
 		}
 		attempt++
-		w.metrics.conflicts.WithLabelValues(typ).Inc()
+		j.metrics.conflicts().Inc()
 		fresh = true
 		if err := backoff(ctx, attempt); err != nil {
 			return Reply{}, fmt.Errorf("%w: %w", streams.ErrUnavailable, err)
@@ -289,8 +372,11 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 // Writer.lastMoment): a writer paused here and woken after another attempt
 // took over the command or its unique key must send nothing.
 func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
-	traced := tracing.AppendOption(ctx)
-	next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
+	traced, command := tracing.AppendOption(ctx), withoutCommandID
+	if cid != "" {
+		command = streams.WithCommandID(cid)
+	}
+	next, appended, err := r.repo.Append(ctx, agg, events, command, traced)
 	if err == nil || !errors.Is(err, streams.ErrUnavailable) {
 		return next, appended, err
 	}
@@ -303,7 +389,7 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 		if err := backoff(ctx, 1); err != nil {
 			break
 		}
-		next, appended, err = r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
+		next, appended, err = r.repo.Append(ctx, agg, events, command, traced)
 		switch {
 		case err == nil:
 			return next, appended, nil
@@ -340,6 +426,9 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 	}
 	return agg, streams.Appended{}, err
 }
+
+// withoutCommandID is the append option of a command without command_id.
+var withoutCommandID = streams.WithCommandID("")
 
 // mayHaveReached reports whether a failed publish may have reached the
 // server and been stored: every error but those raised before anything was
@@ -378,17 +467,21 @@ func (r *typedRoute[S]) storedAfter(ctx context.Context, ref streams.Ref, from s
 // are "<prefix>-<index>": the prefix is the command_id, so that JetStream
 // drops a resend within its duplicate window, or without one a fresh id per
 // command, so that an append whose outcome is unknown can be resent safely.
-func (r *typedRoute[S]) encode(decided []any, prefix string) ([]streams.Event, error) {
-	events := make([]streams.Event, len(decided))
+//
+// roundTrips tells, per event, whether its payload decodes back to the
+// decided value (codec.Encoded.RoundTrips).
+func (r *typedRoute[S]) encode(decided []any, prefix string) (events []streams.Event, roundTrips []bool, err error) {
+	events, roundTrips = make([]streams.Event, len(decided)), make([]bool, len(decided))
 	for i, e := range decided {
 		enc, err := r.def.Events.Encode(e)
 		if err != nil {
-			return nil, fmt.Errorf("encode %T: %w", e, err)
+			return nil, nil, fmt.Errorf("encode %T: %w", e, err)
 		}
 		events[i] = streams.Event{Type: enc.Type, Schema: enc.Schema, Data: enc.Data, ID: prefix + "-" + strconv.Itoa(i),
 			Personal: enc.Personal, Forgets: enc.Forgets}
+		roundTrips[i] = enc.RoundTrips
 	}
-	return events, nil
+	return events, roundTrips, nil
 }
 
 // decideError words a domain refusal for a person.

@@ -3,6 +3,7 @@ package writer
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +73,32 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) observe(typ, command, outcome string, d time.Duration) {
-	m.commands.WithLabelValues(typ, command, outcome).Inc()
-	m.latency.WithLabelValues(typ, command).Observe(d.Seconds())
+// endpointMetrics are the children of one command endpoint's series that
+// its commands count in, each looked up once (a vector's lookup hashes its
+// label values on every call), at its first use: a series appears when it
+// is first counted in, as with a lookup per command.
+type endpointMetrics struct {
+	ok        func() prometheus.Counter
+	latency   func() prometheus.Observer
+	events    func() prometheus.Counter
+	conflicts func() prometheus.Counter
+}
+
+func (m *metrics) endpoint(typ, command string) endpointMetrics {
+	return endpointMetrics{
+		ok:        sync.OnceValue(func() prometheus.Counter { return m.commands.WithLabelValues(typ, command, outcomeOK) }),
+		latency:   sync.OnceValue(func() prometheus.Observer { return m.latency.WithLabelValues(typ, command) }),
+		events:    sync.OnceValue(func() prometheus.Counter { return m.events.WithLabelValues(typ) }),
+		conflicts: sync.OnceValue(func() prometheus.Counter { return m.conflicts.WithLabelValues(typ) }),
+	}
+}
+
+// observe counts one command of endpoint e with its outcome.
+func (m *metrics) observe(e *endpoint, outcome string, d time.Duration) {
+	if outcome == outcomeOK {
+		e.metrics.ok().Inc()
+	} else {
+		m.commands.WithLabelValues(e.typ, e.command, outcome).Inc()
+	}
+	e.metrics.latency().Observe(d.Seconds())
 }

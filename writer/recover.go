@@ -24,7 +24,7 @@ func recovering(handle func(context.Context, *aggCache, *job) (Reply, error)) fu
 		defer func() {
 			if v := recover(); v != nil {
 				// The aggregate's cached state may be half-built.
-				cache.drop(j.typ + "." + j.request.AggregateID)
+				cache.drop(j.key)
 				reply, err = Reply{}, &PanicError{Value: v, Stack: debug.Stack()}
 			}
 		}()

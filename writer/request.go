@@ -50,7 +50,11 @@ type ReplyEvent struct {
 // MarshalJSON encodes the reply as encoding/json encodes its fields, without
 // reflection: every command's reply is encoded.
 func (r Reply) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 64+len(r.AggregateID)+64*len(r.Events))
+	return r.appendJSON(make([]byte, 0, 64+len(r.AggregateID)+64*len(r.Events))), nil
+}
+
+// appendJSON appends the reply's JSON (see MarshalJSON) to b.
+func (r Reply) appendJSON(b []byte) []byte {
 	b = append(b, `{"aggregate_id":`...)
 	b = appendString(b, r.AggregateID)
 	b = append(b, `,"version":`...)
@@ -80,7 +84,7 @@ func (r Reply) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // appendString appends s as a JSON string, as encoding/json writes it. Ids
@@ -111,6 +115,13 @@ var requestFields = []string{"aggregate_id", "command_id", "expected_version", "
 // walks the object's members in place, instead of decoding it into a map; a
 // body json.Valid refuses is decoded once more only to word the error.
 func DecodeRequest(body []byte) (Request, error) {
+	return decodeRequest(body, false)
+}
+
+// decodeRequest is DecodeRequest; owned says the request may keep body's
+// bytes as its data, instead of a copy: a message nats.go hands to a
+// subscription owns its payload.
+func decodeRequest(body []byte, owned bool) (Request, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return Request{}, badRequest(`empty body: send a JSON object such as {"aggregate_id": "acc-52", "data": {…}}`)
@@ -178,7 +189,10 @@ func DecodeRequest(body []byte) (Request, error) {
 		if rawData[0] != '{' {
 			return Request{}, badRequest("data must be a JSON object, got %s", describeStart(rawData[0]))
 		}
-		r.Data = bytes.Clone(rawData) // the request owns its data, not the caller's buffer
+		r.Data = rawData
+		if !owned {
+			r.Data = bytes.Clone(rawData) // the request owns its data, not the caller's buffer
+		}
 	}
 	return r, nil
 }

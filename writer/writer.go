@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -105,14 +104,23 @@ func New(nc *nats.Conn, store *streams.Store, opts ...Option) (*Writer, error) {
 		commands: commands, unique: unique, metrics: m, tracer: tracing.Tracer(o.TracerProvider)}, nil
 }
 
-// job is one command on its way through a worker.
-type job struct {
-	req     *microsvc.Request // answered once, by the worker or the handler
+// endpoint is one command endpoint, cmd.<type>.<command>: what every
+// command of it shares.
+type endpoint struct {
 	route   route
 	typ     string
 	command string
+	metrics endpointMetrics
+}
+
+// job is one command on its way through a worker.
+type job struct {
+	*endpoint
+	req     *microsvc.Request // answered once, by the worker or the handler
 	request Request
-	start   time.Time // req.Start(): the service's stats time from it too
+	// key is the aggregate's "<type>.<id>": its worker and cache key.
+	key   string
+	start time.Time // req.Start(): the service's stats time from it too
 	// ctx carries the command's span (see startSpan).
 	ctx  context.Context
 	span trace.Span
@@ -185,26 +193,28 @@ func (w *Writer) Serve(ctx context.Context) error {
 		group := svc.AddGroup("cmd." + typ)
 		for _, command := range rt.commandNames() {
 			subject := "cmd." + typ + "." + command
+			ep := &endpoint{route: rt, typ: typ, command: command, metrics: w.metrics.endpoint(typ, command)}
 			handler := func(req *microsvc.Request) {
 				start := req.Start()
 				if !answerable(req.Reply()) {
 					w.log.Warn("command not run: its reply subject is one the writer writes to", "subject", req.Subject(), "reply", req.Reply())
-					w.finish(typ, command, "", outcomeNotAnswerable, start, nil)
+					w.finish(ep, "", outcomeNotAnswerable, start, nil)
 					_ = req.Drop("not run: its reply subject is one the writer writes to")
 					return
 				}
 				ctx, span := w.startSpan(subject, req.Header())
-				r, err := DecodeRequest(req.Data())
+				r, err := decodeRequest(req.Data(), true)
 				if err != nil {
 					re, _ := classify(err)
-					w.finish(typ, command, "", re.Code, start, nil)
+					w.finish(ep, "", re.Code, start, nil)
 					if rerr := req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
 						w.log.Warn("error reply not sent", "command", typ+"."+command, "error", rerr)
 					}
 					endSpan(span, typ, command, "", re.Code, err)
 					return
 				}
-				j := &job{req: req, route: rt, typ: typ, command: command, request: r, start: start, ctx: ctx, span: span}
+				key := typ + "." + r.AggregateID
+				j := &job{endpoint: ep, req: req, request: r, key: key, start: start, ctx: ctx, span: span}
 				gate.RLock()
 				defer gate.RUnlock()
 				if closed {
@@ -212,7 +222,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 					return
 				}
 				select {
-				case queues[shard(typ, r.AggregateID, len(queues))] <- j:
+				case queues[shard(key, len(queues))] <- j:
 				default:
 					w.answerError(j, errFull)
 				}
@@ -257,20 +267,24 @@ func (w *Writer) lastMoment(j *job) time.Time {
 	return j.start.Add(w.opts.maxCommandLife())
 }
 
-// shard picks the worker of an aggregate, so that the commands of one
-// aggregate run in order on one worker.
-func shard(typ, id string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(typ))
-	h.Write([]byte{'.'})
-	h.Write([]byte(id))
-	return int(h.Sum32() % uint32(n))
+// shard picks the worker of an aggregate by its key, "<type>.<id>", so that
+// the commands of one aggregate run in order on one worker. It is FNV-1a
+// (hash/fnv's New32a) over the key's bytes, without converting the key.
+func shard(key string, n int) int {
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := range len(key) {
+		h ^= uint32(key[i])
+		h *= prime32
+	}
+	return int(h % uint32(n))
 }
 
 // work runs the jobs of one worker in order, with that worker's cache.
 func (w *Writer) work(queue <-chan *job) {
 	cache := newAggCache(w.opts.CacheSize)
 	handle := recovering(w.handle)
+	var body []byte
 	for j := range queue {
 		if time.Since(j.start) > w.opts.MaxQueueWait {
 			w.answerError(j, errWaitedTooLong)
@@ -292,20 +306,18 @@ func (w *Writer) work(queue <-chan *job) {
 			// is safe. The stats count it as an error.
 			w.log.Error("command outcome unknown; not answered", "command", j.typ+"."+j.command,
 				"aggregate", j.request.AggregateID, "error", err)
-			w.finish(j.typ, j.command, j.request.AggregateID, outcomeUnknown, j.start, nil)
+			w.finish(j.endpoint, j.request.AggregateID, outcomeUnknown, j.start, nil)
 			endSpan(j.span, j.typ, j.command, j.request.AggregateID, outcomeUnknown, err)
 			_ = j.req.Drop("outcome unknown; not answered")
 		case err != nil:
 			w.answerError(j, err)
 		default:
-			body, merr := reply.MarshalJSON()
-			if merr != nil {
-				w.answerError(j, merr)
-				continue
-			}
+			// The worker's buffer serves every reply: a reply is copied
+			// into the connection's buffer when it is sent.
+			body = reply.appendJSON(body[:0])
 			// Counted before the reply goes out, so that a client that got
 			// its reply sees it in the metrics.
-			w.finish(j.typ, j.command, j.request.AggregateID, outcomeOK, j.start, nil)
+			w.finish(j.endpoint, j.request.AggregateID, outcomeOK, j.start, nil)
 			endSpan(j.span, j.typ, j.command, j.request.AggregateID, outcomeOK, nil)
 			if perr := j.req.Respond(body); perr != nil {
 				w.log.Warn("reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", perr)
@@ -322,34 +334,36 @@ func (w *Writer) answerError(j *job, err error) {
 	if internal {
 		details = err
 	}
-	w.finish(j.typ, j.command, j.request.AggregateID, re.Code, j.start, details)
+	w.finish(j.endpoint, j.request.AggregateID, re.Code, j.start, details)
 	endSpan(j.span, j.typ, j.command, j.request.AggregateID, re.Code, err)
 	if rerr := j.req.Error(strconv.Itoa(re.Status), re.Message, errorBody(re)); rerr != nil {
 		w.log.Warn("error reply not sent", "command", j.typ+"."+j.command, "aggregate", j.request.AggregateID, "error", rerr)
 	}
 }
 
-// finish logs and counts one command. Command data is never logged: it may
-// hold a password.
-func (w *Writer) finish(typ, command, id, outcome string, start time.Time, internal error) {
+// finish logs and counts one command of endpoint e. Command data is never
+// logged: it may hold a password.
+func (w *Writer) finish(e *endpoint, id, outcome string, start time.Time, internal error) {
 	d := time.Since(start)
-	w.metrics.observe(typ, command, outcome, d)
-	// The attributes are built only for a record the logger takes: most
-	// commands succeed, and debug is usually off.
-	attrs := func() []any {
-		return []any{"command", typ + "." + command, "aggregate", id, "outcome", outcome, "duration", d}
-	}
-	var pe *PanicError
-	switch {
-	case internal == nil:
+	w.metrics.observe(e, outcome, d)
+	if internal == nil {
+		// The attributes are built only for a record the logger takes:
+		// most commands succeed, and debug is usually off.
 		if w.log.Enabled(context.Background(), slog.LevelDebug) {
-			w.log.Debug("command", attrs()...)
+			w.log.Debug("command", finishAttrs(e, id, outcome, d)...)
 		}
-	case errors.As(internal, &pe):
-		w.log.Error("command panicked", append(attrs(), "error", internal, "stack", string(pe.Stack))...)
-	default:
-		w.log.Error("command failed", append(attrs(), "error", internal)...)
+		return
 	}
+	if pe := (*PanicError)(nil); errors.As(internal, &pe) {
+		w.log.Error("command panicked", append(finishAttrs(e, id, outcome, d), "error", internal, "stack", string(pe.Stack))...)
+		return
+	}
+	w.log.Error("command failed", append(finishAttrs(e, id, outcome, d), "error", internal)...)
+}
+
+// finishAttrs are the attributes of a command's log record.
+func finishAttrs(e *endpoint, id, outcome string, d time.Duration) []any {
+	return []any{"command", e.typ + "." + e.command, "aggregate", id, "outcome", outcome, "duration", d}
 }
 
 // answerable reports whether a request's reply subject may be answered.
