@@ -158,6 +158,13 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Position, events [
 // share one acknowledgement path (one subscription, no goroutine per
 // request) and pipeline as raw async publishes do.
 func (s *Store) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	// The asynchronous publisher takes no context: a deadline already past
+	// must stop the send here, as nats.go's synchronous publish would (a
+	// writer's deadline is the fence that keeps a paused writer, woken after
+	// another took its command over, from appending).
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	fut, err := s.pub.PublishMsgAsync(msg)
 	if err != nil {
 		return nil, err

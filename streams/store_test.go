@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -315,6 +316,22 @@ func TestAppendWhenServerIsDownIsUnavailable(t *testing.T) {
 	require.ErrorIs(t, err, streams.ErrUnavailable)
 	_, err = f.store.Head(testCtx(t), ref)
 	require.ErrorIs(t, err, streams.ErrUnavailable)
+}
+
+// An append whose deadline has passed sends nothing: a writer's deadline is
+// the fence that keeps it from appending once another took its command over.
+func TestAppendPastItsDeadlineSendsNothing(t *testing.T) {
+	f := newFixture(t)
+	ref := mustRef(t, "tally", "late")
+	late, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	defer cancel()
+	for _, n := range []int64{1, 3} {
+		_, err := f.store.Append(late, ref, streams.Position{}, addedEvents(1, n))
+		require.Error(t, err, "%d events", n)
+	}
+	head, err := f.store.Head(testCtx(t), ref)
+	require.NoError(t, err)
+	assert.Equal(t, streams.Position{}, head, "nothing was stored")
 }
 
 func TestServerVersionCheck(t *testing.T) {
