@@ -237,7 +237,7 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		if held, err = w.claim(ctx, held, typ, decision.Unique, req.AggregateID, prefix, agg.Position); err != nil {
 			return Reply{}, err
 		}
-		next, appended, err := r.appendSure(ctx, agg, events, req.CommandID, w.lastMoment(j))
+		next, appended, err := r.appendSure(ctx, agg, events, req, w.lastMoment(j))
 		if err == nil {
 			cache.put(key, next)
 			if decision.Release != "" {
@@ -285,9 +285,11 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 // Learning the outcome gets time of its own, but never past last (see
 // Writer.lastMoment): a writer paused here and woken after another attempt
 // took over the command or its unique key must send nothing.
-func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
+func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, req Request, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
 	traced := tracing.AppendOption(ctx)
-	next, appended, err := r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
+	cid := streams.WithCommandID(req.CommandID)
+	correlated := streams.WithCorrelation(req.CorrelationID, req.CausationID)
+	next, appended, err := r.repo.Append(ctx, agg, events, cid, traced, correlated)
 	if err == nil || !errors.Is(err, streams.ErrUnavailable) {
 		return next, appended, err
 	}
@@ -300,7 +302,7 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 		if err := backoff(ctx, 1); err != nil {
 			break
 		}
-		next, appended, err = r.repo.Append(ctx, agg, events, streams.WithCommandID(cid), traced)
+		next, appended, err = r.repo.Append(ctx, agg, events, cid, traced, correlated)
 		switch {
 		case err == nil:
 			return next, appended, nil

@@ -195,6 +195,9 @@ func (w *Writer) Serve(ctx context.Context) error {
 				}
 				ctx, span := w.startSpan(subject, req.Header())
 				r, err := DecodeRequest(req.Data())
+				if err == nil {
+					r.CorrelationID, r.CausationID, err = Correlation(req.Header())
+				}
 				if err != nil {
 					re, _ := classify(err)
 					w.finish(typ, command, "", re.Code, start, nil)
