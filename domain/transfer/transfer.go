@@ -82,7 +82,7 @@ func Definition() aggregate.Definition[State] {
 			"fail":             aggregate.Handle(fail),
 			"start_deposit":    aggregate.Handle(startDeposit),
 			"complete":         aggregate.Handle(complete),
-			"refund":           aggregate.Handle(refund),
+			"refund":           aggregate.Handle(recordRefund),
 			"refund_refused":   aggregate.Handle(refundRefused),
 			"expire":           aggregate.Handle(expire),
 		},
@@ -152,7 +152,7 @@ func complete(s State, _ Complete) ([]any, error) {
 	return []any{TransferCompleted{}}, nil
 }
 
-func refund(s State, c Refund) ([]any, error) {
+func recordRefund(s State, c Refund) ([]any, error) {
 	switch {
 	case s.Refunded:
 		return nil, nil
