@@ -70,15 +70,21 @@ func (r *Refusal) Error() string { return fmt.Sprintf("%d %s: %s", r.Status, r.C
 // up, no answer): the step must run again.
 var ErrTransient = errors.New("transient failure: the step runs again")
 
-// CommandID derives a command_id from its parts: joined with '-' when that is
-// a valid command_id ([A-Za-z0-9_-]{1,128}), else "pm-" and the SHA-256 of
-// the parts. The same parts always give the same id.
+// CommandID derives a command_id from its parts, unambiguously: each part
+// as its length, '_' and itself, joined with '-' ("9_transfers-2_t1-8_withdraw"),
+// when that is a valid command_id ([A-Za-z0-9_-]{1,128}); else "pm-" and the
+// hex SHA-256 of the same encoding. The same parts always give the same id,
+// and other parts never do (ids and step names may hold '-' themselves).
 func CommandID(parts ...string) string {
-	joined := strings.Join(parts, "-")
+	enc := make([]string, len(parts))
+	for i, p := range parts {
+		enc[i] = strconv.Itoa(len(p)) + "_" + p
+	}
+	joined := strings.Join(enc, "-")
 	if validToken(joined) {
 		return joined
 	}
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	sum := sha256.Sum256([]byte(joined))
 	return "pm-" + hex.EncodeToString(sum[:])
 }
 
