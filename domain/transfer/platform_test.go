@@ -32,7 +32,7 @@ var (
 )
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	n     *testkit.NATS
 	nc    *nats.Conn
 	cfg   config.Config
@@ -112,7 +112,7 @@ func (r *rig) events(typ, id string) []streams.Recorded {
 	return out
 }
 
-func startRig(t *testing.T) *rig {
+func startRig(t testing.TB) *rig {
 	n := testkit.StartNATS(t)
 	redisServer := testkit.StartRedis(t)
 	cfg := config.Default()
@@ -122,7 +122,7 @@ func startRig(t *testing.T) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{t: t, n: n, nc: n.Connect(), cfg: cfg, ctx: ctx, wg: new(sync.WaitGroup), log: slog.New(slog.DiscardHandler)}
 	t.Cleanup(func() { cancel(); r.wg.Wait() })
-	store, err := streams.Open(ctx, n.Connect())
+	store, err := streams.Open(ctx, n.Connect(), streams.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	r.store = store
 	both := service.New(accounts, transfers)
