@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -22,32 +20,6 @@ import (
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
 )
-
-var (
-	transfersOnce sync.Once
-	transfersBin  string
-	transfersErr  error
-)
-
-// transfersBinaries builds cmd/transfers and a nats-server from the module,
-// once, into a folder of their own.
-func transfersBinaries(t *testing.T) string {
-	t.Helper()
-	transfersOnce.Do(func() {
-		transfersBin, transfersErr = os.MkdirTemp("", "jetsource-e2e-transfers-")
-		if transfersErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", transfersBin+string(os.PathSeparator), "./cmd/transfers", "github.com/nats-io/nats-server/v2")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			transfersErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, transfersErr)
-	t.Cleanup(func() { os.RemoveAll(transfersBin) })
-	return transfersBin
-}
 
 // requestRetry sends a request until a reply that is not a 503 comes.
 func requestRetry(t *testing.T, nc *nats.Conn, m *nats.Msg) *nats.Msg {
@@ -80,18 +52,8 @@ func TestTransfersSurviveProcessManagerSIGKILL(t *testing.T) {
 		total = n
 	}
 	const accounts, opening, clients, kills = 50, 1000, 8, 6
-	bin := transfersBinaries(t)
-	natsAddr := freeAddr(t)
-	host, port, _ := net.SplitHostPort(natsAddr)
-	start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-a", host, "-p", port, "-js", "-sd", t.TempDir())
-	natsURL := "nats://" + natsAddr
-	var nc *nats.Conn
-	testkit.Eventually(t, 20*time.Second, func() bool {
-		var err error
-		nc, err = nats.Connect(natsURL)
-		return err == nil
-	}, "nats-server up")
-	t.Cleanup(nc.Close)
+	bin := binaries(t)
+	natsURL, nc := startNATSServer(t, bin)
 	rd := testkit.StartRedis(t)
 	env := []string{"NATS_URL=" + natsURL, "REDIS_URL=" + rd.URL, "JETSOURCE_LOG_LEVEL=warn",
 		"JETSOURCE_TRANSFER_TIMEOUT=20s", "JETSOURCE_PROCESS_PINNED_TTL=1s"}

@@ -88,18 +88,9 @@ func CommandID(parts ...string) string {
 	return "pm-" + hex.EncodeToString(sum[:])
 }
 
-func validToken(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validToken reports whether s is valid as a command_id or a header id:
+// the grammar of an aggregate id, [A-Za-z0-9_-]{1,128}.
+func validToken(s string) bool { return streams.ValidateID(s) == nil }
 
 // Send sends the command cmd.<typ>.<command> to aggregateID with data (nil
 // for none). Its command_id is CommandID(process, instance type, instance
