@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -165,17 +166,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	runs := 1
-	errs := make(chan error, 2)
-	go func() { errs <- m.follow(ctx, events, m.handleEvent) }()
+	var timers jetstream.Consumer
 	if m.p.Fired != nil {
 		if err := ProvisionTimers(ctx, m.js, m.opts.TimerStream, m.opts.Replicas); err != nil {
 			return err
 		}
-		timers, err := m.consumer(ctx, m.opts.TimerStream, true, []string{TimerPrefix + "." + m.p.Name + ".fired.>"})
-		if err != nil {
+		if timers, err = m.consumer(ctx, m.opts.TimerStream, true, []string{TimerPrefix + "." + m.p.Name + ".fired.>"}); err != nil {
 			return err
 		}
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- m.follow(ctx, events, m.handleEvent) }()
+	runs := 1
+	if timers != nil {
 		runs++
 		go func() { errs <- m.follow(ctx, timers, m.handleTimer) }()
 	}
@@ -224,7 +227,7 @@ func (m *Manager) follow(ctx context.Context, c jetstream.Consumer, handle func(
 			continue
 		}
 		for msg := range batch.Messages() {
-			if err := handle(ctx, msg); err != nil {
+			if err := m.handleHeld(ctx, msg, handle); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -245,6 +248,30 @@ func (m *Manager) follow(ctx context.Context, c jetstream.Consumer, handle func(
 		}
 	}
 	return nil
+}
+
+// handleHeld runs handle, telling the server every AckWait/3 that the
+// message is still in progress, so that a long step (a writer that answers
+// late) keeps it from being handed again meanwhile.
+func (m *Manager) handleHeld(ctx context.Context, msg jetstream.Msg, handle func(context.Context, jetstream.Msg) error) error {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(m.opts.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	})
+	err := handle(ctx, msg)
+	close(done)
+	wg.Wait()
+	return err
 }
 
 func (m *Manager) handleEvent(ctx context.Context, msg jetstream.Msg) error {

@@ -45,7 +45,11 @@ func Process(store *streams.Store, timeout time.Duration) (process.Process, erro
 		Subjects: []string{streams.SubjectPrefix + "." + Type + ".>"},
 		React: func(ctx context.Context, c *process.Commands, ev streams.Recorded) error {
 			if ev.Type == "TransferRequested" && timeout > 0 {
-				if err := c.Schedule(ctx, ev.Time.Add(timeout), nil); err != nil {
+				at := ev.Time
+				if at.IsZero() {
+					at = time.Now()
+				}
+				if err := c.Schedule(ctx, at.Add(timeout), nil); err != nil {
 					return err
 				}
 			}
