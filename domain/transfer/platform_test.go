@@ -146,7 +146,7 @@ func TestTransfersEndCompletedOrFailedAndKeepTheMoney(t *testing.T) {
 		return service.New(transfers).RunWriter(ctx, r.cfg, r.n.Connect(), ops.New(r.log), r.log)
 	})
 	first := r.manager(time.Second)
-	r.manager(time.Second) // the standby
+	second := r.manager(time.Second) // the standby
 
 	// No account writer yet: the withdrawal of "late" waits, its timer fires,
 	// and when the accounts come back the money goes back to the source.
@@ -178,13 +178,15 @@ func TestTransfersEndCompletedOrFailedAndKeepTheMoney(t *testing.T) {
 		"missing": {transfer.Request{From: "a", To: "nobody", Amount: 10}, transfer.StatusFailed, true, "deposit to nobody refused"},
 		"poor":    {transfer.Request{From: "b", To: "a", Amount: 1000}, transfer.StatusFailed, false, "insufficient funds"},
 	}
-	for id, w := range want {
-		if id == "late" {
-			continue
+	for _, id := range []string{"ok", "frozen", "missing", "poor"} {
+		switch id {
+		case "frozen":
+			first() // the active manager (or the standby) stops: the other goes on
+		case "missing":
+			second() // the other stops too: a new one resumes from the durable consumer
+			r.manager(time.Second)
 		}
-		if id == "frozen" {
-			first() // the active manager (or the standby) stops: the other takes over
-		}
+		w := want[id]
 		status, body := r.command("transfer", "request", id, id, w.req)
 		require.Empty(t, status, body)
 	}
