@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsource/jetsource/streams"
+	"github.com/jetsource/jetsource/writer"
 )
 
 // Commands sends the commands of one event (or timer) of a process instance.
@@ -38,24 +39,12 @@ func (c *Commands) CausationID() string { return c.causation }
 // Outcome is a command's answer: accepted (Reply set) or refused by the
 // domain or the writer for good (404, 409, 422: Refused set).
 type Outcome struct {
-	Reply   Reply
+	Reply   writer.Reply
 	Refused *Refusal
 }
 
 // Accepted reports whether the command was accepted.
 func (o Outcome) Accepted() bool { return o.Refused == nil }
-
-// Reply is the writer's success reply (docs/contract.md §2).
-type Reply struct {
-	AggregateID string `json:"aggregate_id"`
-	Version     uint64 `json:"version"`
-	Sequence    uint64 `json:"sequence"`
-	Events      []struct {
-		Type     string `json:"type"`
-		Version  uint64 `json:"version"`
-		Sequence uint64 `json:"sequence"`
-	} `json:"events"`
-}
 
 // Refusal is a kept refusal: a resend gets the same one.
 type Refusal struct {
