@@ -42,7 +42,8 @@ func binaries(t *testing.T) string {
 			return
 		}
 		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator),
-			"./cmd/writer", "./cmd/projector", "./cmd/reader", "./cmd/gateway", "./cmd/standalone", "./cmd/jetsource", "github.com/nats-io/nats-server/v2")
+			"./cmd/writer", "./cmd/projector", "./cmd/reader", "./cmd/gateway", "./cmd/standalone", "./cmd/jetsource", "./cmd/transfers",
+			"github.com/nats-io/nats-server/v2")
 		cmd.Dir = ".."
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -162,23 +163,6 @@ type platform struct {
 	proj    *proc
 }
 
-// startNATSServer starts a nats-server process with JetStream and returns
-// its URL and a connection to it.
-func startNATSServer(t *testing.T, bin string) (string, *nats.Conn) {
-	natsAddr := freeAddr(t)
-	host, port, _ := net.SplitHostPort(natsAddr)
-	start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-a", host, "-p", port, "-js", "-sd", t.TempDir())
-	natsURL := "nats://" + natsAddr
-	var nc *nats.Conn
-	testkit.Eventually(t, 20*time.Second, func() bool {
-		var err error
-		nc, err = nats.Connect(natsURL)
-		return err == nil
-	}, "nats-server up")
-	t.Cleanup(nc.Close)
-	return natsURL, nc
-}
-
 func startPlatform(t *testing.T) *platform {
 	bin := binaries(t)
 	natsURL, nc := startNATSServer(t, bin)
@@ -200,6 +184,23 @@ func startPlatform(t *testing.T) *platform {
 		return e1 == nil && e2 == nil && e3 == nil && resp.StatusCode == 200
 	}, "services up")
 	return p
+}
+
+// startNATSServer starts the nats-server binary with JetStream on a free
+// port and returns its URL and a connection to it.
+func startNATSServer(t *testing.T, bin string) (string, *nats.Conn) {
+	natsAddr := freeAddr(t)
+	host, port, _ := net.SplitHostPort(natsAddr)
+	start(t, "nats-server", filepath.Join(bin, "nats-server"), nil, "-a", host, "-p", port, "-js", "-sd", t.TempDir())
+	natsURL := "nats://" + natsAddr
+	var nc *nats.Conn
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		var err error
+		nc, err = nats.Connect(natsURL)
+		return err == nil
+	}, "nats-server up")
+	t.Cleanup(nc.Close)
+	return natsURL, nc
 }
 
 func (p *platform) run(name string, args ...string) *proc {

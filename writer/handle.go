@@ -153,10 +153,10 @@ func (r *typedRoute[S]) model() streams.Model[S] {
 // appendDecided is appendSure of events, encoded from decided, which are
 // held for the fold of the appended events (see decided) while it runs.
 func (r *typedRoute[S]) appendDecided(ctx context.Context, agg streams.Aggregate[S], decided []any, events []streams.Event,
-	roundTrips []bool, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
+	roundTrips []bool, req Request, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
 	r.hold(decided, events, roundTrips)
 	defer r.unhold(events) // a panic in Evolve leaves nothing held
-	return r.appendSure(ctx, agg, events, cid, last)
+	return r.appendSure(ctx, agg, events, req, last)
 }
 
 // hold puts the decided events whose payloads decode back to them in
@@ -323,7 +323,7 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 		if held, err = w.claim(ctx, held, typ, decision.Unique, req.AggregateID, prefix, agg.Position); err != nil {
 			return Reply{}, err
 		}
-		next, appended, err := r.appendDecided(ctx, agg, decision.Events, events, roundTrips, req.CommandID, w.lastMoment(j))
+		next, appended, err := r.appendDecided(ctx, agg, decision.Events, events, roundTrips, req, w.lastMoment(j))
 		if err == nil {
 			r.remember(cache, key, next)
 			if decision.Release != "" {
@@ -371,12 +371,15 @@ func (r *typedRoute[S]) execute(ctx context.Context, cache *aggCache, j *job) (r
 // Learning the outcome gets time of its own, but never past last (see
 // Writer.lastMoment): a writer paused here and woken after another attempt
 // took over the command or its unique key must send nothing.
-func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, cid string, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
-	traced, command := tracing.AppendOption(ctx), withoutCommandID
-	if cid != "" {
-		command = streams.WithCommandID(cid)
+func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S], events []streams.Event, req Request, last time.Time) (streams.Aggregate[S], streams.Appended, error) {
+	traced, command, correlated := tracing.AppendOption(ctx), withoutCommandID, noCorrelation
+	if req.CommandID != "" {
+		command = streams.WithCommandID(req.CommandID)
 	}
-	next, appended, err := r.repo.Append(ctx, agg, events, command, traced)
+	if req.CorrelationID != "" || req.CausationID != "" {
+		correlated = streams.WithCorrelation(req.CorrelationID, req.CausationID)
+	}
+	next, appended, err := r.repo.Append(ctx, agg, events, command, traced, correlated)
 	if err == nil || !errors.Is(err, streams.ErrUnavailable) {
 		return next, appended, err
 	}
@@ -389,7 +392,7 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 		if err := backoff(ctx, 1); err != nil {
 			break
 		}
-		next, appended, err = r.repo.Append(ctx, agg, events, command, traced)
+		next, appended, err = r.repo.Append(ctx, agg, events, command, traced, correlated)
 		switch {
 		case err == nil:
 			return next, appended, nil
@@ -429,6 +432,9 @@ func (r *typedRoute[S]) appendSure(ctx context.Context, agg streams.Aggregate[S]
 
 // withoutCommandID is the append option of a command without command_id.
 var withoutCommandID = streams.WithCommandID("")
+
+// noCorrelation is the append option of a command without correlation ids.
+var noCorrelation = streams.WithCorrelation("", "")
 
 // mayHaveReached reports whether a failed publish may have reached the
 // server and been stored: every error but those raised before anything was

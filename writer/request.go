@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/jetsource/jetsource/streams"
 )
 
@@ -22,6 +24,10 @@ type Request struct {
 	ExpectedVersion *streams.Version
 	// Data is the command's JSON object, or nil when absent or null.
 	Data json.RawMessage
+	// CorrelationID and CausationID come from the request's headers
+	// Es-Correlation-Id and Es-Causation-Id (see Correlation); empty when
+	// absent. The writer records them on every event the command appends.
+	CorrelationID, CausationID string
 }
 
 // Reply is a successful command's reply.
@@ -99,6 +105,31 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// Correlation reads a command request's optional headers Es-Correlation-Id
+// and Es-Causation-Id (streams.HeaderCorrelationID, HeaderCausationID): each
+// is 1 to 128 characters of A-Z, a-z, 0-9, '_' and '-' when present. A
+// process manager sets them so that the events its commands cause carry the
+// process's correlation id and the id of the event that caused them.
+func Correlation(h nats.Header) (correlationID, causationID string, err error) {
+	for _, f := range [...]struct {
+		name string
+		into *string
+	}{{streams.HeaderCorrelationID, &correlationID}, {streams.HeaderCausationID, &causationID}} {
+		values := h.Values(f.name)
+		switch {
+		case len(values) == 0:
+			continue
+		case len(values) > 1:
+			return "", "", badRequest("header %s is given %d times: give it once", f.name, len(values))
+		case !validCommandID(values[0]):
+			return "", "", badRequest("header %s %s must be 1 to %d characters of A-Z, a-z, 0-9, '_' and '-' ([A-Za-z0-9_-]{1,128})",
+				f.name, strconv.QuoteToASCII(truncate(values[0])), MaxCommandIDLength)
+		}
+		*f.into = values[0]
+	}
+	return correlationID, causationID, nil
 }
 
 // MaxCommandIDLength is the longest command_id accepted.

@@ -204,6 +204,9 @@ func (w *Writer) Serve(ctx context.Context) error {
 				}
 				ctx, span := w.startSpan(subject, req.Header())
 				r, err := decodeRequest(req.Data(), true)
+				if err == nil {
+					r.CorrelationID, r.CausationID, err = Correlation(req.Header())
+				}
 				if err != nil {
 					re, _ := classify(err)
 					w.finish(ep, "", re.Code, start, nil)
