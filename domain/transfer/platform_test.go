@@ -157,6 +157,13 @@ func TestTransfersEndCompletedOrFailedAndKeepTheMoney(t *testing.T) {
 		return len(evs) > 0 && evs[len(evs)-1].Type == "TransferExpired"
 	}, "the timer of transfer late fires while its withdrawal waits")
 
+	// The others get a timeout that a loaded machine does not reach: only
+	// late is to time out.
+	first()
+	second()
+	const patient = 30 * time.Second
+	first, second = r.manager(patient), r.manager(patient)
+
 	r.run("account writer", func(ctx context.Context) error {
 		return service.New(accounts).RunWriter(ctx, r.cfg, r.n.Connect(), ops.New(r.log), r.log)
 	})
@@ -184,7 +191,7 @@ func TestTransfersEndCompletedOrFailedAndKeepTheMoney(t *testing.T) {
 			first() // the active manager (or the standby) stops: the other goes on
 		case "missing":
 			second() // the other stops too: a new one resumes from the durable consumer
-			r.manager(time.Second)
+			r.manager(patient)
 		}
 		w := want[id]
 		status, body := r.command("transfer", "request", id, id, w.req)
