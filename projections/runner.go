@@ -74,6 +74,10 @@ type Options struct {
 	// TracerProvider makes the spans of the events applied; nil means the
 	// global one (otel.GetTracerProvider).
 	TracerProvider trace.TracerProvider
+	// Committed, when set, is called after each batch of events a running
+	// projection committed (not during rebuilds), on the runner's goroutine:
+	// it must not block (live queries publish a notice from it).
+	Committed func(Committed)
 	// Personal opens the sealed personal fields of events before Apply sees
 	// them and completes the forgets events record. Nil: the keys of the
 	// bucket streams.DefaultKeyBucket on the runner's JetStream.
@@ -782,6 +786,9 @@ func (r *Runner) commit(ctx context.Context, p Projection, t *target, events []s
 	}
 	t.checkpoint, t.reached = next, reached
 	r.metrics.applied.WithLabelValues(p.Name).Add(float64(len(events)))
+	if r.opts.Committed != nil && t.lease != "" && len(events) > 0 {
+		r.opts.Committed(committedOf(p.Name, next, events))
+	}
 	return nil
 }
 
