@@ -114,10 +114,6 @@ func Subscribe(ctx context.Context, nc *nats.Conn, model, name string, params js
 	if err != nil {
 		return nil, err
 	}
-	var first Message
-	if err := json.Unmarshal(reply.Answer, &first); err != nil {
-		return nil, fmt.Errorf("live: malformed answer in the subscribe reply: %w", err)
-	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -135,7 +131,7 @@ func Subscribe(ctx context.Context, nc *nats.Conn, model, name string, params js
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Subscription{updates: make(chan Update, opts.Buffer), reply: reply, cancel: cancel, done: make(chan struct{})}
-	go s.run(runCtx, nc, cons, model, name, params, opts, first)
+	go s.run(runCtx, nc, cons, model, name, params, opts)
 	return s, nil
 }
 
@@ -166,7 +162,7 @@ func request(ctx context.Context, nc *nats.Conn, subject string, params json.Raw
 // run delivers the answers: for a resume, the history is walked to the
 // update after After (or a reset when the history no longer holds it); the
 // instance is renewed at half its TTL.
-func (s *Subscription) run(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, model, name string, params json.RawMessage, opts SubscribeOptions, current Message) {
+func (s *Subscription) run(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, model, name string, params json.RawMessage, opts SubscribeOptions) {
 	defer close(s.done)
 	defer close(s.updates)
 	it, err := cons.Messages()
@@ -193,7 +189,7 @@ func (s *Subscription) run(ctx context.Context, nc *nats.Conn, cons jetstream.Co
 			}
 		}
 	}()
-	last, synced := opts.After, opts.After == 0
+	last, synced, delivered := opts.After, opts.After == 0, false
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -230,10 +226,10 @@ func (s *Subscription) run(ctx context.Context, nc *nats.Conn, cons jetstream.Co
 			default:
 				continue
 			}
-		} else if m.Sequence <= last {
+		} else if delivered && m.Sequence <= last {
 			continue
 		}
-		last = m.Sequence
+		last, delivered = m.Sequence, true
 		select {
 		case s.updates <- u:
 		default:

@@ -419,10 +419,11 @@ func (s *Server) refresh(ctx context.Context, inst *instance) (uint64, []byte, e
 		if inst.streamSeq > 0 && (checkpoint <= inst.sequence || bytes.Equal(answer, inst.answer)) {
 			return inst.streamSeq, inst.lastPubMsg, nil
 		}
-		m := Message{Sequence: checkpoint, Previous: inst.sequence}
+		var m Message
 		if err := json.Unmarshal(answer, &m); err != nil {
 			return 0, nil, err
 		}
+		m.Sequence, m.Previous = checkpoint, inst.sequence
 		body, err := json.Marshal(m)
 		if err != nil {
 			return 0, nil, err
