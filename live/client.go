@@ -219,10 +219,10 @@ func (s *Subscription) run(ctx context.Context, nc *nats.Conn, cons jetstream.Co
 				continue
 			case m.Sequence > last && m.Previous == last:
 				synced = true
-			case m.Sequence > last:
-				synced, u.Reset = true, true // the history lost what followed last
 			case meta.Sequence.Stream >= s.reply.StreamSequence:
-				synced, u.Reset = true, true // after is ahead of every answer
+				// The history no longer holds what followed last (or last
+				// is ahead of every answer): the current answer, a reset.
+				synced, u.Reset = true, true
 			default:
 				continue
 			}

@@ -70,6 +70,10 @@ func newEnv(t testing.TB, notify bool, opts ...live.Option) *env {
 	go func() { defer wg.Done(); _ = runner.Run(ctx) }()
 	go func() { defer wg.Done(); _ = srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		_, err := nc.Request(live.RequestSubject("none", "none"), nil, time.Second)
+		return err == nil // a 404 once the server listens
+	}, "the live server does not answer")
 	return e
 }
 
