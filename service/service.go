@@ -26,6 +26,7 @@ import (
 
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/gateway"
+	"github.com/jetsource/jetsource/live"
 	"github.com/jetsource/jetsource/ops"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
@@ -163,6 +164,8 @@ func (p *Platform) NewRunner(cfg config.Config, store *streams.Store, rdb redis.
 		projections.WithFetchWait(cfg.Projector.FetchWait),
 		projections.WithPersonalData(store),
 		projections.WithLogger(log),
+		// One notice per committed batch, for live queries (package live).
+		projections.WithCommitted(live.Notify(store.JetStream().Conn(), cfg.Deployment.Name)),
 	}
 	if health != nil {
 		opts = append(opts, projections.WithMetrics(health.Registry))
@@ -225,6 +228,14 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 	health.AddCheck("projections", LagCheck(lag, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })
+	// Live queries beside the queries; a NATS user without the rights to
+	// the answers' stream gets the queries alone.
+	if lv, err := live.NewServer(ctx, nc, rdb, p.queries(), live.WithDeployment(cfg.Deployment.Name),
+		live.WithReplicas(cfg.Store.Replicas), live.WithLogger(log)); err != nil {
+		log.Warn("live queries are off: cannot provision their stream", "error", err)
+	} else {
+		g.Go(func() error { return lv.Run(ctx) })
+	}
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
 }
@@ -261,6 +272,7 @@ func (p *Platform) RunGateway(ctx context.Context, cfg config.Config, nc *nats.C
 		gateway.WithReadTimeout(cfg.Gateway.ReadTimeout),
 		gateway.WithIdleTimeout(cfg.Gateway.IdleTimeout),
 		gateway.WithMaxLongPolls(cfg.Gateway.MaxLongPolls),
+		gateway.WithLive(live.NewHandler(nc, p.queries(), 0)),
 		gateway.WithRoute("GET /healthz", "", probes),
 		gateway.WithRoute("GET /readyz", "", probes),
 		gateway.WithRoute("GET /metrics", gateway.ScopeAdmin, probes),
