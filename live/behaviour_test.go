@@ -236,3 +236,54 @@ func TestSubscribeRefusesUnknownQueriesAndBadParameters(t *testing.T) {
 		assert.NotEmpty(t, refused.Message)
 	}
 }
+
+func TestTwoServersAppendEachAnswerOnceAndInOrder(t *testing.T) {
+	e := newEnv(t, true)
+	e.startServer()
+	e.add("a1", account.AccountOpened{Owner: "o"})
+	e.caughtUp()
+	sub, err := live.Subscribe(context.Background(), e.nc, "account", "get", json.RawMessage(`{"id":"a1"}`))
+	require.NoError(t, err)
+	defer sub.Close()
+	for d := int64(1); d <= 30; d++ {
+		e.add("a1", account.MoneyDeposited{Amount: d})
+	}
+	got := collect(t, sub, 465, 0)
+	assertIncreasing(t, got)
+	history := e.rawHistory(sub.Subject())
+	require.Equal(t, len(history), len(got), "every answer once")
+	for i, m := range history {
+		assert.Equal(t, got[i].seq, m.Sequence)
+		if i > 0 {
+			assert.Equal(t, history[i-1].Sequence, m.Previous, "each answer names the one before it")
+		}
+	}
+}
+
+func TestAQueryWithoutAnIDFollowsEveryChangeOfItsProjection(t *testing.T) {
+	e := newEnv(t, true)
+	e.add("a1", account.AccountOpened{Owner: "o"})
+	e.caughtUp()
+	sub, err := live.Subscribe(context.Background(), e.nc, "account", "list", json.RawMessage(`{"limit":10}`))
+	require.NoError(t, err)
+	defer sub.Close()
+	count := func(u live.Update) int {
+		var list []json.RawMessage
+		require.NoError(t, json.Unmarshal(u.Data, &list))
+		return len(list)
+	}
+	assert.Equal(t, 1, count(<-sub.Updates()))
+	e.add("a2", account.AccountOpened{Owner: "o"})
+	var last live.Update
+	for last = range sub.Updates() {
+		if count(last) == 2 {
+			break
+		}
+	}
+	assert.Equal(t, 2, count(last))
+	// The same parameters spelled otherwise are the same instance.
+	same, err := live.Subscribe(context.Background(), e.nc, "account", "list", json.RawMessage(` { "limit" : 10 } `))
+	require.NoError(t, err)
+	defer same.Close()
+	assert.Equal(t, sub.Instance(), same.Instance())
+}

@@ -63,18 +63,28 @@ func newEnv(t testing.TB, notify bool, opts ...live.Option) *env {
 	runner, err := projections.NewRunner(e.js, e.rdb, []projections.Projection{account.Projection()}, ropts...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := live.NewServer(ctx, nc, e.rdb, queries(), append([]live.Option{live.WithLogger(quiet)}, opts...)...)
-	require.NoError(t, err)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); _ = runner.Run(ctx) }()
-	go func() { defer wg.Done(); _ = srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	testkit.Eventually(t, 10*time.Second, func() bool {
-		_, err := nc.Request(live.RequestSubject("none", "none"), nil, time.Second)
+	e.startServer(opts...)
+	return e
+}
+
+// startServer starts a live server (one more, when one runs) until the test
+// ends.
+func (e *env) startServer(opts ...live.Option) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := live.NewServer(ctx, e.nc, e.rdb, queries(), append([]live.Option{live.WithLogger(quiet)}, opts...)...)
+	require.NoError(e.t, err)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Run(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-done })
+	testkit.Eventually(e.t, 10*time.Second, func() bool {
+		_, err := e.nc.Request(live.RequestSubject("none", "none"), nil, time.Second)
 		return err == nil // a 404 once the server listens
 	}, "the live server does not answer")
-	return e
 }
 
 // add appends account events and returns the last sequence.
@@ -154,18 +164,27 @@ func collect(t testing.TB, sub *live.Subscription, want int64, n int) []seen {
 // history reads the answers the stream holds for subject, as a subscriber
 // sees them.
 func (e *env) history(subject string) []seen {
+	var out []seen
+	for _, m := range e.rawHistory(subject) {
+		out = append(out, seen{m.Sequence, balanceOf(e.t, live.Update{Data: m.Data, Error: m.Error}), false})
+	}
+	return out
+}
+
+// rawHistory reads the messages the stream holds for subject.
+func (e *env) rawHistory(subject string) []live.Message {
 	ctx := context.Background()
 	cons, err := e.js.OrderedConsumer(ctx, live.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	require.NoError(e.t, err)
 	info, err := cons.Info(ctx)
 	require.NoError(e.t, err)
-	var out []seen
+	var out []live.Message
 	for range info.NumPending {
 		msg, err := cons.Next()
 		require.NoError(e.t, err)
 		var m live.Message
 		require.NoError(e.t, json.Unmarshal(msg.Data(), &m))
-		out = append(out, seen{m.Sequence, balanceOf(e.t, live.Update{Data: m.Data, Error: m.Error}), false})
+		out = append(out, m)
 	}
 	return out
 }
