@@ -96,6 +96,7 @@ func platform(t *testing.T) (base, token string) {
 	cfg.Gateway.Browser = true
 	cfg.Gateway.TokensFile = filepath.Join(t.TempDir(), "tokens.yaml")
 	cfg.Projector.FetchWait = 50 * time.Millisecond
+	cfg.Reader.Live = true
 	require.NoError(t, os.WriteFile(cfg.Gateway.TokensFile, []byte("tokens:\n  - name: operator\n    hash: "+hash+"\n    scopes: [admin]\n"), 0o600))
 	log := slog.New(slog.DiscardHandler)
 	p := samples.Platform()

@@ -164,8 +164,10 @@ func (p *Platform) NewRunner(cfg config.Config, store *streams.Store, rdb redis.
 		projections.WithFetchWait(cfg.Projector.FetchWait),
 		projections.WithPersonalData(store),
 		projections.WithLogger(log),
+	}
+	if cfg.Reader.Live {
 		// One notice per committed batch, for live queries (package live).
-		projections.WithCommitted(live.Notify(store.JetStream().Conn(), cfg.Deployment.Name)),
+		opts = append(opts, projections.WithCommitted(live.Notify(store.JetStream().Conn(), cfg.Deployment.Name)))
 	}
 	if health != nil {
 		opts = append(opts, projections.WithMetrics(health.Registry))
@@ -228,14 +230,20 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 	health.AddCheck("projections", LagCheck(lag, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })
-	// Live queries beside the queries; a NATS user without the rights to
-	// the answers' stream gets the queries alone.
-	if lv, err := live.NewServer(ctx, nc, rdb, p.queries(), live.WithDeployment(cfg.Deployment.Name),
-		live.WithReplicas(cfg.Store.Replicas), live.WithLogger(log)); err != nil {
-		log.Warn("live queries are off: cannot provision their stream", "error", err)
-	} else {
-		g.Go(func() error { return lv.Run(ctx) })
-	}
+	// Live queries beside the queries (reader.live); a NATS user without
+	// the rights to the answers' stream gets the queries alone.
+	g.Go(func() error {
+		if !cfg.Reader.Live {
+			return nil
+		}
+		lv, err := live.NewServer(ctx, nc, rdb, p.queries(), live.WithDeployment(cfg.Deployment.Name),
+			live.WithReplicas(cfg.Store.Replicas), live.WithLogger(log))
+		if err != nil {
+			log.Warn("live queries are off: cannot provision their stream", "error", err)
+			return nil
+		}
+		return lv.Run(ctx)
+	})
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
 }
