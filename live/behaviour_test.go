@@ -287,3 +287,19 @@ func TestAQueryWithoutAnIDFollowsEveryChangeOfItsProjection(t *testing.T) {
 	defer same.Close()
 	assert.Equal(t, sub.Instance(), same.Instance())
 }
+
+func TestANewInstancePastTheLimitIsRefused(t *testing.T) {
+	e := newEnv(t, true, live.WithMaxInstances(1))
+	ctx := context.Background()
+	sub, err := live.Subscribe(ctx, e.nc, "account", "get", json.RawMessage(`{"id":"a1"}`))
+	require.NoError(t, err)
+	defer sub.Close()
+	again, err := live.Subscribe(ctx, e.nc, "account", "get", json.RawMessage(`{"id":"a1"}`))
+	require.NoError(t, err, "the instance that exists is still served")
+	again.Close()
+	_, err = live.Subscribe(ctx, e.nc, "account", "get", json.RawMessage(`{"id":"a2"}`))
+	var refused *live.SubscribeError
+	require.ErrorAs(t, err, &refused)
+	assert.Equal(t, 503, refused.Status)
+	assert.Contains(t, refused.Message, "as many live query instances")
+}

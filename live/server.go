@@ -41,6 +41,9 @@ type Options struct {
 	CheckInterval time.Duration
 	// ReadTimeout bounds one recomputation.
 	ReadTimeout time.Duration
+	// MaxInstances bounds the instances kept; a subscribe to a new one past
+	// it answers 503 unavailable.
+	MaxInstances int
 	Logger      *slog.Logger
 }
 
@@ -61,6 +64,9 @@ func WithInstanceTTL(d time.Duration) Option { return func(o *Options) { o.Insta
 
 // WithCheckInterval sets how often every instance is recomputed.
 func WithCheckInterval(d time.Duration) Option { return func(o *Options) { o.CheckInterval = d } }
+
+// WithMaxInstances bounds the instances the server keeps.
+func WithMaxInstances(n int) Option { return func(o *Options) { o.MaxInstances = n } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
@@ -84,10 +90,16 @@ func (o *Options) defaults() {
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = reader.DefaultReadTimeout
 	}
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = DefaultMaxInstances
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 }
+
+// errTooManyInstances refuses a new instance past Options.MaxInstances.
+var errTooManyInstances = errors.New("live: the server keeps as many live query instances as it may; subscribe to one that exists or try again later")
 
 // Server keeps the live instances of registered queries up to date in the
 // answers' stream. Several servers may run: each takes every subscribe
@@ -245,6 +257,10 @@ func (s *Server) subscribe(ctx context.Context, msg *nats.Msg) {
 		return
 	}
 	inst, err := s.register(q, params)
+	if errors.Is(err, errTooManyInstances) {
+		replyError(msg, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
 	if err != nil {
 		replyError(msg, http.StatusInternalServerError, "internal", err.Error())
 		return
@@ -277,6 +293,9 @@ func (s *Server) register(q reader.Query, params reader.Params) (*instance, erro
 	defer s.mu.Unlock()
 	inst, ok := s.instances[subject]
 	if !ok {
+		if len(s.instances) >= s.opts.MaxInstances {
+			return nil, errTooManyInstances
+		}
 		inst = &instance{q: q, params: params, raw: raw, id: id, subject: subject}
 		for _, d := range q.Params {
 			if d.ID && params.Has(d.Name) {

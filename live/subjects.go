@@ -30,6 +30,9 @@ const (
 	// DefaultBuffer is how many answers a subscriber may have unread before
 	// it is cut off.
 	DefaultBuffer = 256
+	// DefaultMaxInstances bounds the instances one server keeps: each costs
+	// a read per check interval.
+	DefaultMaxInstances = 10000
 	// maxConcurrentRefresh bounds the instances one server reads at once.
 	maxConcurrentRefresh = 16
 )
