@@ -44,7 +44,7 @@ type Options struct {
 	// MaxInstances bounds the instances kept; a subscribe to a new one past
 	// it answers 503 unavailable.
 	MaxInstances int
-	Logger      *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Option changes one setting of a Server.
