@@ -95,7 +95,13 @@ func (s *Subscription) Close() {
 	<-s.done
 }
 
-const defaultSubscribeTimeout = 5 * time.Second
+const (
+	defaultSubscribeTimeout = 5 * time.Second
+	// consumerInactiveThreshold is how long the server keeps the consumer
+	// of a subscriber that stopped pulling (a running one pulls every few
+	// seconds at most).
+	consumerInactiveThreshold = 30 * time.Second
+)
 
 // Subscribe subscribes to the instance of query <model>.<name> with params
 // (a JSON object of the query's parameters; nil for none).
@@ -118,7 +124,9 @@ func Subscribe(ctx context.Context, nc *nats.Conn, model, name string, params js
 	if err != nil {
 		return nil, err
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{reply.Subject}}
+	// The server removes a subscriber's consumer soon after it stops
+	// pulling (nats.go's default would keep it 5 minutes).
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{reply.Subject}, InactiveThreshold: consumerInactiveThreshold}
 	if opts.After == 0 {
 		// The current answer, then everything after it.
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, reply.StreamSequence
