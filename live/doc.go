@@ -17,8 +17,8 @@
 // in order; each answer names the sequence of the answer before it
 // (previous), which lets a client resume from its last sequence exactly or
 // know that the history no longer reaches back (a reset). A periodic check
-// recomputes every instance, so a lost notice delays an update but never
-// loses it.
+// reads each projection's checkpoint and recomputes the instances it moved
+// past, so a lost notice delays an update but never loses it.
 //
 // Cost is per instance, not per subscriber: every subscriber of an instance
 // reads the same answers from the stream with its own ordered consumer; the

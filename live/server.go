@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,7 +38,8 @@ type Options struct {
 	// InstanceTTL is how long an instance is recomputed after its last
 	// subscribe request.
 	InstanceTTL time.Duration
-	// CheckInterval is how often every instance is recomputed.
+	// CheckInterval is how often the instances whose projection moved past
+	// their last read are recomputed (what a lost notice left behind).
 	CheckInterval time.Duration
 	// ReadTimeout bounds one recomputation.
 	ReadTimeout time.Duration
@@ -62,7 +64,8 @@ func WithHistory(n int) Option { return func(o *Options) { o.History = n } }
 // WithInstanceTTL sets how long an instance lives after its last subscribe.
 func WithInstanceTTL(d time.Duration) Option { return func(o *Options) { o.InstanceTTL = d } }
 
-// WithCheckInterval sets how often every instance is recomputed.
+// WithCheckInterval sets how often the instances a lost notice may have
+// left behind are recomputed.
 func WithCheckInterval(d time.Duration) Option { return func(o *Options) { o.CheckInterval = d } }
 
 // WithMaxInstances bounds the instances the server keeps.
@@ -115,6 +118,10 @@ type Server struct {
 	queries map[string]reader.Query // by model.name
 	log     *slog.Logger
 
+	// checked is each projection's checkpoint at the last check
+	// (refreshLoop's alone).
+	checked map[string]uint64
+
 	mu        sync.Mutex
 	instances map[string]*instance // by answer subject
 	dirty     map[string]*instance
@@ -130,6 +137,8 @@ type instance struct {
 	subject string
 	ids     []string  // values of the query's ID parameters
 	expires time.Time // guarded by Server.mu
+	// readAt is the checkpoint of the projection at the last read.
+	readAt atomic.Uint64
 
 	// mu serialises this server's refreshes of the instance; the fields
 	// below are the last answer on the stream as this server knows it.
@@ -170,7 +179,7 @@ func NewServer(ctx context.Context, nc *nats.Conn, rdb redis.UniversalClient, qu
 		return nil, fmt.Errorf("live: provision stream %s: %w", cfg.Name, err)
 	}
 	s := &Server{nc: nc, js: js, stream: stream, views: projections.NewViews(rdb), opts: opts,
-		queries: map[string]reader.Query{}, log: opts.Logger,
+		queries: map[string]reader.Query{}, log: opts.Logger, checked: map[string]uint64{},
 		instances: map[string]*instance{}, dirty: map[string]*instance{}, wake: make(chan struct{}, 1)}
 	for _, q := range queries {
 		if q.Model == "" || q.Name == "" || q.Read == nil || q.Projection == "" {
@@ -351,7 +360,7 @@ func (s *Server) refreshLoop(ctx context.Context, slots chan struct{}) {
 			return
 		case <-s.wake:
 		case <-tick.C:
-			s.markAll()
+			s.markMoved(ctx)
 		}
 		s.mu.Lock()
 		batch := s.dirty
@@ -378,18 +387,67 @@ func (s *Server) refreshLoop(ctx context.Context, slots chan struct{}) {
 	}
 }
 
-// markAll marks every live instance and forgets the expired ones.
-func (s *Server) markAll() {
+// markMoved forgets the expired instances and marks those a lost notice
+// may have left behind: whose projection's checkpoint is past the one of
+// their last read, or one of whose further projections (Query.Also) moved
+// since the last check. A projection whose checkpoint cannot be read marks
+// its instances.
+func (s *Server) markMoved(ctx context.Context) {
 	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	live := make([]*instance, 0, len(s.instances))
 	for subject, inst := range s.instances {
 		if now.After(inst.expires) {
 			delete(s.instances, subject)
 			continue
 		}
-		s.dirty[subject] = inst
+		live = append(live, inst)
 	}
+	s.mu.Unlock()
+	checkpoints := map[string]uint64{}
+	moved := map[string]bool{}
+	for _, inst := range live {
+		for _, name := range append([]string{inst.q.Projection}, inst.q.Also...) {
+			if _, done := checkpoints[name]; done || moved[name] {
+				continue
+			}
+			cp, err := s.checkpointOf(ctx, name)
+			if err != nil {
+				moved[name] = true
+				continue
+			}
+			checkpoints[name] = cp
+			moved[name] = cp != s.checked[name]
+			s.checked[name] = cp
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, inst := range live {
+		mark := moved[inst.q.Projection] && checkpoints[inst.q.Projection] == 0 ||
+			checkpoints[inst.q.Projection] > inst.readAt.Load() ||
+			slices.ContainsFunc(inst.q.Also, func(name string) bool { return moved[name] })
+		if mark {
+			s.dirty[inst.subject] = inst
+		}
+	}
+}
+
+// noKey is a key no projection writes: reading it reads the checkpoint alone.
+const noKey = "live-checkpoint-probe"
+
+// checkpointOf reads the checkpoint of a projection's current generation.
+func (s *Server) checkpointOf(ctx context.Context, name string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadTimeout)
+	defer cancel()
+	v, err := s.views.View(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := v.HGetAll(ctx, v.Keys.Key(noKey)); err != nil {
+		return 0, err
+	}
+	return v.Checkpoint(), nil
 }
 
 // Instances is the number of instances the server keeps up to date.
@@ -435,6 +493,7 @@ func (s *Server) refresh(ctx context.Context, inst *instance) (uint64, []byte, e
 		if err != nil {
 			return 0, nil, err
 		}
+		inst.readAt.Store(checkpoint)
 		if inst.streamSeq > 0 && (checkpoint <= inst.sequence || bytes.Equal(answer, inst.answer)) {
 			return inst.streamSeq, inst.lastPubMsg, nil
 		}

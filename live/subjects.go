@@ -24,8 +24,9 @@ const (
 	// DefaultInstanceTTL is how long a server keeps recomputing an instance
 	// after its last subscribe request; subscribers renew at half of it.
 	DefaultInstanceTTL = 2 * time.Minute
-	// DefaultCheckInterval is how often every instance is recomputed, so
-	// that a lost notice delays an update by at most this much.
+	// DefaultCheckInterval is how often the instances whose projection
+	// moved past their last read are recomputed, so that a lost notice
+	// delays an update by at most this much.
 	DefaultCheckInterval = 2 * time.Second
 	// DefaultBuffer is how many answers a subscriber may have unread before
 	// it is cut off.
