@@ -201,6 +201,11 @@ type Reader struct {
 	// projection that queries wait for (one read per projection, whatever
 	// the number of waiting queries).
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// Live turns live queries on (package live): the reader keeps the
+	// subscribed instances up to date in the LIVE stream and the projector
+	// publishes a notice per committed batch. Off by default: the NATS users
+	// of jetsource nats-config do not grant their subjects yet.
+	Live bool `yaml:"live"`
 }
 
 // HTTP holds the HTTP listeners, each a host:port.

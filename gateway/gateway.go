@@ -75,6 +75,8 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// Browser, when set, serves the event browser (WithBrowser).
 	Browser Browser
+	// Live, when set, serves live queries (WithLive).
+	Live http.Handler
 }
 
 // Gateway is an http.Handler forwarding to NATS.
@@ -166,6 +168,9 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 	g.mux.HandleFunc("GET /v1/queries/{model}/{name}", g.query)
 	if opts.Browser != nil {
 		g.routeBrowser(opts.Browser)
+	}
+	if opts.Live != nil {
+		g.mux.HandleFunc("GET /v1/live/{model}/{name}", g.liveQuery)
 	}
 	for _, rt := range opts.Routes {
 		g.mux.Handle(rt.Pattern, g.require(rt.Scope, rt.Handler))
@@ -261,6 +266,25 @@ func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
 		defer g.longPolls.release(client.Name)
 	}
 	g.forward(w, r, "query."+model+"."+name, body)
+}
+
+// liveQuery checks a live query's route and scope, and hands it to Options.Live
+// until the client goes away or the gateway shuts down.
+func (g *Gateway) liveQuery(w http.ResponseWriter, r *http.Request) {
+	model, name := r.PathValue("model"), r.PathValue("name")
+	if !tokenPattern.MatchString(model) || !tokenPattern.MatchString(name) {
+		writeError(w, http.StatusBadRequest, "bad_request", "model and name must match [a-z][a-z0-9_]{0,63}")
+		return
+	}
+	if _, authErr := g.authorize(r, QueryScope(model)); authErr != nil {
+		authErr.write(w)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(g.stopping, cancel)
+	defer stop()
+	g.opts.Live.ServeHTTP(w, r.WithContext(ctx))
 }
 
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, subject string, body []byte) {

@@ -86,3 +86,8 @@ type Route struct {
 	Scope   string
 	Handler http.Handler
 }
+
+// WithLive serves live queries (Server-Sent Events, package live's Handler)
+// at GET /v1/live/{model}/{name}, for tokens with the query's scope
+// (query:<model> or query:*), as GET /v1/queries/{model}/{name} is.
+func WithLive(h http.Handler) Option { return func(o *Options) { o.Live = h } }

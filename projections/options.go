@@ -61,3 +61,7 @@ func WithPersonalData(p PersonalData) Option { return func(o *Options) { o.Perso
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *Options) { o.TracerProvider = tp }
 }
+
+// WithCommitted calls f after each batch of events a running projection
+// committed (see Options.Committed).
+func WithCommitted(f func(Committed)) Option { return func(o *Options) { o.Committed = f } }

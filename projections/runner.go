@@ -79,6 +79,10 @@ type Options struct {
 	// TracerProvider makes the spans of the events applied; nil means the
 	// global one (otel.GetTracerProvider).
 	TracerProvider trace.TracerProvider
+	// Committed, when set, is called after each batch of events a running
+	// projection committed (not during rebuilds), on the runner's goroutine:
+	// it must not block (live queries publish a notice from it).
+	Committed func(Committed)
 	// Personal opens the sealed personal fields of events before Apply sees
 	// them and completes the forgets events record. Nil: the keys of the
 	// bucket streams.DefaultKeyBucket on the runner's JetStream.
@@ -852,13 +856,19 @@ func (r *Runner) commit(ctx context.Context, p part, t *target, events []streams
 		return err
 	}
 	t.checkpoint, t.reached = next, reached
-	applied := 0
-	for _, ev := range events {
-		if t.only == nil || t.only(ev.Ref) {
-			applied++
+	owned := events
+	if t.only != nil {
+		owned = make([]streams.Recorded, 0, len(events))
+		for _, ev := range events {
+			if t.only(ev.Ref) {
+				owned = append(owned, ev)
+			}
 		}
 	}
-	r.metrics.applied.WithLabelValues(p.label()).Add(float64(applied))
+	r.metrics.applied.WithLabelValues(p.label()).Add(float64(len(owned)))
+	if r.opts.Committed != nil && t.lease != "" && len(owned) > 0 {
+		r.opts.Committed(committedOf(p.Name, next, owned))
+	}
 	return nil
 }
 

@@ -96,6 +96,7 @@ func platform(t *testing.T) (base, token string) {
 	cfg.Gateway.Browser = true
 	cfg.Gateway.TokensFile = filepath.Join(t.TempDir(), "tokens.yaml")
 	cfg.Projector.FetchWait = 50 * time.Millisecond
+	cfg.Reader.Live = true
 	require.NoError(t, os.WriteFile(cfg.Gateway.TokensFile, []byte("tokens:\n  - name: operator\n    hash: "+hash+"\n    scopes: [admin]\n"), 0o600))
 	log := slog.New(slog.DiscardHandler)
 	p := samples.Platform()
@@ -285,12 +286,52 @@ func TestEventBrowserShowsTheSeedOrder(t *testing.T) {
 	}
 
 	read(func(s shown) bool { return s.LiveStatus == "following" }, "the live events followed")
+	// A live query from the page: order.get of 7dd8 as Server-Sent Events,
+	// read with fetch (EventSource cannot send the token).
+	tokenJS, err := json.Marshal(token)
+	require.NoError(t, err)
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		window.liveAnswers = [];
+		fetch('/v1/live/order/get?id=7dd8', {headers: {Authorization: 'Bearer ' + `+string(tokenJS)+`}}).then(async r => {
+			const rd = r.body.getReader(), dec = new TextDecoder();
+			let buf = '';
+			for (;;) {
+				const {value, done} = await rd.read();
+				if (done) break;
+				buf += dec.decode(value, {stream: true});
+				let i;
+				while ((i = buf.indexOf('\n\n')) >= 0) { window.liveAnswers.push(buf.slice(0, i)); buf = buf.slice(i + 2); }
+			}
+		});
+		return true;
+	})()`))
+	require.NoError(t, err)
+	liveAnswers := func(want string) []string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.liveAnswers`))
+			require.NoError(t, err)
+			if len(got) > 0 && strings.Contains(got[len(got)-1], want) || time.Now().After(deadline) {
+				return got
+			}
+			require.NoError(t, chromedp.Do(ctx, chromedp.Sleep(50*time.Millisecond)))
+		}
+	}
+	answers := liveAnswers(`"a974"`)
+	require.NotEmpty(t, answers, "the page received the current answer of order.get")
+	assert.Contains(t, answers[0], "event: answer")
+	assert.Contains(t, answers[0], `"quantity":5`)
 	next := send(t, base, token, "order", "add_item", `{"aggregate_id":"7dd8","data":{"item_id":"5b1e","quantity":2}}`)
 	require.Greater(t, next["sequence"].(float64), last)
 	s = read(func(s shown) bool { return len(s.Live) > 0 }, "a live event")
 	assert.Contains(t, s.Live[0], "OrderItemAdded")
 	assert.Contains(t, s.Live[0], "order 7dd8")
 	assert.Contains(t, s.Live[0], `"5b1e"`)
+	answers = liveAnswers(`"5b1e"`)
+	require.Len(t, answers, 2, "the current answer, then the answer after add_item: %v", answers)
+	assert.Contains(t, answers[1], `"item_id":"5b1e","quantity":2`)
+	assert.Contains(t, answers[1], fmt.Sprintf("id: %d", int64(next["sequence"].(float64))), "the answer's sequence is the command's")
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/gateway"
+	"github.com/jetsource/jetsource/live"
 	"github.com/jetsource/jetsource/ops"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
@@ -172,6 +173,10 @@ func (p *Platform) NewRunner(cfg config.Config, store *streams.Store, rdb redis.
 		projections.WithPersonalData(store),
 		projections.WithLogger(log),
 	}
+	if cfg.Reader.Live {
+		// One notice per committed batch, for live queries (package live).
+		opts = append(opts, projections.WithCommitted(live.Notify(store.JetStream().Conn(), cfg.Deployment.Name)))
+	}
 	if health != nil {
 		opts = append(opts, projections.WithMetrics(health.Registry))
 	}
@@ -273,6 +278,20 @@ func (p *Platform) RunReader(ctx context.Context, cfg config.Config, nc *nats.Co
 	health.AddCheck("projections", LagCheck(lag, rd.Projections(), uint64(cfg.Reader.ReadyLag)))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rd.Serve(ctx) })
+	// Live queries beside the queries (reader.live); a NATS user without
+	// the rights to the answers' stream gets the queries alone.
+	g.Go(func() error {
+		if !cfg.Reader.Live {
+			return nil
+		}
+		lv, err := live.NewServer(ctx, nc, rdb, p.queries(), live.WithDeployment(cfg.Deployment.Name),
+			live.WithReplicas(cfg.Store.Replicas), live.WithLogger(log))
+		if err != nil {
+			log.Warn("live queries are off: cannot provision their stream", "error", err)
+			return nil
+		}
+		return lv.Run(ctx)
+	})
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
 }
@@ -309,6 +328,7 @@ func (p *Platform) RunGateway(ctx context.Context, cfg config.Config, nc *nats.C
 		gateway.WithReadTimeout(cfg.Gateway.ReadTimeout),
 		gateway.WithIdleTimeout(cfg.Gateway.IdleTimeout),
 		gateway.WithMaxLongPolls(cfg.Gateway.MaxLongPolls),
+		gateway.WithLive(live.NewHandler(nc, p.queries(), 0)),
 		gateway.WithRoute("GET /healthz", "", probes),
 		gateway.WithRoute("GET /readyz", "", probes),
 		gateway.WithRoute("GET /metrics", gateway.ScopeAdmin, probes),
