@@ -141,9 +141,10 @@ func BenchmarkQueryAccountGet(b *testing.B) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	g, _ := rdb.Get(ctx, projections.KeysOf(account.ProjectionName).Generation()).Result()
-	prefix := projections.KeyPrefix + account.ProjectionName + ":g" + g + ":account:acc-"
-	keyOf := func(i int) string { return prefix + fmt.Sprint(i%accounts) }
+	keys := projections.KeysOf(account.ProjectionName)
+	g, _ := rdb.Get(ctx, keys.Generation()).Int64()
+	space := keys.Space(g)
+	keyOf := func(i int) string { return space.Key("account", fmt.Sprint("acc-", i%accounts)) }
 	total := max(b.N, 20000)
 
 	run := func(do func(c, i int) error) (time.Duration, []time.Duration) {
