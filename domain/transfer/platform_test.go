@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/domain/account"
 	"github.com/jetsource/jetsource/domain/transfer"
+	"github.com/jetsource/jetsource/live"
 	"github.com/jetsource/jetsource/ops"
 	"github.com/jetsource/jetsource/process"
 	"github.com/jetsource/jetsource/projections"
@@ -119,6 +121,7 @@ func startRig(t testing.TB) *rig {
 	cfg.NATS.URL = n.URL()
 	cfg.Redis.URL = redisServer.URL
 	cfg.Projector.FetchWait = 50 * time.Millisecond
+	cfg.Reader.Live = true // the transfers are followed live (TestALiveQueryFollowsATransferToItsEnd)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{t: t, n: n, nc: n.Connect(), cfg: cfg, ctx: ctx, wg: new(sync.WaitGroup), log: slog.New(slog.DiscardHandler)}
 	t.Cleanup(func() { cancel(); r.wg.Wait() })
@@ -249,4 +252,55 @@ func TestTransfersEndCompletedOrFailedAndKeepTheMoney(t *testing.T) {
 	var acc account.View
 	require.True(t, r.query("query.account.get", map[string]any{"id": "a"}, &acc))
 	assert.Equal(t, "a", acc.ID, "account.get answers as before")
+}
+
+// A live query follows a transfer from before it exists to its end: every
+// answer in order, with growing sequences, its status never going back.
+func TestALiveQueryFollowsATransferToItsEnd(t *testing.T) {
+	r := startRig(t)
+	for name, d := range map[string]service.Domain{"account writer": accounts, "transfer writer": transfers} {
+		r.run(name, func(ctx context.Context) error {
+			return service.New(d).RunWriter(ctx, r.cfg, r.n.Connect(), ops.New(r.log), r.log)
+		})
+	}
+	r.manager(30 * time.Second)
+	for _, id := range []string{"a", "b"} {
+		r.must("account", "open", id, account.Open{Owner: id})
+	}
+	r.must("account", "deposit", "a", account.Deposit{Amount: 100})
+
+	var sub *live.Subscription
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		var err error
+		sub, err = live.Subscribe(r.ctx, r.n.Connect(), "transfer", "get", json.RawMessage(`{"id":"t1"}`))
+		return err == nil
+	}, "a live server answers the subscription")
+	defer sub.Close()
+	first := <-sub.Updates()
+	require.NotNil(t, first.Error, "t1 does not exist yet: %s", first.Data)
+	assert.Equal(t, "not_found", first.Error.Code)
+
+	status, body := r.command("transfer", "request", "t1", "t1", transfer.Request{From: "a", To: "b", Amount: 40})
+	require.Empty(t, status, body)
+	order := []string{transfer.StatusRequested, transfer.StatusWithdrawing, transfer.StatusDebited,
+		transfer.StatusDepositing, transfer.StatusCompleted}
+	last, rank := first.Sequence, -1
+	timeout := time.After(30 * time.Second)
+	for rank < len(order)-1 {
+		select {
+		case u, ok := <-sub.Updates():
+			require.True(t, ok, "the subscription ended: %v", sub.Err())
+			require.Greater(t, u.Sequence, last, "sequences grow")
+			last = u.Sequence
+			require.Nil(t, u.Error)
+			var v transfer.View
+			require.NoError(t, json.Unmarshal(u.Data, &v))
+			next := slices.Index(order, v.Status)
+			require.GreaterOrEqual(t, next, rank, "status %s after %s", v.Status, order[max(rank, 0)])
+			rank = next
+			t.Logf("sequence %d: %s", u.Sequence, v.Status)
+		case <-timeout:
+			t.Fatalf("no completed answer; last status %s", order[max(rank, 0)])
+		}
+	}
 }
