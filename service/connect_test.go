@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
 )
 
@@ -82,4 +86,46 @@ func TestServiceRefusesAWrongRedisPasswordAtOnce(t *testing.T) {
 	require.ErrorIs(t, err, ErrRedisAuth, "refused credentials are a setting to fix, not a server to wait for")
 	assert.Contains(t, err.Error(), "check the user and password")
 	assert.NotContains(t, err.Error(), "wrong", "the password never appears in the error")
+}
+
+// A service whose store is not available yet (JetStream down, a fresh
+// cluster still electing the stream's leader) waits for it instead of
+// exiting; the operator's tool (OpenStoreOnce) fails at once instead.
+func TestOpenStoreWaitsWhileTheStoreIsUnavailable(t *testing.T) {
+	n := testkit.StartNATS(t)
+	nc := n.Connect()
+	cfg := config.Default()
+	cfg.NATS.RequestTimeout = 200 * time.Millisecond
+	logs := &testkit.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	n.Shutdown()
+
+	_, err := OpenStoreOnce(context.Background(), cfg, nc, log)
+	require.ErrorIs(t, err, streams.ErrUnavailable, "the tool's open fails at once")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		_, err := OpenStore(ctx, cfg, nc, log)
+		opened <- err
+	}()
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "event store not available yet") },
+		"the service says it waits for the store")
+	select {
+	case err := <-opened:
+		t.Fatalf("the open gave up while the store was down: %v", err)
+	default:
+	}
+	n.Restart()
+	select {
+	case err := <-opened:
+		require.NoError(t, err)
+	case <-time.After(45 * time.Second):
+		t.Fatalf("the store did not open once NATS was back\n%s", logs)
+	}
+	js, err := jetstream.New(n.Connect())
+	require.NoError(t, err)
+	_, err = js.Stream(context.Background(), cfg.Store.Stream)
+	require.NoError(t, err, "the stream was provisioned")
 }

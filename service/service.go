@@ -20,6 +20,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,8 +37,34 @@ import (
 	"github.com/jetsource/jetsource/writer"
 )
 
-// OpenStore opens the event store with the configured settings.
+// OpenStore opens the event store with the configured settings. While the
+// store is unavailable (a cluster still electing the new stream's leader,
+// a JetStream that is not up yet) it tries again, logging once, until ctx
+// is done: a service started beside a fresh cluster waits for it instead of
+// exiting. Any other error (a contradicting stream, a refused layout, a
+// server too old) is returned at once.
 func OpenStore(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logger) (*streams.Store, error) {
+	wait := 100 * time.Millisecond
+	for logged := false; ; logged = true {
+		store, err := OpenStoreOnce(ctx, cfg, nc, log)
+		if err == nil || !errors.Is(err, streams.ErrUnavailable) || ctx.Err() != nil {
+			return store, err
+		}
+		if !logged {
+			log.Warn("event store not available yet; trying again", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// OpenStoreOnce opens the event store once, for a tool that should fail at
+// once rather than wait (the operator's CLI).
+func OpenStoreOnce(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logger) (*streams.Store, error) {
 	layout, err := Layout(cfg)
 	if err != nil {
 		return nil, err

@@ -224,6 +224,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if !nc.IsConnected() {
+		// Not "too old": a connection between servers has no version to
+		// tell, and the store may open once it is back.
+		return nil, fmt.Errorf("streams: open: %w: not connected to NATS (%s)", ErrUnavailable, nc.Status())
+	}
 	if err := checkServerVersion(nc.ConnectedServerVersion()); err != nil {
 		return nil, err
 	}

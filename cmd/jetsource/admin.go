@@ -135,7 +135,7 @@ func (c *command) connect(ctx context.Context, withRedis bool) (*session, error)
 		return nil, fmt.Errorf("connect to NATS at %s: %w", config.RedactURL(cfg.NATS.URL), err)
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := service.OpenStore(ctx, cfg, nc, log)
+	store, err := service.OpenStoreOnce(ctx, cfg, nc, log)
 	if err != nil {
 		nc.Close()
 		return nil, err
