@@ -52,5 +52,7 @@
 // (jetsource_[<deployment>_]pm_<process>_timers, same pinned group) hands to
 // Fired. A schedule is a subject, so scheduling again replaces it; a timer
 // that fires twice (scheduled again on a replay after it fired) calls Fired
-// twice, whose commands are idempotent like any other.
+// twice, whose commands are idempotent like any other. The server removes
+// a schedule when it fires, and the manager deletes a fired message once its
+// handling is acknowledged: TIMERS holds only the timers still to come.
 package process

@@ -176,11 +176,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	errs := make(chan error, 2)
-	go func() { errs <- m.follow(ctx, events, m.handleEvent) }()
+	go func() { errs <- m.follow(ctx, events, m.handleEvent, nil) }()
 	runs := 1
 	if timers != nil {
+		stream, err := m.js.Stream(ctx, m.opts.TimerStream)
+		if err != nil {
+			return fmt.Errorf("process %s: timer stream %s: %w", m.p.Name, m.opts.TimerStream, err)
+		}
 		runs++
-		go func() { errs <- m.follow(ctx, timers, m.handleTimer) }()
+		go func() { errs <- m.follow(ctx, timers, m.handleTimer, m.forgetTimer(stream)) }()
 	}
 	var first error
 	for range runs {
@@ -212,8 +216,27 @@ func (m *Manager) consumer(ctx context.Context, stream string, timers bool, subj
 	return c, nil
 }
 
-// follow pulls one message at a time and acknowledges it once handled.
-func (m *Manager) follow(ctx context.Context, c jetstream.Consumer, handle func(context.Context, jetstream.Msg) error) error {
+// forgetTimer deletes a fired timer from the timer stream once its
+// handling is acknowledged, so that TIMERS holds only the timers still to
+// fire or to handle (a schedule is removed by the server when it fires). A
+// failed deletion leaves one message behind, never a timer that fires again:
+// the consumer has acknowledged it.
+func (m *Manager) forgetTimer(stream jetstream.Stream) func(context.Context, jetstream.Msg) {
+	return func(ctx context.Context, msg jetstream.Msg) {
+		meta, err := msg.Metadata()
+		if err == nil {
+			err = stream.DeleteMsg(ctx, meta.Sequence.Stream)
+		}
+		if err != nil {
+			m.log.Debug("fired timer not deleted", "subject", msg.Subject(), "error", err)
+		}
+	}
+}
+
+// follow pulls one message at a time and acknowledges it once handled;
+// then done (if not nil) runs on it.
+func (m *Manager) follow(ctx context.Context, c jetstream.Consumer, handle func(context.Context, jetstream.Msg) error,
+	done func(context.Context, jetstream.Msg)) error {
 	wait := m.opts.PinnedTTL / 2
 	wait = max(wait, 100*time.Millisecond)
 	for ctx.Err() == nil {
@@ -237,10 +260,12 @@ func (m *Manager) follow(ctx context.Context, c jetstream.Consumer, handle func(
 			}
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.CommandTimeout)
 			err := msg.DoubleAck(actx)
-			cancel()
 			if err != nil {
 				m.log.Warn("acknowledgement failed: the message comes again", "subject", msg.Subject(), "error", err)
+			} else if done != nil {
+				done(actx, msg)
 			}
+			cancel()
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			m.log.Debug("fetch ended", "error", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -131,4 +132,7 @@ func TestEventsInOrderRetriedAndTimersFireOnce(t *testing.T) {
 	timers, err := js.Stream(context.Background(), process.DefaultTimerStream)
 	require.NoError(t, err)
 	assert.True(t, timers.CachedInfo().Config.AllowMsgSchedules)
+	info, err := timers.Info(context.Background(), jetstream.WithSubjectFilter(process.TimerPrefix+".>"))
+	require.NoError(t, err)
+	assert.Empty(t, info.State.Subjects, "TIMERS keeps no fired timer once it is handled (nor the fired schedules)")
 }
