@@ -128,17 +128,30 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	for i := range refs {
 		refs[i], _ = streams.NewRef("account", fmt.Sprintf("acc-%d", i))
 	}
-	positions := make([]streams.Position, aggregates)
 	jsAsync, err := jetstream.New(env.nc, jetstream.WithPublishAsyncMaxPending(inFlight))
 	if err != nil {
 		b.Fatal(err)
 	}
+	subjects := make([]string, aggregates)
+	for i := range subjects {
+		subjects[i] = fmt.Sprintf("raw.account.acc-%d", i)
+	}
+	appendsBesideRaw(b, ctx, jsAsync, env.store, refs, subjects, inFlight)
+}
+
+// appendsBesideRaw makes b.N single-event appends over refs through store
+// (inFlight at a time), interleaved in chunks with raw async publishes of
+// the same messages (same headers, a unique Nats-Msg-Id, the expected last
+// subject sequence) to rawSubjects through js, and reports both rates.
+func appendsBesideRaw(b *testing.B, ctx context.Context, js jetstream.JetStream, store *streams.Store,
+	refs []streams.Ref, rawSubjects []string, inFlight int) {
+	positions := make([]streams.Position, len(refs))
 	// last holds each raw aggregate's previous publish, whose
 	// acknowledgement gives the sequence the next one expects.
-	last := make([]jetstream.PubAckFuture, aggregates)
-	versions := make([]int, aggregates)
+	last := make([]jetstream.PubAckFuture, len(refs))
+	versions := make([]int, len(refs))
 	rawAppend := func(i int) {
-		a := i % aggregates
+		a := i % len(refs)
 		var expect uint64
 		if last[a] != nil {
 			select {
@@ -149,12 +162,13 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			}
 		}
 		versions[a]++
-		m := rawMsg(fmt.Sprintf("raw.account.acc-%d", a), versions[a])
+		m := rawMsg(rawSubjects[a], versions[a])
 		m.Header.Set(streams.HeaderMsgID, nuid.Next())
 		m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(expect, 10))
-		last[a], err = jsAsync.PublishMsgAsync(m)
+		var err error
+		last[a], err = js.PublishMsgAsync(m)
 		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) { // a loaded machine: wait on
-			last[a], err = jsAsync.PublishMsgAsync(m)
+			last[a], err = js.PublishMsgAsync(m)
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -170,13 +184,13 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			rawAppend(done + i)
 		}
 		select {
-		case <-jsAsync.PublishAsyncComplete():
+		case <-js.PublishAsyncComplete():
 		case <-time.After(time.Minute):
 			b.Fatal("async publishes not acknowledged")
 		}
 		rawTime += time.Since(start)
 		start = time.Now()
-		if err := appendConcurrently(ctx, env.store, refs, positions, inFlight, n); err != nil {
+		if err := appendConcurrently(ctx, store, refs, positions, inFlight, n); err != nil {
 			b.Fatal(err)
 		}
 		storeTime += time.Since(start)

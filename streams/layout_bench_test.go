@@ -2,7 +2,6 @@ package streams_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
@@ -89,55 +87,7 @@ func benchAppendLayout(b *testing.B, types []string, layout, raw streams.Layout)
 			subjects = append(subjects, "raw."+t+".agg-"+strconv.Itoa(i))
 		}
 	}
-	positions := make([]streams.Position, len(refs))
-	last := make([]jetstream.PubAckFuture, len(refs))
-	versions := make([]int, len(refs))
-	rawAppend := func(i int) {
-		a := i % len(refs)
-		var expect uint64
-		if last[a] != nil {
-			select {
-			case ack := <-last[a].Ok():
-				expect = ack.Sequence
-			case err := <-last[a].Err():
-				b.Fatal(err)
-			}
-		}
-		versions[a]++
-		m := rawMsg(subjects[a], versions[a])
-		m.Header.Set(streams.HeaderMsgID, nuid.Next())
-		m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(expect, 10))
-		last[a], err = js.PublishMsgAsync(m)
-		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) { // a loaded machine: wait on
-			last[a], err = js.PublishMsgAsync(m)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	var rawTime, storeTime time.Duration
-	const chunk = 2048
-	b.ResetTimer()
-	for done := 0; done < b.N; done += chunk {
-		n := min(chunk, b.N-done)
-		start := time.Now()
-		for i := range n {
-			rawAppend(done + i)
-		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			b.Fatal("async publishes not acknowledged")
-		}
-		rawTime += time.Since(start)
-		start = time.Now()
-		if err := appendConcurrently(ctx, store, refs, positions, inFlight, n); err != nil {
-			b.Fatal(err)
-		}
-		storeTime += time.Since(start)
-	}
-	b.StopTimer()
-	report(b, b.N, rawTime, storeTime)
+	appendsBesideRaw(b, ctx, js, store, refs, subjects, inFlight)
 }
 
 func discardBenchLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
