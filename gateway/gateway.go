@@ -83,7 +83,7 @@ type Options struct {
 type Gateway struct {
 	nc   *nats.Conn
 	opts Options
-	// numeric lists, per query subject, the parameters sent as numbers.
+	// numeric lists, per "<model>.<name>", the parameters sent as numbers.
 	numeric map[string]map[string]bool
 	mux     *http.ServeMux
 	// handler is mux with a server span per command or query request.
@@ -157,13 +157,7 @@ func New(nc *nats.Conn, options ...Option) (*Gateway, error) {
 		}
 		g.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	for _, q := range opts.Queries {
-		numeric := map[string]bool{}
-		for _, p := range q.Params {
-			numeric[p.Name] = p.Numeric()
-		}
-		g.numeric[q.Subject()] = numeric
-	}
+	g.numeric = reader.NumericParams(opts.Queries)
 	g.mux.HandleFunc("POST /v1/commands/{type}/{command}", g.command)
 	g.mux.HandleFunc("GET /v1/queries/{model}/{name}", g.query)
 	if opts.Browser != nil {
@@ -241,16 +235,12 @@ func (g *Gateway) query(w http.ResponseWriter, r *http.Request) {
 			params[key] = values[0]
 			continue
 		}
-		if envelope || g.numeric["query."+model+"."+name][key] {
-			n, err := strconv.ParseInt(values[0], 10, 64)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("parameter %q must be an integer, got %q", key, values[0]))
-				return
-			}
-			params[key] = n
-			continue
+		v, err := reader.HTTPParam(key, values[0], envelope || g.numeric[model+"."+name][key])
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
 		}
-		params[key] = values[0]
+		params[key] = v
 	}
 	body, err := json.Marshal(params)
 	if err != nil {

@@ -32,15 +32,7 @@ type Handler struct {
 // tell which parameters are numbers); buffer bounds a client's unread
 // answers (0: DefaultBuffer).
 func NewHandler(nc *nats.Conn, queries []reader.Query, buffer int) *Handler {
-	h := &Handler{nc: nc, numeric: map[string]map[string]bool{}, buffer: buffer}
-	for _, q := range queries {
-		n := map[string]bool{}
-		for _, p := range q.Params {
-			n[p.Name] = p.Numeric()
-		}
-		h.numeric[q.Model+"."+q.Name] = n
-	}
-	return h
+	return &Handler{nc: nc, numeric: reader.NumericParams(queries), buffer: buffer}
 }
 
 // lastEventIDParam is the query parameter a browser's EventSource cannot
@@ -77,16 +69,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			after = max(after, n)
 			continue
 		}
-		if h.numeric[model+"."+name][key] {
-			n, err := strconv.ParseInt(values[0], 10, 64)
-			if err != nil {
-				writeHTTPError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("parameter %q must be an integer, got %q", key, values[0]))
-				return
-			}
-			params[key] = n
-			continue
+		v, err := reader.HTTPParam(key, values[0], h.numeric[model+"."+name][key])
+		if err != nil {
+			writeHTTPError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
 		}
-		params[key] = values[0]
+		params[key] = v
 	}
 	body, _ := json.Marshal(params)
 	sub, err := Subscribe(r.Context(), h.nc, model, name, body, After(after), WithBuffer(h.buffer))
