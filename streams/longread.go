@@ -19,15 +19,18 @@ const apiConsumerCreate = "$JS.API.CONSUMER.CREATE."
 // longReadInactive is how long the server keeps a long read's consumer once
 // nobody listens to it any more (the read ended, or its process died): the
 // read never deletes it, so a reader needs no right to delete consumers.
-const longReadInactive = 250 * time.Millisecond
+// The server also counts it from the creation until the read's interest
+// reaches the consumer's server, which in a cluster crosses a route: well
+// under this on a healthy cluster.
+const longReadInactive = 50 * time.Millisecond
 
 // longReadMargin is how long after longReadInactive a read's token is held
 // on, so that the server has removed the consumer before the token serves
 // another read (the cap counts the consumers the server still keeps). The
 // shorter the two, the more long reads a second the cap lets through
-// before reads fall back to direct gets (64 tokens held 0.75 s: 85 a
-// second; at 3 s, 21 a second, and 1,000-event loads ran on direct gets).
-const longReadMargin = 500 * time.Millisecond
+// before reads fall back to direct gets (64 tokens held 0.15 s: 426 a
+// second; at 0.75 s, 85 a second, and 100-event loads ran on direct gets).
+const longReadMargin = 100 * time.Millisecond
 
 // longReadHeartbeat is the consumer's idle heartbeat, which flow control
 // requires; a read that waits longer than the store's timeout fails anyway.
@@ -54,46 +57,66 @@ type consumerConfig struct {
 	MemoryStorage     bool          `json:"mem_storage"`
 }
 
-// readConsumer streams the events of subject from sequence start to the
-// last one with a push consumer of its own (no acknowledgements, flow
-// controlled, so at most the server's window of events waits in memory),
-// handing each to each until it returns false. done is false when the
-// server refused the consumer (too old, a limit, no permission) and nothing
-// was handed on: the caller reads on with direct gets, and the store does
-// not ask again. The read is complete only when an event arrives that the
-// server says is the last (its pending count is 0); a missing delivery, a
-// dropped message or silence for longer than the store's timeout is
-// ErrUnavailable.
-func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start Sequence, each func(Recorded) bool) (done bool, err error) {
+// longRead is a read's own push consumer (no acknowledgements, flow
+// controlled, so at most the server's window of events waits in memory):
+// startLongRead asks the server for it, run streams its events, discard
+// drops it unread.
+type longRead struct {
+	s       *Store
+	ref     Ref
+	subject string
+	start   Sequence
+	sub     *nats.Subscription
+	msgs    chan *nats.Msg
+	created chan createAnswer
+	stop    chan struct{}
+	ended   bool
+}
+
+// longReadBuffer is how many deliveries wait for a long read in its channel;
+// more wait in the subscription's pending list (an asynchronous
+// subscription's list grows as messages arrive, where a synchronous one
+// allocates its whole channel, 64k entries, for each read).
+const longReadBuffer = 256
+
+// createAnswer is the server's answer to a consumer creation.
+type createAnswer struct {
+	msg *nats.Msg
+	err error
+}
+
+// startLongRead subscribes to the deliveries of a consumer of subject from
+// sequence start and sends its creation, without waiting for the answer. It
+// returns nil when no consumer may be asked for: MaxReadConsumers reached,
+// or the server refused one before (direct gets serve).
+func (s *Store) startLongRead(ctx context.Context, ref Ref, subject string, start Sequence) (*longRead, error) {
+	if s.noConsumers.Load() {
+		return nil, nil
+	}
+	var err error
 	select {
 	case s.readConsumers <- struct{}{}:
-		// The server keeps the consumer until longReadInactive after the
-		// read stops listening: the token is given back then.
-		defer time.AfterFunc(longReadInactive+longReadMargin, func() { <-s.readConsumers })
 	default:
-		return false, nil // MaxReadConsumers reached: direct gets serve
+		return nil, nil // MaxReadConsumers reached: direct gets serve
+	}
+	stream, err := s.route(ref)
+	if err != nil {
+		<-s.readConsumers
+		return nil, fmt.Errorf("read %w", err)
 	}
 	nc := s.js.Conn()
 	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return true, fmt.Errorf("read %s: %w", ref, classify(err))
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	// A cancelled context ends a wait for the next event at once.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
+	l := &longRead{s: s, ref: ref, subject: subject, start: start, msgs: make(chan *nats.Msg, longReadBuffer),
+		created: make(chan createAnswer, 1), stop: make(chan struct{})}
+	l.sub, err = nc.Subscribe(inbox, func(m *nats.Msg) {
 		select {
-		case <-ctx.Done():
-			_ = sub.Unsubscribe()
-		case <-stop:
+		case l.msgs <- m:
+		case <-l.stop:
 		}
-	}()
-
-	stream, err := s.route(ref)
+	})
 	if err != nil {
-		return true, fmt.Errorf("read %w", err)
+		<-s.readConsumers
+		return nil, fmt.Errorf("read %s: %w", ref, classify(err))
 	}
 	req, _ := json.Marshal(consumerRequest{Stream: stream, Config: consumerConfig{
 		DeliverSubject: inbox, DeliverPolicy: "by_start_sequence", OptStartSeq: uint64(start),
@@ -101,9 +124,54 @@ func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start
 		FlowControl: true, Heartbeat: longReadHeartbeat, InactiveThreshold: longReadInactive,
 		Replicas: 1, MemoryStorage: true,
 	}})
-	cctx, cancel := withTimeout(ctx, s.opts.Timeout)
-	resp, err := nc.RequestWithContext(cctx, apiConsumerCreate+stream, req)
-	cancel()
+	go func() {
+		cctx, cancel := withTimeout(ctx, s.opts.Timeout)
+		resp, err := nc.RequestWithContext(cctx, apiConsumerCreate+stream, req)
+		cancel()
+		l.created <- createAnswer{resp, err}
+	}()
+	return l, nil
+}
+
+// discard drops a long read that is not run (nil: none).
+func (l *longRead) discard() {
+	if l == nil || l.ended {
+		return
+	}
+	l.ended = true
+	_ = l.sub.Unsubscribe()
+	close(l.stop)
+	// The server keeps the consumer until longReadInactive after the read
+	// stops listening: the token is given back then.
+	time.AfterFunc(longReadInactive+longReadMargin, func() { <-l.s.readConsumers })
+}
+
+// readConsumer streams the events of subject from sequence start to the
+// last one with a consumer of its own (see longRead), handing each to each
+// until it returns false. done is false when no consumer could be had (see
+// startLongRead and run) and nothing was handed on: the caller reads on
+// with direct gets.
+func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start Sequence, each func(Recorded) bool) (done bool, err error) {
+	l, err := s.startLongRead(ctx, ref, subject, start)
+	if l == nil {
+		return err != nil, err
+	}
+	return l.run(ctx, each)
+}
+
+// run waits for the consumer's creation and hands its events to each until
+// it returns false. done is false when the server refused the consumer (too
+// old, a limit, no permission) and nothing was handed on: the caller reads
+// on with direct gets, and the store does not ask again after a refusal
+// other than a limit. The read is complete only when an event arrives that
+// the server says is the last (its pending count is 0), or when the server
+// counts no event from start at the creation; a missing delivery, a dropped
+// message or silence for longer than the store's timeout is ErrUnavailable.
+func (l *longRead) run(ctx context.Context, each func(Recorded) bool) (done bool, err error) {
+	defer l.discard()
+	s, ref, nc := l.s, l.ref, l.s.js.Conn()
+	answer := <-l.created
+	resp, err := answer.msg, answer.err
 	if err != nil {
 		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
 			// No answer to a creation is what a missing permission looks
@@ -119,6 +187,7 @@ func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start
 			ErrCode     int    `json:"err_code"`
 			Description string `json:"description"`
 		} `json:"error"`
+		NumPending *uint64 `json:"num_pending"`
 	}
 	if err := json.Unmarshal(resp.Data, &created); err != nil || created.Error != nil {
 		if created.Error != nil {
@@ -133,18 +202,22 @@ func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start
 		s.refuseConsumers(ref, err)
 		return false, nil
 	}
+	if created.NumPending != nil && *created.NumPending == 0 {
+		return true, nil // nothing from start: nothing will be delivered
+	}
 
 	var delivered uint64
+	silence := time.NewTimer(s.opts.Timeout)
+	defer silence.Stop()
 	for {
-		msg, err := sub.NextMsg(s.opts.Timeout)
-		if err != nil {
-			if ctx.Err() != nil {
-				return true, fmt.Errorf("read %s from sequence %d: %w: %w", ref, start, ErrUnavailable, ctx.Err())
-			}
-			if errors.Is(err, nats.ErrTimeout) {
-				return true, fmt.Errorf("read %s from sequence %d: %w: no event for %v", ref, start, ErrUnavailable, s.opts.Timeout)
-			}
-			return true, fmt.Errorf("read %s from sequence %d: %w: %w", ref, start, ErrUnavailable, err)
+		var msg *nats.Msg
+		select {
+		case msg = <-l.msgs:
+			silence.Reset(s.opts.Timeout)
+		case <-silence.C:
+			return true, fmt.Errorf("read %s from sequence %d: %w: no event for %v", ref, l.start, ErrUnavailable, s.opts.Timeout)
+		case <-ctx.Done():
+			return true, fmt.Errorf("read %s from sequence %d: %w: %w", ref, l.start, ErrUnavailable, ctx.Err())
 		}
 		if len(msg.Data) == 0 && msg.Header.Get("Status") != "" {
 			// Heartbeat or flow control: a request with a reply is answered
@@ -161,9 +234,9 @@ func (s *Store) readConsumer(ctx context.Context, ref Ref, subject string, start
 		delivered++
 		if cseq != delivered {
 			return true, fmt.Errorf("read %s from sequence %d: %w: delivery %d arrived after %d (messages lost)",
-				ref, start, ErrUnavailable, cseq, delivered-1)
+				ref, l.start, ErrUnavailable, cseq, delivered-1)
 		}
-		rec, err := decodeOf(ref, subject, msg.Subject, Sequence(seq), msg.Header, msg.Data)
+		rec, err := decodeOf(ref, l.subject, msg.Subject, Sequence(seq), msg.Header, msg.Data)
 		if err != nil {
 			return true, fmt.Errorf("read %s: %w", ref, err)
 		}

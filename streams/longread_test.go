@@ -3,6 +3,7 @@ package streams_test
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +174,98 @@ func TestLongReadFallsBackToDirectGetsWhenConsumersAreRefused(t *testing.T) {
 		t.Logf("read in %v", time.Since(start))
 	}
 	assert.Zero(t, consumerCount(t, store))
+}
+
+// apiWatch counts the JetStream API requests of the event stream a plain
+// subscriber sees: direct gets of one subject, and consumer creations.
+type apiWatch struct {
+	mu      sync.Mutex
+	gets    map[string]int
+	creates int
+}
+
+func watchAPI(t *testing.T, nc *nats.Conn) *apiWatch {
+	t.Helper()
+	w := &apiWatch{gets: map[string]int{}}
+	_, err := nc.Subscribe("$JS.API.DIRECT.GET.EVENTS", func(m *nats.Msg) {
+		var req struct {
+			NextFor string `json:"next_by_subj"`
+		}
+		_ = json.Unmarshal(m.Data, &req)
+		w.mu.Lock()
+		w.gets[req.NextFor]++
+		w.mu.Unlock()
+	})
+	require.NoError(t, err)
+	_, err = nc.Subscribe("$JS.API.CONSUMER.CREATE.EVENTS", func(*nats.Msg) {
+		w.mu.Lock()
+		w.creates++
+		w.mu.Unlock()
+	})
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	return w
+}
+
+// during returns the direct gets of subject and the consumer creations that
+// do causes, once the observer has seen every request do sent.
+func (w *apiWatch) during(t *testing.T, observer *nats.Conn, store *streams.Store, subject string, do func()) (gets, creates int) {
+	t.Helper()
+	w.mu.Lock()
+	g0, c0 := w.gets[subject], w.creates
+	w.mu.Unlock()
+	do()
+	require.NoError(t, store.JetStream().Conn().Flush())
+	require.NoError(t, observer.Flush())
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gets[subject] - g0, w.creates - c0
+}
+
+func TestWholeHistoriesOfALongTypeStartWithTheirConsumer(t *testing.T) {
+	f := newFixture(t)
+	observer := f.nats.Connect()
+	w := watchAPI(t, observer)
+	repo, err := streams.NewRepository(f.store, tallyModel(-1))
+	require.NoError(t, err)
+	long, short, other := mustRef(t, "tally", "long"), mustRef(t, "tally", "short"), mustRef(t, "tally", "other")
+	appendTally(t, f.store, long, 300, &other)
+	appendTally(t, f.store, short, 3, nil)
+
+	load := func(id string, want int) func() {
+		return func() {
+			a, err := repo.Load(testCtx(t), id)
+			require.NoError(t, err)
+			require.Equal(t, want, a.State.Count)
+			require.Equal(t, int64(want*(want+1)/2), a.State.Sum)
+		}
+	}
+	// Unknown lengths: a direct get first, then the consumer.
+	gets, creates := w.during(t, observer, f.store, long.Subject(), load("long", 300))
+	assert.Equal(t, 1, gets, "the first load of a type probes with a direct get")
+	assert.Equal(t, 1, creates)
+	for range 3 {
+		load("long", 300)()
+	}
+	// Four long whole histories: the next starts with its consumer alone.
+	gets, creates = w.during(t, observer, f.store, long.Subject(), load("long", 300))
+	assert.Zero(t, gets, "a long type's whole history starts with its consumer")
+	assert.Equal(t, 1, creates)
+
+	// A short or empty aggregate of the type reads whole through the
+	// consumer too (its creation counts what there is to deliver).
+	gets, creates = w.during(t, observer, f.store, short.Subject(), load("short", 3))
+	assert.Zero(t, gets)
+	assert.Equal(t, 1, creates)
+	gets, creates = w.during(t, observer, f.store, mustRef(t, "tally", "empty").Subject(), load("empty", 0))
+	assert.Zero(t, gets)
+	assert.Equal(t, 1, creates)
+
+	// Short histories turn the type back to a direct get first.
+	for range 4 {
+		load("short", 3)()
+	}
+	gets, creates = w.during(t, observer, f.store, short.Subject(), load("short", 3))
+	assert.Equal(t, 1, gets, "a short type's history starts with a direct get")
+	assert.Zero(t, creates)
 }

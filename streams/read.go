@@ -166,6 +166,23 @@ func (s *Store) read(ctx context.Context, ref Ref, from Position, until Until, f
 			first.discard()
 			first = s.sendFirstBatch(ctx, ref, next)
 		}
+		if next == 1 {
+			// How long whole histories of the type are decides whether the
+			// next one starts with a consumer (see sendFirstBatch).
+			defer func() {
+				if f.complete {
+					s.lengths.record(ref.Type(), f.want-1 >= Version(s.opts.ShortRead+s.opts.LongRead))
+				}
+			}()
+		}
+		if l := first.long; l != nil {
+			first = nil
+			if done, err := l.run(ctx, f.step); done {
+				f.end(err)
+				return
+			}
+			// The server refused the consumer: direct gets read.
+		}
 		var batch []Stored
 		left, err := uint64(0), error(nil)
 		for {
@@ -190,13 +207,8 @@ func (s *Store) read(ctx context.Context, ref Ref, from Position, until Until, f
 				return
 			}
 			if s.opts.LongRead > 0 && left >= uint64(s.opts.LongRead) && !s.noConsumers.Load() {
-				done, err := s.readConsumer(ctx, ref, subject, next, f.step)
-				if done {
-					if err != nil {
-						yield(Recorded{}, err)
-					} else {
-						f.finish()
-					}
+				if done, err := s.readConsumer(ctx, ref, subject, next, f.step); done {
+					f.end(err)
 					return
 				}
 				// The server refused the consumer: direct gets read on.
@@ -205,9 +217,12 @@ func (s *Store) read(ctx context.Context, ref Ref, from Position, until Until, f
 	}
 }
 
-// firstBatch is the first direct get of a read (ShortRead events), sent
-// before it is read: a load sends it along with its snapshot's get, so a
-// short aggregate without snapshot loads in one round trip.
+// firstBatch is the first request of a read, sent before it is read: a
+// load sends it along with its snapshot's get, so a short aggregate without
+// snapshot loads in one round trip. It is the first direct get (ShortRead
+// events), or for a whole history of a type whose whole histories have
+// mostly been long, the creation of the read's consumer (long), which
+// spares a long read the direct get's round trip before it.
 type firstBatch struct {
 	s      *Store
 	ctx    context.Context
@@ -216,11 +231,17 @@ type firstBatch struct {
 	start  Sequence
 	call   *getCall
 	err    error
+	long   *longRead
 }
 
-// sendFirstBatch sends the first direct get of a read of ref from sequence
-// start; collect or discard it.
+// sendFirstBatch sends the first request of a read of ref from sequence
+// start (see firstBatch); collect or discard it.
 func (s *Store) sendFirstBatch(ctx context.Context, ref Ref, start Sequence) *firstBatch {
+	if start == 1 && s.opts.LongRead > 0 && s.lengths.long(ref.Type()) {
+		if l, err := s.startLongRead(ctx, ref, ref.Subject(), start); l != nil && err == nil {
+			return &firstBatch{s: s, ref: ref, start: start, long: l}
+		}
+	}
 	b := &firstBatch{s: s, ref: ref, start: start}
 	b.ctx, b.cancel = withTimeout(ctx, s.opts.Timeout)
 	var stream string
@@ -243,6 +264,10 @@ func (b *firstBatch) discard() {
 	if b == nil {
 		return
 	}
+	if b.long != nil {
+		b.long.discard()
+		return
+	}
 	if b.err == nil {
 		b.call.close()
 	}
@@ -263,6 +288,9 @@ type folder struct {
 	// later correction (EventVoided) voids them, an error otherwise.
 	suspects []*BrokenHistoryError
 	stopped  bool
+	// complete is set when the read reached the end of the aggregate's
+	// events (not a bound, not an error).
+	complete bool
 }
 
 // step takes the next stored event of the aggregate, in stream order, and
@@ -307,11 +335,22 @@ func (f *folder) fail(err error) {
 	f.yield(Recorded{}, err)
 }
 
+// end ends a read that a consumer ended: with its error, or finished.
+func (f *folder) end(err error) {
+	if err != nil {
+		f.yield(Recorded{}, err)
+		return
+	}
+	f.finish()
+}
+
 // finish ends a read that reached the end of the aggregate's events.
 func (f *folder) finish() {
 	if !f.stopped && len(f.suspects) > 0 {
 		f.yield(Recorded{}, fmt.Errorf("read %s: %w", f.ref, f.suspects[0]))
+		return
 	}
+	f.complete = !f.stopped
 }
 
 // readBatch fetches up to batch events of subject from sequence start.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -203,6 +204,48 @@ type Store struct {
 	// may still keep (until longReadInactive after the read): see
 	// MaxReadConsumers.
 	readConsumers chan struct{}
+	// lengths says which aggregate types' whole histories are long.
+	lengths readLengths
+}
+
+// readLengths tracks, per aggregate type, the share of its whole-history
+// reads that were long (at least ShortRead+LongRead events, the reads that
+// end on a consumer), as a moving average over the last reads: a whole
+// history of a type whose share is at least one half starts with its
+// consumer instead of a direct get.
+type readLengths struct {
+	mu    sync.Mutex
+	share map[string]float64
+}
+
+// readLengthTypes bounds the types readLengths follows.
+const readLengthTypes = 1024
+
+// long reports whether whole histories of typ have mostly been long.
+func (r *readLengths) long(typ string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.share[typ] >= 0.5
+}
+
+// record counts a whole-history read of typ, long or not: each read weighs
+// a fifth, so four long reads in a row turn a type long, and at most four
+// short ones turn it back.
+func (r *readLengths) record(typ string, long bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.share == nil {
+		r.share = make(map[string]float64)
+	}
+	share, known := r.share[typ]
+	if !known && len(r.share) >= readLengthTypes {
+		return
+	}
+	share *= 0.8
+	if long {
+		share += 0.2
+	}
+	r.share[typ] = share
 }
 
 // MaxReadConsumers bounds the consumers of long reads one store keeps on the
