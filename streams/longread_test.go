@@ -3,7 +3,6 @@ package streams_test
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -176,50 +175,56 @@ func TestLongReadFallsBackToDirectGetsWhenConsumersAreRefused(t *testing.T) {
 	assert.Zero(t, consumerCount(t, store))
 }
 
-// apiWatch counts the JetStream API requests of the event stream a plain
-// subscriber sees: direct gets of one subject, and consumer creations.
+// apiWatch sees the JetStream API requests of the event stream as a plain
+// subscriber: direct gets, and consumer creations.
 type apiWatch struct {
-	mu      sync.Mutex
-	gets    map[string]int
-	creates int
+	observer      *nats.Conn
+	gets, creates *nats.Subscription
 }
 
-func watchAPI(t *testing.T, nc *nats.Conn) *apiWatch {
+func watchAPI(t *testing.T, observer *nats.Conn) *apiWatch {
 	t.Helper()
-	w := &apiWatch{gets: map[string]int{}}
-	_, err := nc.Subscribe("$JS.API.DIRECT.GET.EVENTS", func(m *nats.Msg) {
-		var req struct {
-			NextFor string `json:"next_by_subj"`
-		}
-		_ = json.Unmarshal(m.Data, &req)
-		w.mu.Lock()
-		w.gets[req.NextFor]++
-		w.mu.Unlock()
-	})
+	w := &apiWatch{observer: observer}
+	var err error
+	w.gets, err = observer.SubscribeSync("$JS.API.DIRECT.GET.EVENTS")
 	require.NoError(t, err)
-	_, err = nc.Subscribe("$JS.API.CONSUMER.CREATE.EVENTS", func(*nats.Msg) {
-		w.mu.Lock()
-		w.creates++
-		w.mu.Unlock()
-	})
+	w.creates, err = observer.SubscribeSync("$JS.API.CONSUMER.CREATE.EVENTS")
 	require.NoError(t, err)
-	require.NoError(t, nc.Flush())
+	require.NoError(t, observer.Flush())
 	return w
 }
 
 // during returns the direct gets of subject and the consumer creations that
-// do causes, once the observer has seen every request do sent.
-func (w *apiWatch) during(t *testing.T, observer *nats.Conn, store *streams.Store, subject string, do func()) (gets, creates int) {
+// do sends through store. Once both connections flushed, every request sent
+// waits in the observer's subscriptions: the server forwarded it before it
+// answered the observer's ping, and the observer queued it before the pong.
+func (w *apiWatch) during(t *testing.T, store *streams.Store, subject string, do func()) (gets, creates int) {
 	t.Helper()
-	w.mu.Lock()
-	g0, c0 := w.gets[subject], w.creates
-	w.mu.Unlock()
+	drain := func(sub *nats.Subscription, each func(*nats.Msg)) {
+		require.NoError(t, store.JetStream().Conn().Flush())
+		require.NoError(t, w.observer.Flush())
+		for {
+			m, err := sub.NextMsg(time.Millisecond)
+			if err != nil {
+				return
+			}
+			each(m)
+		}
+	}
+	drain(w.gets, func(*nats.Msg) {})
+	drain(w.creates, func(*nats.Msg) {})
 	do()
-	require.NoError(t, store.JetStream().Conn().Flush())
-	require.NoError(t, observer.Flush())
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.gets[subject] - g0, w.creates - c0
+	drain(w.gets, func(m *nats.Msg) {
+		var req struct {
+			NextFor string `json:"next_by_subj"`
+		}
+		require.NoError(t, json.Unmarshal(m.Data, &req))
+		if req.NextFor == subject {
+			gets++
+		}
+	})
+	drain(w.creates, func(*nats.Msg) { creates++ })
+	return gets, creates
 }
 
 func TestWholeHistoriesOfALongTypeStartWithTheirConsumer(t *testing.T) {
@@ -241,23 +246,23 @@ func TestWholeHistoriesOfALongTypeStartWithTheirConsumer(t *testing.T) {
 		}
 	}
 	// Unknown lengths: a direct get first, then the consumer.
-	gets, creates := w.during(t, observer, f.store, long.Subject(), load("long", 300))
+	gets, creates := w.during(t, f.store, long.Subject(), load("long", 300))
 	assert.Equal(t, 1, gets, "the first load of a type probes with a direct get")
 	assert.Equal(t, 1, creates)
 	for range 3 {
 		load("long", 300)()
 	}
 	// Four long whole histories: the next starts with its consumer alone.
-	gets, creates = w.during(t, observer, f.store, long.Subject(), load("long", 300))
+	gets, creates = w.during(t, f.store, long.Subject(), load("long", 300))
 	assert.Zero(t, gets, "a long type's whole history starts with its consumer")
 	assert.Equal(t, 1, creates)
 
 	// A short or empty aggregate of the type reads whole through the
 	// consumer too (its creation counts what there is to deliver).
-	gets, creates = w.during(t, observer, f.store, short.Subject(), load("short", 3))
+	gets, creates = w.during(t, f.store, short.Subject(), load("short", 3))
 	assert.Zero(t, gets)
 	assert.Equal(t, 1, creates)
-	gets, creates = w.during(t, observer, f.store, mustRef(t, "tally", "empty").Subject(), load("empty", 0))
+	gets, creates = w.during(t, f.store, mustRef(t, "tally", "empty").Subject(), load("empty", 0))
 	assert.Zero(t, gets)
 	assert.Equal(t, 1, creates)
 
@@ -265,7 +270,7 @@ func TestWholeHistoriesOfALongTypeStartWithTheirConsumer(t *testing.T) {
 	for range 4 {
 		load("short", 3)()
 	}
-	gets, creates = w.during(t, observer, f.store, short.Subject(), load("short", 3))
+	gets, creates = w.during(t, f.store, short.Subject(), load("short", 3))
 	assert.Equal(t, 1, gets, "a short type's history starts with a direct get")
 	assert.Zero(t, creates)
 }
