@@ -31,6 +31,7 @@ import (
 	"github.com/jetsource/jetsource/gateway"
 	"github.com/jetsource/jetsource/live"
 	"github.com/jetsource/jetsource/ops"
+	"github.com/jetsource/jetsource/process"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
 	"github.com/jetsource/jetsource/streams"
@@ -239,7 +240,8 @@ func partitioned(ps []projections.Projection, cfg config.Projector) ([]projectio
 	return out, nil
 }
 
-// RunProjector runs the platform's projections until ctx is done; it serves
+// RunProjector runs the platform's projections until ctx is done, and its
+// process managers beside them unless projector.processes is false; it serves
 // jetsource.projector.rebuild.<name> to rebuild one on demand, and the
 // projections' status on jetsource.projector.status (the event browser's).
 func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
@@ -254,6 +256,12 @@ func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats
 	if err != nil {
 		return err
 	}
+	var ms []*process.Manager
+	if cfg.Projector.Processes {
+		if ms, err = p.NewManagers(cfg, nc, store, log); err != nil {
+			return err
+		}
+	}
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
 	health.AddCheck("rebuild", RebuildCheck(r))
@@ -264,6 +272,10 @@ func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats
 	}
 	g.Go(rebuilds)
 	g.Go(func() error { return r.Run(ctx) })
+	if names := p.ProcessNames(); cfg.Projector.Processes && len(names) > 0 {
+		goManagers(ctx, g, ms, names, log)
+		log.Info("process managers running beside the projections", "processes", names, "pinned_ttl", cfg.Process.PinnedTTL)
+	}
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
 }
