@@ -1,8 +1,10 @@
 // Package service is jetsource's composition root: a Platform holds the
-// domains of a deployment (aggregates, projections, queries, each domain
-// from its own package or module) and runs the writer, the projector, the
-// reader and the gateway with them, from their settings, so that the
-// separate binaries and the single-process mode start them the same way.
+// domains of a deployment (aggregates, projections, queries, process
+// managers, each domain from its own package or module) and runs the
+// writer, the projector (with the process managers beside the projections,
+// unless projector.processes is false), the reader and the gateway with
+// them, from their settings, so that the separate binaries and the
+// single-process mode start them the same way.
 //
 //	p := service.New(service.Domain{
 //		Aggregates:  []service.Aggregate{service.AggregateOf(counter.Definition())},
