@@ -21,6 +21,9 @@ type Config struct {
 	Writer Writer `yaml:"writer"`
 	// Projector is the projection runner (cmd/projector).
 	Projector Projector `yaml:"projector"`
+	// Process is the process managers (package process) a projector runs
+	// beside its projections, or a binary of their own.
+	Process Process `yaml:"process"`
 	// Reader is the query side (cmd/reader).
 	Reader Reader `yaml:"reader"`
 	// HTTP holds the HTTP listeners: health and metrics, and the gateway.
@@ -181,6 +184,24 @@ type Projector struct {
 	// of a projection whose read model exists cannot change in place (the
 	// projector refuses to start).
 	Partitions string `yaml:"partitions"`
+	// Processes runs the domains' process managers (the transfer sample's)
+	// beside the projections; false leaves them to a binary of their own
+	// (cmd/transfers manager). Several projectors may run them: one
+	// instance of each is active, the others take over when it dies.
+	Processes bool `yaml:"processes"`
+}
+
+// Process holds the settings of the process managers.
+type Process struct {
+	// PinnedTTL is how long the server keeps a process manager's active
+	// instance pinned after it stopped pulling: the failover time to a
+	// standby instance.
+	PinnedTTL time.Duration `yaml:"pinned_ttl"`
+	// TransferTimeout is how long a transfer of the transfer sample may take
+	// before its process manager expires it (refunding a withdrawal that
+	// was made); 0 turns the timeout off. JETSOURCE_TRANSFER_TIMEOUT, the
+	// variable cmd/transfers read before it was a setting, sets it too.
+	TransferTimeout time.Duration `yaml:"transfer_timeout" env:"JETSOURCE_TRANSFER_TIMEOUT"`
 }
 
 // Reader is the query side.
@@ -345,6 +366,11 @@ func Default() Config {
 			RetryBackoff: 200 * time.Millisecond,
 			LeaseTTL:     5 * time.Second,
 			FetchWait:    250 * time.Millisecond,
+			Processes:    true,
+		},
+		Process: Process{
+			PinnedTTL:       5 * time.Second,  // process.Options.PinnedTTL's default
+			TransferTimeout: 30 * time.Second, // the transfer sample's
 		},
 		Reader: Reader{
 			DefaultWait:  2 * time.Second, // DESIGN §3: wait_ms defaults to 2000

@@ -286,6 +286,10 @@ func TestValidateNamesEveryBadSetting(t *testing.T) {
 		{"lease ttl", func(c *config.Config) { c.Projector.LeaseTTL = 0 }, "projector.lease_ttl must be a positive duration"},
 		{"fetch wait", func(c *config.Config) { c.Projector.FetchWait = -time.Second }, "projector.fetch_wait must be a positive duration"},
 		{"fetch wait beyond the lease", func(c *config.Config) { c.Projector.FetchWait = 2 * time.Second }, "projector.fetch_wait 2s must be at most a third of projector.lease_ttl 5s"},
+		{"pinned ttl", func(c *config.Config) { c.Process.PinnedTTL = 0 }, "process.pinned_ttl must be a positive duration, got 0s"},
+		{"pinned ttl too long", func(c *config.Config) { c.Process.PinnedTTL = time.Hour }, "process.pinned_ttl must be at most 10m0s"},
+		{"transfer timeout negative", func(c *config.Config) { c.Process.TransferTimeout = -time.Second }, "process.transfer_timeout must be 0 (no timeout) or at least 1s (timers fire to the second), got -1s"},
+		{"transfer timeout under a second", func(c *config.Config) { c.Process.TransferTimeout = 500 * time.Millisecond }, "process.transfer_timeout must be 0 (no timeout) or at least 1s"},
 		{"default wait", func(c *config.Config) { c.Reader.DefaultWait = 0 }, "reader.default_wait must be a positive duration"},
 		{"max wait", func(c *config.Config) { c.Reader.MaxWait = -1 }, "reader.max_wait must be a positive duration"},
 		{"default over max wait", func(c *config.Config) { c.Reader.DefaultWait = time.Hour }, "reader.default_wait 1h0m0s must not exceed reader.max_wait 30s"},
@@ -673,4 +677,47 @@ func TestProjectorPartitionsAreParsedAndChecked(t *testing.T) {
 		require.Error(t, err, text)
 		assert.Contains(t, err.Error(), want, text)
 	}
+}
+
+// The process managers run in the projector by default, with the failover
+// time and the transfer timeout cmd/transfers had; each is set from the
+// file, its variable (JETSOURCE_TRANSFER_TIMEOUT too, as before it was a
+// setting) or refused with a message naming it.
+func TestProcessSettingsDefaultsSourcesAndRefusals(t *testing.T) {
+	cfg, err := config.Load(nil, env(nil))
+	require.NoError(t, err)
+	assert.True(t, cfg.Projector.Processes, "a projector runs the process managers unless told not to")
+	assert.Equal(t, 5*time.Second, cfg.Process.PinnedTTL)
+	assert.Equal(t, 30*time.Second, cfg.Process.TransferTimeout)
+
+	file := writeFile(t, "c.yaml", "projector:\n  processes: false\nprocess:\n  pinned_ttl: 2s\n  transfer_timeout: 0s\n")
+	cfg, err = config.Load([]string{"-config", file}, env(nil))
+	require.NoError(t, err)
+	assert.False(t, cfg.Projector.Processes)
+	assert.Equal(t, 2*time.Second, cfg.Process.PinnedTTL)
+	assert.Zero(t, cfg.Process.TransferTimeout, "0 turns the timeout off")
+
+	cfg, err = config.Load(nil, env(map[string]string{"JETSOURCE_PROJECTOR_PROCESSES": "false",
+		"JETSOURCE_PROCESS_PINNED_TTL": "1s", "JETSOURCE_TRANSFER_TIMEOUT": "20s"}))
+	require.NoError(t, err)
+	assert.False(t, cfg.Projector.Processes)
+	assert.Equal(t, time.Second, cfg.Process.PinnedTTL)
+	assert.Equal(t, 20*time.Second, cfg.Process.TransferTimeout)
+	cfg, err = config.Load(nil, env(map[string]string{"JETSOURCE_PROCESS_TRANSFER_TIMEOUT": "1m", "JETSOURCE_TRANSFER_TIMEOUT": "20s"}))
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, cfg.Process.TransferTimeout, "the JETSOURCE_PROCESS_ name wins")
+
+	for vars, want := range map[[2]string]string{
+		{"JETSOURCE_PROJECTOR_PROCESSES", "maybe"}: `config: JETSOURCE_PROJECTOR_PROCESSES: "maybe" is not a boolean`,
+		{"JETSOURCE_PROCESS_PINNED_TTL", "5"}:      `config: JETSOURCE_PROCESS_PINNED_TTL: "5" is not a duration`,
+		{"JETSOURCE_PROCESS_PINNED_TTL", "-1s"}:    "config: process.pinned_ttl must be a positive duration, got -1s",
+		{"JETSOURCE_TRANSFER_TIMEOUT", "-5s"}:      "config: process.transfer_timeout must be 0 (no timeout) or at least 1s",
+	} {
+		_, err := config.Load(nil, env(map[string]string{vars[0]: vars[1]}))
+		require.Error(t, err, vars)
+		assert.Contains(t, err.Error(), want, vars)
+	}
+	_, err = config.Load([]string{"-config", writeFile(t, "bad.yaml", "process:\n  pinned_tll: 2s\n")}, env(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown setting process.pinned_tll")
 }

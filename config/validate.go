@@ -23,6 +23,9 @@ const (
 	maxNameLen     = 255      // JetStream's longest stream name
 	maxBodyBytes   = 64 << 20 // the NATS server's largest max_payload
 	kvStreamPrefix = "KV_"    // the stream behind a key-value bucket
+	// maxPinnedTTL bounds process.pinned_ttl: past it a dead process
+	// manager's work would wait too long for a standby.
+	maxPinnedTTL = 10 * time.Minute
 	// leaseRenewals is how many fetches must fit in a projector's lease:
 	// the lease is renewed between fetches.
 	leaseRenewals = 3
@@ -172,6 +175,15 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Projector.PartitionCounts(); err != nil {
 		bad("%v", err)
+	}
+
+	// Process
+	positive("process.pinned_ttl", c.Process.PinnedTTL)
+	if c.Process.PinnedTTL > maxPinnedTTL {
+		bad("process.pinned_ttl must be at most %v (the failover time of a process manager), got %v", maxPinnedTTL, c.Process.PinnedTTL)
+	}
+	if t := c.Process.TransferTimeout; t != 0 && t < time.Second {
+		bad("process.transfer_timeout must be 0 (no timeout) or at least 1s (timers fire to the second), got %v", t)
 	}
 
 	// Reader

@@ -37,7 +37,7 @@ func TestSeveralStreamsOnAClusterOfNATSProcesses(t *testing.T) {
 	layout := []string{"ACCOUNTS", "ORDERS", "PRODUCTS"}
 	p := &platform{t: t, bin: bin, nc: nc, env: []string{"NATS_URL=" + cl.urls(), "REDIS_URL=" + rd.URL,
 		fmt.Sprintf("JETSOURCE_STORE_REPLICAS=%d", clusterSize),
-		"JETSOURCE_STORE_STREAMS=ACCOUNTS=account;ORDERS=order;PRODUCTS=product,user"}}
+		"JETSOURCE_STORE_STREAMS=ACCOUNTS=account,transfer;ORDERS=order;PRODUCTS=product,user"}}
 	p.run("writer")
 	p.run("writer")
 

@@ -459,8 +459,8 @@ func TestEventBrowserOfTheSecuredDeploymentReadsWithItsOwnPermissions(t *testing
 	assert.Contains(t, body, `"username":"ada"`)
 	testkit.Eventually(t, 20*time.Second, func() bool {
 		status, body = get(p.tokens["operator"], "projections")
-		return status == http.StatusOK && strings.Count(body, `"lag":0`) == 4 && strings.Contains(body, fmt.Sprintf(`"stream_last_sequence":%d`, last))
-	}, "the projector reports four projections at lag 0: %d %s", status, body)
+		return status == http.StatusOK && strings.Count(body, `"lag":0`) == 5 && strings.Contains(body, fmt.Sprintf(`"stream_last_sequence":%d`, last))
+	}, "the projector reports five projections at lag 0: %d %s", status, body)
 
 	req, err := http.NewRequest("GET", base+"live", nil)
 	require.NoError(t, err)

@@ -25,7 +25,7 @@ import (
 )
 
 var byContext = streams.Layout{
-	{Name: "ACCOUNTS", Types: []string{"account", "user"}},
+	{Name: "ACCOUNTS", Types: []string{"account", "transfer", "user"}},
 	{Name: "ORDERS", Types: []string{"order"}},
 	{Name: "PRODUCTS", Types: []string{"product"}},
 }

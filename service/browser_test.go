@@ -356,7 +356,7 @@ func TestEventBrowserSaysWhatIsMissing(t *testing.T) {
 		"projections":                           {http.StatusServiceUnavailable, "no projector answers on jetsource.projector.status"},
 		"aggregates/order/nope/events":          {http.StatusNotFound, "order/nope has no events"},
 		"aggregates/order/nope/state?version=1": {http.StatusNotFound, "order/nope has no events"},
-		"aggregates/ship/s-1/events":            {http.StatusNotFound, `unknown aggregate type "ship" (registered: account, order, product, user)`},
+		"aggregates/ship/s-1/events":            {http.StatusNotFound, `unknown aggregate type "ship" (registered: account, order, product, transfer, user)`},
 		"aggregates/ship/s-1/state?version=1":   {http.StatusNotFound, `unknown aggregate type "ship"`},
 	} {
 		resp, err := http.Get(base + path)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/nats-io/nats.go"
@@ -11,6 +12,7 @@ import (
 	"github.com/jetsource/jetsource/admin"
 	"github.com/jetsource/jetsource/aggregate"
 	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/process"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
 	"github.com/jetsource/jetsource/streams"
@@ -18,13 +20,28 @@ import (
 )
 
 // Domain is what a domain hands the platform: its aggregates (the command
-// side), its projections (read models) and its queries. A domain lives in a
-// package of its own, in this module (the samples under domain/) or in a
-// user's.
+// side), its projections (read models), its queries and its process
+// managers. A domain lives in a package of its own, in this module (the
+// samples under domain/) or in a user's.
 type Domain struct {
 	Aggregates  []Aggregate
 	Projections []projections.Projection
 	Queries     []reader.Query
+	// Processes run in the projector beside the projections (unless
+	// projector.processes is false) or in a binary of their own
+	// (Platform.Processes), one active instance each.
+	Processes []Process
+}
+
+// Process is a process manager of a domain (package process): its name and
+// how to build it on the deployment's event store with its settings.
+type Process struct {
+	// Name is the process's name (process.Process.Name): its consumers are
+	// named after it (process.ConsumerName).
+	Name string
+	// New builds the process; it may read its settings from cfg (the
+	// process section) and log to log.
+	New func(store *streams.Store, cfg config.Config, log *slog.Logger) (process.Process, error)
 }
 
 // Aggregate is an aggregate type to register with the writer, its state
@@ -55,11 +72,20 @@ type Platform struct {
 // New returns the platform of domains.
 func New(domains ...Domain) *Platform { return &Platform{domains: domains} }
 
-// Validate reports an aggregate type, projection or query that two domains
-// both register.
+// Validate reports an aggregate type, projection, query or process manager
+// that two domains both register.
 func (p *Platform) Validate() error {
-	var types, names, subjects []string
+	var types, names, subjects, procs []string
 	for _, d := range p.domains {
+		for _, pr := range d.Processes {
+			if pr.New == nil {
+				return fmt.Errorf("service: process %s has no New", pr.Name)
+			}
+			if slices.Contains(procs, pr.Name) {
+				return fmt.Errorf("service: process %s registered twice", pr.Name)
+			}
+			procs = append(procs, pr.Name)
+		}
 		for _, a := range d.Aggregates {
 			if slices.Contains(types, a.typ) {
 				return fmt.Errorf("service: aggregate type %s registered twice", a.typ)
@@ -94,6 +120,24 @@ func (p *Platform) projections() []projections.Projection {
 	var out []projections.Projection
 	for _, d := range p.domains {
 		out = append(out, d.Projections...)
+	}
+	return out
+}
+
+func (p *Platform) processes() []Process {
+	var out []Process
+	for _, d := range p.domains {
+		out = append(out, d.Processes...)
+	}
+	return out
+}
+
+// ProcessNames names the platform's process managers, in registration order
+// (each has the consumers process.ConsumerName names).
+func (p *Platform) ProcessNames() []string {
+	var out []string
+	for _, pr := range p.processes() {
+		out = append(out, pr.Name)
 	}
 	return out
 }
@@ -155,6 +199,12 @@ func (p *Platform) Writer(ctx context.Context, d Deps) error {
 // Projector is the whole run of a projector process.
 func (p *Platform) Projector(ctx context.Context, d Deps) error {
 	return p.RunProjector(ctx, d.Config, d.NATS, d.Redis, d.Health, d.Log)
+}
+
+// Processes is the whole run of a process of the process managers alone
+// (a projector with projector.processes false leaves them to it).
+func (p *Platform) Processes(ctx context.Context, d Deps) error {
+	return p.RunProcesses(ctx, d.Config, d.NATS, d.Health, d.Log)
 }
 
 // Reader is the whole run of a reader process.

@@ -1,8 +1,10 @@
 // Package service is jetsource's composition root: a Platform holds the
-// domains of a deployment (aggregates, projections, queries, each domain
-// from its own package or module) and runs the writer, the projector, the
-// reader and the gateway with them, from their settings, so that the
-// separate binaries and the single-process mode start them the same way.
+// domains of a deployment (aggregates, projections, queries, process
+// managers, each domain from its own package or module) and runs the
+// writer, the projector (with the process managers beside the projections,
+// unless projector.processes is false), the reader and the gateway with
+// them, from their settings, so that the separate binaries and the
+// single-process mode start them the same way.
 //
 //	p := service.New(service.Domain{
 //		Aggregates:  []service.Aggregate{service.AggregateOf(counter.Definition())},
@@ -31,6 +33,7 @@ import (
 	"github.com/jetsource/jetsource/gateway"
 	"github.com/jetsource/jetsource/live"
 	"github.com/jetsource/jetsource/ops"
+	"github.com/jetsource/jetsource/process"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
 	"github.com/jetsource/jetsource/streams"
@@ -239,7 +242,8 @@ func partitioned(ps []projections.Projection, cfg config.Projector) ([]projectio
 	return out, nil
 }
 
-// RunProjector runs the platform's projections until ctx is done; it serves
+// RunProjector runs the platform's projections until ctx is done, and its
+// process managers beside them unless projector.processes is false; it serves
 // jetsource.projector.rebuild.<name> to rebuild one on demand, and the
 // projections' status on jetsource.projector.status (the event browser's).
 func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats.Conn, rdb redis.UniversalClient, health *ops.Server, log *slog.Logger) error {
@@ -254,6 +258,12 @@ func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats
 	if err != nil {
 		return err
 	}
+	var ms []*process.Manager
+	if cfg.Projector.Processes {
+		if ms, err = p.NewManagers(cfg, nc, store, log); err != nil {
+			return err
+		}
+	}
 	health.AddCheck("nats", NATSCheck(nc))
 	health.AddCheck("redis", RedisCheck(rdb))
 	health.AddCheck("rebuild", RebuildCheck(r))
@@ -264,6 +274,10 @@ func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats
 	}
 	g.Go(rebuilds)
 	g.Go(func() error { return r.Run(ctx) })
+	if names := p.ProcessNames(); cfg.Projector.Processes && len(names) > 0 {
+		goManagers(ctx, g, ms, names, log)
+		log.Info("process managers running beside the projections", "processes", names, "pinned_ttl", cfg.Process.PinnedTTL)
+	}
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
 }

@@ -1,6 +1,6 @@
 // Package standalone is jetsource's single-process mode: an embedded
-// nats-server with JetStream, the writer, the projector, the reader and the
-// HTTP gateway in one process, so that one command starts a working
+// nats-server with JetStream, the writer, the projector (and the process
+// managers beside it), the reader and the HTTP gateway in one process, so that one command starts a working
 // platform on a bare machine. It is the only package that links the
 // nats-server and the in-process Redis; the service binaries do not.
 package standalone

@@ -2,10 +2,12 @@ package standalone
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +109,61 @@ func TestStandaloneSaysItsNATSPortIsTaken(t *testing.T) {
 	assert.Contains(t, err.Error(), "address already in use")
 	assert.Contains(t, err.Error(), l.Addr().String())
 	assert.NotContains(t, err.Error(), "not ready")
+}
+
+// The single-process mode runs the samples' process manager in its
+// projector: a transfer requested over HTTP completes and moves the money.
+func TestStandaloneMovesTheMoneyOfATransfer(t *testing.T) {
+	cfg := config.Default()
+	cfg.Standalone.DataDir = t.TempDir()
+	cfg.Standalone.NATSListen = "127.0.0.1:0"
+	cfg.HTTP.GatewayListen = "127.0.0.1:0"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan net.Addr, 1)
+	go func() {
+		done <- Run(ctx, samples.Platform(), service.Deps{Config: cfg, Log: log, Health: ops.New(log)}, false,
+			func(a net.Addr) { ready <- a })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var base string
+	select {
+	case a := <-ready:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("the single-process mode stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the single-process mode did not come up")
+	}
+	send := func(path, body string) {
+		resp, err := http.Post(base+"/v1/commands/"+path, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		reply, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, reply)
+	}
+	query := func(path string, into any) bool {
+		resp, err := http.Get(base + "/v1/queries/" + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out struct{ Data json.RawMessage }
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+			return false
+		}
+		return json.Unmarshal(out.Data, into) == nil
+	}
+	send("account/open", `{"aggregate_id":"a","data":{"owner":"ada"}}`)
+	send("account/open", `{"aggregate_id":"b","data":{"owner":"bob"}}`)
+	send("account/deposit", `{"aggregate_id":"a","data":{"amount":100}}`)
+	send("transfer/request", `{"aggregate_id":"t1","data":{"from":"a","to":"b","amount":30}}`)
+	var tr struct{ Status string }
+	testkit.Eventually(t, 60*time.Second, func() bool { return query("transfer/get?id=t1", &tr) && tr.Status == "completed" },
+		"transfer t1 completes")
+	var b struct{ Balance int64 }
+	testkit.Eventually(t, 20*time.Second, func() bool { return query("account/get?id=b", &b) && b.Balance == 30 },
+		"b receives the money")
+	var a struct{ Balance int64 }
+	require.True(t, query("account/get?id=a", &a))
+	assert.Equal(t, int64(70), a.Balance)
 }

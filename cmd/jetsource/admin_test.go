@@ -353,7 +353,7 @@ func TestProjectionsShowLagAndAFailedEvent(t *testing.T) {
 		}
 		return true
 	}, "every projection catches up")
-	require.Len(t, list, 4)
+	require.Len(t, list, 5)
 	for _, p := range list {
 		assert.Equal(t, last, p.StreamLast)
 		assert.Equal(t, int64(1), p.Generation)
@@ -418,7 +418,7 @@ func TestRebuildShowsItsProgressToTheTotal(t *testing.T) {
 
 	_, _, err = d.run("rebuild", "nope")
 	assert.ErrorIs(t, err, admin.ErrUnknownProjection)
-	assert.ErrorContains(t, err, "accounts, orders, products, users")
+	assert.ErrorContains(t, err, "accounts, orders, products, users, transfers")
 }
 
 func TestRebuildWithoutAProjectorSaysSo(t *testing.T) {
@@ -428,7 +428,7 @@ func TestRebuildWithoutAProjectorSaysSo(t *testing.T) {
 	assert.ErrorIs(t, err, admin.ErrNoService)
 	assert.ErrorContains(t, err, "no projector is running for jetsource.projector.rebuild.orders")
 	list := jsonOf[[]admin.Projection](t, d.ok("projections", "--json"))
-	require.Len(t, list, 4)
+	require.Len(t, list, 5)
 	for _, p := range list {
 		assert.Equal(t, projections.StateNew, p.State, "no projector ever ran %s", p.Name)
 		assert.Equal(t, p.StreamLast, p.Lag, "%s has every event still to apply", p.Name)
@@ -452,7 +452,7 @@ func TestUsageErrorsAndBadInputs(t *testing.T) {
 	}
 	_, _, err := d.run("state", "ship", "x")
 	assert.ErrorIs(t, err, admin.ErrUnknownType)
-	assert.ErrorContains(t, err, "registered: account, order, product, user")
+	assert.ErrorContains(t, err, "registered: account, order, product, transfer, user")
 	_, _, err = d.run("events", "order", "a.b")
 	assert.ErrorIs(t, err, streams.ErrInvalidRef)
 	_, _, err = d.run("state", "order", "a b")

@@ -5,6 +5,11 @@
 // cleanly on SIGINT or SIGTERM; a SIGKILL at any moment leaves correct read
 // models (each batch and its checkpoint are one Redis transaction).
 //
+// Beside the projections it runs the sample domains' process manager (the
+// money transfer's), one instance active among the projectors, unless
+// projector.processes is false (JETSOURCE_PROJECTOR_PROCESSES=false): then
+// `transfers manager` runs it.
+//
 //	projector [-config file] [-nats-url url] [-redis-url url] [-batch-size n] …
 package main
 

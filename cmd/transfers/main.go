@@ -7,37 +7,32 @@
 //	                             account.transfers, transfer.get)
 //	transfers manager   [flags]  the transfer process manager
 //
+// The shipped binaries (writer, projector, reader, standalone) serve the
+// same sample among the others, the projector running the process manager
+// beside its projections; this one keeps the manager in a process of its
+// own: its projector role never runs it (projector.processes is false there).
+//
 // Flags and environment are those of the other services (package config).
-// The manager's timeout is JETSOURCE_TRANSFER_TIMEOUT (a Go duration,
-// default 30s; 0 turns timeouts off) and its failover time
-// JETSOURCE_PROCESS_PINNED_TTL (default 5s). Several managers may run: one
-// is active (a pinned JetStream consumer), the others take over when it
-// dies. Each role stops cleanly on SIGINT or SIGTERM, and a SIGKILL of the
-// manager at any moment loses nothing and doubles nothing.
+// The manager's timeout is process.transfer_timeout
+// (JETSOURCE_PROCESS_TRANSFER_TIMEOUT or JETSOURCE_TRANSFER_TIMEOUT, a Go
+// duration, default 30s; 0 turns timeouts off) and its failover time
+// process.pinned_ttl (JETSOURCE_PROCESS_PINNED_TTL, default 5s). Several
+// managers may run: one is active (a pinned JetStream consumer), the others
+// take over when it dies. Each role stops cleanly on SIGINT or SIGTERM, and
+// a SIGKILL of the manager at any moment loses nothing and doubles nothing.
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
-	"github.com/jetsource/jetsource/domain/account"
-	"github.com/jetsource/jetsource/domain/transfer"
-	"github.com/jetsource/jetsource/process"
-	"github.com/jetsource/jetsource/projections"
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/service"
 )
 
 // Platform is the transfer sample: accounts and transfers.
-func Platform() *service.Platform {
-	return service.New(
-		service.Domain{Aggregates: []service.Aggregate{service.AggregateOf(account.Definition())},
-			Projections: []projections.Projection{account.Projection()}, Queries: account.Queries()},
-		service.Domain{Aggregates: []service.Aggregate{service.AggregateOf(transfer.Definition())},
-			Projections: []projections.Projection{transfer.Projection()}, Queries: transfer.Queries()},
-	)
-}
+func Platform() *service.Platform { return service.New(samples.Account(), samples.Transfer()) }
 
 func main() {
 	if len(os.Args) < 2 {
@@ -51,51 +46,16 @@ func main() {
 	case "writer":
 		service.Main("transfers-writer", service.Needs{Writer: true}, p.Writer)
 	case "projector":
-		service.Main("transfers-projector", service.Needs{Redis: true}, p.Projector)
+		service.Main("transfers-projector", service.Needs{Redis: true}, func(ctx context.Context, d service.Deps) error {
+			d.Config.Projector.Processes = false // the manager role runs them
+			return p.Projector(ctx, d)
+		})
 	case "reader":
 		service.Main("transfers-reader", service.Needs{Redis: true}, p.Reader)
 	case "manager":
-		service.Main("transfers-manager", service.Needs{}, manage)
+		service.Main("transfers-manager", service.Needs{}, p.Processes)
 	default:
 		fmt.Fprintf(os.Stderr, "transfers: unknown role %q: use writer, projector, reader or manager\n", role)
 		os.Exit(2)
 	}
-}
-
-func manage(ctx context.Context, d service.Deps) error {
-	timeout, err := duration("JETSOURCE_TRANSFER_TIMEOUT", 30*time.Second)
-	if err != nil {
-		return err
-	}
-	pinned, err := duration("JETSOURCE_PROCESS_PINNED_TTL", 5*time.Second)
-	if err != nil {
-		return err
-	}
-	store, err := service.OpenStore(ctx, d.Config, d.NATS, d.Log)
-	if err != nil {
-		return err
-	}
-	p, err := transfer.Process(store, timeout)
-	if err != nil {
-		return err
-	}
-	m, err := process.New(d.NATS, store, p, process.Options{Deployment: d.Config.Deployment.Name,
-		Replicas: d.Config.Store.Replicas, PinnedTTL: pinned, Logger: d.Log})
-	if err != nil {
-		return err
-	}
-	d.Log.Info("transfer process manager running", "timeout", timeout, "pinned_ttl", pinned)
-	return m.Run(ctx)
-}
-
-func duration(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s=%q: want a non-negative Go duration such as 30s", name, v)
-	}
-	return d, nil
 }

@@ -16,21 +16,21 @@ import (
 
 	"github.com/jetsource/jetsource/config"
 	"github.com/jetsource/jetsource/domain/account"
+	"github.com/jetsource/jetsource/domain/samples"
 	"github.com/jetsource/jetsource/domain/transfer"
 	"github.com/jetsource/jetsource/live"
 	"github.com/jetsource/jetsource/ops"
 	"github.com/jetsource/jetsource/process"
-	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/streams"
 	"github.com/jetsource/jetsource/testkit"
 )
 
+// The samples' account and transfer domains; the tests run their own
+// process managers (rig.manager), so the projector runs none.
 var (
-	accounts = service.Domain{Aggregates: []service.Aggregate{service.AggregateOf(account.Definition())},
-		Projections: []projections.Projection{account.Projection()}, Queries: account.Queries()}
-	transfers = service.Domain{Aggregates: []service.Aggregate{service.AggregateOf(transfer.Definition())},
-		Projections: []projections.Projection{transfer.Projection()}, Queries: transfer.Queries()}
+	accounts  = samples.Account()
+	transfers = samples.Transfer()
 )
 
 type rig struct {
@@ -122,6 +122,7 @@ func startRig(t testing.TB) *rig {
 	cfg.Redis.URL = redisServer.URL
 	cfg.Projector.FetchWait = 50 * time.Millisecond
 	cfg.Reader.Live = true // the transfers are followed live (TestALiveQueryFollowsATransferToItsEnd)
+	cfg.Projector.Processes = false
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{t: t, n: n, nc: n.Connect(), cfg: cfg, ctx: ctx, wg: new(sync.WaitGroup), log: slog.New(slog.DiscardHandler)}
 	t.Cleanup(func() { cancel(); r.wg.Wait() })
