@@ -19,7 +19,9 @@ func FiredSubjects(process string) string { return timerSubjects(process, firedT
 func timerSubjects(process, token string) string { return timerPrefix(process, token) + ">" }
 
 // timerPrefix is timers.<process>.<token>., before <type>.<id>.
-func timerPrefix(process, token string) string { return TimerPrefix + "." + process + "." + token + "." }
+func timerPrefix(process, token string) string {
+	return TimerPrefix + "." + process + "." + token + "."
+}
 
 // scheduleSubject and firedSubject are a timer's subjects.
 func (m *Manager) scheduleSubject(ref streams.Ref) string {
