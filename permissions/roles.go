@@ -290,13 +290,14 @@ func (d Deployment) liveServer() []string {
 
 // liveSubscriber is what a live query's subscriber publishes (live.Subscribe
 // and the gateway's Server-Sent Events): the subscribe requests, and an
-// ordered consumer of the answers' stream filtered on its instance. The
-// consumer's name is generated, so any name on that stream is allowed: the
-// stream holds answers alone, which any subscriber may read.
+// ordered consumer of the answers' stream filtered on its instance (create,
+// pull, and delete when it resets). The consumer's name is generated, so
+// any name on that stream is allowed: the stream holds answers alone, which
+// any subscriber may read.
 func (d Deployment) liveSubscriber() []string {
 	stream := live.StreamName(d.Name)
 	pub := []string{liveRequests}
-	for _, op := range []string{"CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"} {
+	for _, op := range []string{"CONSUMER.CREATE", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"} {
 		pub = append(pub, jsAPI+op+"."+stream+".>")
 	}
 	return pub
