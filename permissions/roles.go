@@ -282,7 +282,7 @@ func (d Deployment) storeReads() []string {
 func (d Deployment) liveServer() []string {
 	stream := live.StreamName(d.Name)
 	pub := []string{live.AnswerSubject(d.Name, "*", "*", "*")}
-	for _, op := range []string{"STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE"} {
+	for _, op := range []string{"STREAM.CREATE", "STREAM.UPDATE"} {
 		pub = append(pub, jsAPI+op+"."+stream)
 	}
 	return append(pub, d.directGet(stream)...)
