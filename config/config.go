@@ -224,8 +224,9 @@ type Reader struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// Live turns live queries on (package live): the reader keeps the
 	// subscribed instances up to date in the LIVE stream and the projector
-	// publishes a notice per committed batch. Off by default: the NATS users
-	// of jetsource nats-config do not grant their subjects yet.
+	// publishes a notice per committed batch. On by default (the users of
+	// jetsource nats-config grant the subjects); off, the reader serves
+	// queries alone and the projector publishes no notices.
 	Live bool `yaml:"live"`
 }
 
@@ -378,6 +379,7 @@ func Default() Config {
 			MaxWaits:     100,
 			ReadyLag:     10_000,
 			PollInterval: 5 * time.Millisecond,
+			Live:         true,
 		},
 		HTTP: HTTP{
 			Listen:        "", // off

@@ -14,12 +14,31 @@
 //   - projector: creates, reads, deletes and pulls from its own consumers
 //     only (jetsource_[<deployment>_]proj_<projection> and
 //     jetsource_[<deployment>_]rebuild_<projection>); serves its deployment's
-//     rebuild and status subjects; never publishes events.
+//     rebuild and status subjects; publishes the live queries' notices of
+//     its deployment (jetsource.[<deployment>.]live.notice.<projection>);
+//     may run the process managers (the manager role's rights); never
+//     publishes events.
 //   - reader: serves query.>; reads the stream's info (its last sequence)
 //     and the info of the projector's live consumers (how many events each
-//     projection has still to apply, for its readiness).
+//     projection has still to apply, for its readiness). Serves the live
+//     queries (package live): receives their subscribe requests
+//     (live.<model>.<name>) and its deployment's notices, provisions the
+//     answers' stream LIVE[_<deployment>], appends to its answer subjects
+//     live.answer[_<deployment>].> and reads their last answer (direct gets).
+//   - manager: runs the process managers Deployment.Processes names
+//     (package process): its durable consumers of the event streams
+//     (jetsource_[<deployment>_]pm_<process>) and of the timer stream
+//     (…_timers); the timer stream's provisioning and the deletion of a
+//     handled fired timer; the schedules of its own processes'
+//     timers (timers.<process>.at.>, never a fired timer); the store's
+//     opening and the reads of a load (direct gets, snapshots and keys read,
+//     never written); and commands (cmd.>, replies on its inbox). It never
+//     publishes events and receives nothing but its replies.
 //   - gateway and client: send commands (cmd.>) and queries (query.>) and
-//     receive their own replies; nothing else. A gateway with the event
+//     receive their own replies; subscribe to live queries
+//     (live.<model>.<name>) and follow their answers with ordered consumers
+//     of the answers' stream (create, pull, delete), never writing to it;
+//     nothing else. A gateway with the event
 //     browser (gateway.browser) also reads the event stream (info, direct
 //     gets, reads of the snapshot and key buckets, never writes), follows it
 //     with ordered consumers of its own (any name but the projectors'

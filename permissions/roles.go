@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jetsource/jetsource/config"
+	"github.com/jetsource/jetsource/live"
+	"github.com/jetsource/jetsource/process"
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/service"
 	"github.com/jetsource/jetsource/streams"
@@ -21,12 +23,17 @@ type Role string
 const (
 	// Writer serves commands and is the only role that appends events.
 	Writer Role = "writer"
-	// Projector keeps the read models and serves rebuilds.
+	// Projector keeps the read models, serves rebuilds, publishes the live
+	// queries' notices and may run the process managers.
 	Projector Role = "projector"
-	// Reader serves queries.
+	// Reader serves queries and live queries.
 	Reader Role = "reader"
-	// Gateway is the HTTP gateway: a client of commands and queries.
+	// Gateway is the HTTP gateway: a client of commands, queries and live
+	// queries.
 	Gateway Role = "gateway"
+	// Manager runs the process managers (package process): it follows the
+	// events, keeps timers and sends commands.
+	Manager Role = "manager"
 	// Admin may do anything but read the commands of cmd.user.>.
 	Admin Role = "admin"
 	// Client may send commands and queries and receive its own replies.
@@ -34,10 +41,10 @@ const (
 )
 
 // Services are the roles of jetsource's own processes, one user each.
-var Services = []Role{Writer, Projector, Reader, Gateway}
+var Services = []Role{Writer, Projector, Reader, Gateway, Manager}
 
 // Roles are every role.
-var Roles = []Role{Writer, Projector, Reader, Gateway, Admin, Client}
+var Roles = []Role{Writer, Projector, Reader, Gateway, Manager, Admin, Client}
 
 // ErrUnknownRole means a role that is not one of Roles.
 var ErrUnknownRole = errors.New("unknown role")
@@ -50,8 +57,8 @@ var ErrBadUser = errors.New("bad user name")
 var userName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Deployment holds the names the permissions depend on: the deployment's
-// name, its stream and snapshot bucket, and its projections (each has its
-// own consumers).
+// name, its stream and snapshot bucket, its projections and its process
+// managers (each has its own consumers).
 type Deployment struct {
 	// Name is deployment.name; empty for the one deployment of an account.
 	Name string
@@ -67,6 +74,13 @@ type Deployment struct {
 	// Partitions is the partition count of each partitioned projection
 	// (projector.partitions): each partition has consumers of its own.
 	Partitions map[string]int
+	// Processes are the names of the process managers (process.Process.Name)
+	// the managers and the projectors run: each has its own consumers and
+	// timers.
+	Processes []string
+	// TimerStream is the process managers' stream of timers (empty:
+	// process.DefaultTimerStream).
+	TimerStream string
 	// Browser is gateway.browser: the gateway serves the event browser, so
 	// it reads the event stream (events, states, live events) and asks the
 	// projectors for the projections' status.
@@ -139,6 +153,10 @@ const (
 	namedRebuilds = "jetsource.*.projector.rebuild.>"
 )
 
+// liveRequests are the subscribe requests of every live query,
+// live.<model>.<name>.
+var liveRequests = live.RequestSubject("*", "*")
+
 // For returns the permissions of user in role. user names the inbox prefix
 // the user receives replies on; for a service role it is ServiceUser.
 func (d Deployment) For(r Role, user string) (Permissions, error) {
@@ -177,6 +195,10 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 				}
 			}
 		}
+		// A notice per committed batch, for the live queries.
+		pub = append(pub, live.NoticeSubject(d.Name, "*"))
+		// The process managers may run beside the projections.
+		pub = unique(append(pub, d.manager()...))
 		sub := []string{service.RebuildSubjectOf(d.Name) + ".*", service.StatusSubjectOf(d.Name), services, inbox}
 		return Permissions{Publish: pub, Subscribe: sub}, nil
 	case Reader:
@@ -190,14 +212,18 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 				})...)
 			}
 		}
-		return Permissions{Publish: pub, Subscribe: []string{queries, services, inbox}}, nil
+		pub = append(pub, d.liveServer()...)
+		sub := []string{queries, liveRequests, live.NoticeSubject(d.Name, "*"), services, inbox}
+		return Permissions{Publish: pub, Subscribe: sub}, nil
 	case Gateway:
 		if d.Browser {
 			return d.browser(inbox), nil
 		}
-		return Permissions{Publish: []string{commands, queries}, Subscribe: []string{inbox}}, nil
+		return Permissions{Publish: append([]string{commands, queries}, d.liveSubscriber()...), Subscribe: []string{inbox}}, nil
 	case Client:
-		return Permissions{Publish: []string{commands, queries}, Subscribe: []string{inbox}}, nil
+		return Permissions{Publish: append([]string{commands, queries}, d.liveSubscriber()...), Subscribe: []string{inbox}}, nil
+	case Manager:
+		return Permissions{Publish: d.manager(), Subscribe: []string{inbox}}, nil
 	case Admin:
 		return Permissions{Publish: []string{">"}, Subscribe: []string{">"}, SubscribeDeny: []string{passwords}}, nil
 	}
@@ -208,16 +234,12 @@ func (d Deployment) For(r Role, user string) (Permissions, error) {
 // the event stream's info and direct reads (history, state at a version),
 // provisioning it and reading the buckets a load reads (snapshots, the keys
 // of personal data), never writing them; ordered consumers of the stream
-// (live events), but none of the projectors'; and the projectors' status.
+// (live events), but none of the projectors'; the projectors' status; and
+// the live queries.
 func (d Deployment) browser(inbox string) Permissions {
 	pub := []string{commands, queries, service.StatusSubjectOf(d.Name)}
-	pub = append(pub, d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")...)
-	pub = append(pub, d.spreadLeaders()...)
-	pub = append(pub, d.perStream(d.directGet)...)
-	for _, b := range []string{d.SnapshotBucket, streams.DefaultKeyBucket} {
-		pub = append(pub, d.bucketAPI(b)...)
-		pub = append(pub, d.directGet("KV_"+b)...)
-	}
+	pub = append(pub, d.storeReads()...)
+	pub = append(pub, d.liveSubscriber()...)
 	// The consumer's name is a generated token: no prefix can be allowed,
 	// so every name is, less the projectors' consumers.
 	for _, op := range []string{"CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"} {
@@ -236,6 +258,88 @@ func (d Deployment) browser(inbox string) Permissions {
 		}
 	}
 	return Permissions{Publish: pub, PublishDeny: deny, Subscribe: []string{inbox}}
+}
+
+// storeReads is what opening the event store and loading aggregates asks:
+// provision the event streams and the buckets a load reads (snapshots, the
+// keys of personal data), never writing them, and direct reads of them.
+func (d Deployment) storeReads() []string {
+	pub := d.streamAPI("STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE")
+	pub = append(pub, d.spreadLeaders()...)
+	pub = append(pub, d.perStream(d.directGet)...)
+	for _, b := range []string{d.SnapshotBucket, streams.DefaultKeyBucket} {
+		pub = append(pub, d.bucketAPI(b)...)
+		pub = append(pub, d.directGet("KV_"+b)...)
+	}
+	return pub
+}
+
+// liveServer is what a live query server publishes (package live): the
+// answers of its deployment, live.answer[_<deployment>].<model>.<name>.<instance>
+// (appended with an expected last subject sequence, the acknowledgement
+// coming to its inbox), and the answers' stream LIVE[_<deployment>]:
+// provision it and read an instance's last answer by a direct get.
+func (d Deployment) liveServer() []string {
+	stream := live.StreamName(d.Name)
+	pub := []string{live.AnswerSubject(d.Name, "*", "*", "*")}
+	for _, op := range []string{"STREAM.CREATE", "STREAM.UPDATE"} {
+		pub = append(pub, jsAPI+op+"."+stream)
+	}
+	return append(pub, d.directGet(stream)...)
+}
+
+// liveSubscriber is what a live query's subscriber publishes (live.Subscribe
+// and the gateway's Server-Sent Events): the subscribe requests, and an
+// ordered consumer of the answers' stream filtered on its instance (create,
+// pull, and delete when it resets). The consumer's name is generated, so
+// any name on that stream is allowed: the stream holds answers alone, which
+// any subscriber may read.
+func (d Deployment) liveSubscriber() []string {
+	stream := live.StreamName(d.Name)
+	pub := []string{liveRequests}
+	for _, op := range []string{"CONSUMER.CREATE", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"} {
+		pub = append(pub, jsAPI+op+"."+stream+".>")
+	}
+	return pub
+}
+
+// manager is what a process manager publishes (package process) for each
+// of d.Processes: commands (cmd.>, answered on its inbox); the store's
+// opening and loads (storeReads and the ephemeral consumers of long
+// loads); its consumer of the events, jetsource_[<deployment>_]pm_<process>
+// (create, info, delete, pull, acknowledge); the timer stream (provision,
+// info, delete a handled fired timer), the schedules of its own timers
+// (timers.<process>.at.>, never a fired timer) and its timer consumer,
+// jetsource_[<deployment>_]pm_<process>_timers.
+func (d Deployment) manager() []string {
+	pub := append([]string{commands}, d.storeReads()...)
+	pub = append(pub, d.perStream(d.readConsumer)...)
+	timers := d.TimerStream
+	if timers == "" {
+		timers = process.DefaultTimerStream
+	}
+	for _, op := range []string{"STREAM.CREATE", "STREAM.INFO", "STREAM.UPDATE", "STREAM.MSG.DELETE"} {
+		pub = append(pub, jsAPI+op+"."+timers)
+	}
+	for _, p := range d.Processes {
+		pub = append(pub, d.consumer(process.ConsumerName(d.Name, p, false))...)
+		pub = append(pub, process.ScheduleSubjects(p))
+		pub = append(pub, consumerOf(timers, process.ConsumerName(d.Name, p, true))...)
+	}
+	return pub
+}
+
+// unique drops the repeats of subjects, keeping the first of each.
+func unique(subjects []string) []string {
+	seen := make(map[string]bool, len(subjects))
+	out := subjects[:0:0]
+	for _, s := range subjects {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // ParseRole returns the role named s.
@@ -295,18 +399,22 @@ func (d Deployment) bucket(bucket string) []string {
 	return append(out, d.directGet("KV_"+bucket)...)
 }
 
-// consumer is what a projector does with one of its consumers: create it
-// (with or without a filter in the subject), read its info, delete it, pull
-// from it and acknowledge.
+// consumer is what a projector (or a process manager) does with one of its
+// consumers of the event streams: consumerOf on each.
 func (d Deployment) consumer(name string) []string {
-	return d.perStream(func(stream string) []string {
-		c := stream + "." + name
-		return []string{
-			jsAPI + "CONSUMER.CREATE." + c, jsAPI + "CONSUMER.CREATE." + c + ".>",
-			jsAPI + "CONSUMER.INFO." + c, jsAPI + "CONSUMER.DELETE." + c,
-			jsAPI + "CONSUMER.MSG.NEXT." + c, "$JS.ACK." + c + ".>",
-		}
-	})
+	return d.perStream(func(stream string) []string { return consumerOf(stream, name) })
+}
+
+// consumerOf is what its owner does with the consumer name of stream:
+// create it (with or without a filter in the subject), read its info,
+// delete it, pull from it and acknowledge.
+func consumerOf(stream, name string) []string {
+	c := stream + "." + name
+	return []string{
+		jsAPI + "CONSUMER.CREATE." + c, jsAPI + "CONSUMER.CREATE." + c + ".>",
+		jsAPI + "CONSUMER.INFO." + c, jsAPI + "CONSUMER.DELETE." + c,
+		jsAPI + "CONSUMER.MSG.NEXT." + c, "$JS.ACK." + c + ".>",
+	}
 }
 
 // consumerNames are the projections runner's consumers of one kind (proj,

@@ -132,15 +132,6 @@ func ConsumerName(deployment, process string, timers bool) string {
 	return name
 }
 
-// scheduleSubject and firedSubject are a timer's subjects.
-func (m *Manager) scheduleSubject(ref streams.Ref) string {
-	return TimerPrefix + "." + m.p.Name + ".at." + ref.Type() + "." + ref.ID()
-}
-
-func (m *Manager) firedSubject(ref streams.Ref) string {
-	return TimerPrefix + "." + m.p.Name + ".fired." + ref.Type() + "." + ref.ID()
-}
-
 // ProvisionTimers creates the stream of timers (or checks it) with message
 // schedules allowed.
 func ProvisionTimers(ctx context.Context, js jetstream.JetStream, name string, replicas int) error {
@@ -171,7 +162,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err := ProvisionTimers(ctx, m.js, m.opts.TimerStream, m.opts.Replicas); err != nil {
 			return err
 		}
-		if timers, err = m.consumer(ctx, m.opts.TimerStream, true, []string{TimerPrefix + "." + m.p.Name + ".fired.>"}); err != nil {
+		if timers, err = m.consumer(ctx, m.opts.TimerStream, true, []string{FiredSubjects(m.p.Name)}); err != nil {
 			return err
 		}
 	}
@@ -322,7 +313,7 @@ func (m *Manager) handleEvent(ctx context.Context, msg jetstream.Msg) error {
 }
 
 func (m *Manager) handleTimer(ctx context.Context, msg jetstream.Msg) error {
-	prefix := TimerPrefix + "." + m.p.Name + ".fired."
+	prefix := timerPrefix(m.p.Name, firedToken)
 	subject := msg.Subject()
 	if len(subject) <= len(prefix) || subject[:len(prefix)] != prefix {
 		return fmt.Errorf("timer subject %s is not under %s", subject, prefix)

@@ -7,7 +7,7 @@
 //	jetsource query [--json] <model> <name> [key=value …]
 //	jetsource projections [--json]
 //	jetsource rebuild [--json] <projection>
-//	jetsource nats-config [-config file] [-out dir] [-nkeys] [-clients a,b] [-- settings flags]
+//	jetsource nats-config [-config file] [-out dir] [-nkeys] [-clients a,b] [-projections a,b] [-processes a,b] [-- settings flags]
 //	jetsource void [-config file] -reason text <type> <id> <sequence> [-- settings flags]
 //
 // Every subcommand takes -config and, after "--", the settings flags, and
@@ -35,8 +35,11 @@
 // the settings describe (package config: the same file, JETSOURCE_* variables
 // and flags as the services, so deployment.name, store.stream and
 // store.snapshot_bucket match theirs): one user per service role (writer,
-// projector, reader, gateway, admin) and one per client named with -clients,
-// each with the permissions of its role (package permissions). Users get
+// projector, reader, gateway, manager, admin) and one per client named with
+// -clients, each with the permissions of its role (package permissions).
+// -projections names the projections the projectors run (default: the
+// sample domains'), -processes the process managers the managers and the
+// projectors run (default: none). Users get
 // generated passwords, stored bcrypt-hashed in the block, or NKeys with
 // -nkeys. The secrets go to -out, one file set per user, readable by the
 // owner only: <user>.env (NATS_USER and NATS_PASSWORD, or NATS_NKEY, and
@@ -101,7 +104,7 @@ var subcommands = []struct {
 	{"query", "query [--json] <model> <name> [key=value …]", query},
 	{"projections", "projections [--json]", projectionsCmd},
 	{"rebuild", "rebuild [--json] <projection>", rebuild},
-	{"nats-config", "nats-config [-out dir] [-nkeys] [-clients a,b] [-keep]", func(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	{"nats-config", "nats-config [-out dir] [-nkeys] [-clients a,b] [-projections a,b] [-processes a,b] [-keep]", func(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 		return natsConfig(args, getenv, stdout, stderr)
 	}},
 	{"void", "void -reason text <type> <id> <sequence>", func(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -143,6 +146,7 @@ func natsConfig(args []string, getenv func(string) string, stdout, stderr io.Wri
 	useNKeys := fs.Bool("nkeys", false, "NKey users instead of passwords (needs -out)")
 	clients := fs.String("clients", "", "comma-separated `names` of client users (role client)")
 	projections := fs.String("projections", "", "comma-separated `names` of the projections the projectors run (default: the sample domains')")
+	processes := fs.String("processes", "", "comma-separated `names` of the process managers the managers (and projectors) run (default: none, as in the sample domains)")
 	keep := fs.Bool("keep", false, "with -out: if it holds authorization.conf already, change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -171,6 +175,7 @@ func natsConfig(args []string, getenv func(string) string, stdout, stderr io.Wri
 		}
 	}
 	d := permissions.DeploymentOf(cfg, names)
+	d.Processes = splitList(*processes)
 	creds, err := newUsers(d, splitList(*clients), *useNKeys)
 	if err != nil {
 		return err
