@@ -327,7 +327,9 @@ func checkUser(t *testing.T, service string, cfg config.Config, users map[string
 	for _, p := range samples.Projections() {
 		names = append(names, p.Name)
 	}
-	want, err := permissions.DeploymentOf(cfg, names).For(role, cfg.NATS.User)
+	d := permissions.DeploymentOf(cfg, names)
+	d.Processes = samples.Platform().ProcessNames()
+	want, err := d.For(role, cfg.NATS.User)
 	require.NoError(t, err)
 	require.NotNil(t, u.Permissions)
 	assert.Equal(t, want.Publish, u.Permissions.Publish.Allow, "%s may publish as its role", service)

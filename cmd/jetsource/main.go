@@ -39,7 +39,7 @@
 // -clients, each with the permissions of its role (package permissions).
 // -projections names the projections the projectors run (default: the
 // sample domains'), -processes the process managers the managers and the
-// projectors run (default: none). Users get
+// projectors run (default: the sample domains'). Users get
 // generated passwords, stored bcrypt-hashed in the block, or NKeys with
 // -nkeys. The secrets go to -out, one file set per user, readable by the
 // owner only: <user>.env (NATS_USER and NATS_PASSWORD, or NATS_NKEY, and
@@ -146,7 +146,7 @@ func natsConfig(args []string, getenv func(string) string, stdout, stderr io.Wri
 	useNKeys := fs.Bool("nkeys", false, "NKey users instead of passwords (needs -out)")
 	clients := fs.String("clients", "", "comma-separated `names` of client users (role client)")
 	projections := fs.String("projections", "", "comma-separated `names` of the projections the projectors run (default: the sample domains')")
-	processes := fs.String("processes", "", "comma-separated `names` of the process managers the managers (and projectors) run (default: none, as in the sample domains)")
+	processes := fs.String("processes", "", "comma-separated `names` of the process managers the managers (and projectors) run (default: the sample domains')")
 	keep := fs.Bool("keep", false, "with -out: if it holds authorization.conf already, change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -175,7 +175,9 @@ func natsConfig(args []string, getenv func(string) string, stdout, stderr io.Wri
 		}
 	}
 	d := permissions.DeploymentOf(cfg, names)
-	d.Processes = splitList(*processes)
+	if d.Processes = splitList(*processes); len(d.Processes) == 0 {
+		d.Processes = samples.Platform().ProcessNames()
+	}
 	creds, err := newUsers(d, splitList(*clients), *useNKeys)
 	if err != nil {
 		return err
