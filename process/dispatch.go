@@ -97,8 +97,7 @@ func eventKey(msg jetstream.Msg) string {
 }
 
 // timerKey is the process instance of a fired timer, the aggregate it was
-// scheduled for: the same key as that aggregate's events, so that a timer
-// and the events of its instance are handled one at a time too.
+// scheduled for.
 func (m *Manager) timerKey(msg jetstream.Msg) string {
 	return strings.TrimPrefix(msg.Subject(), TimerPrefix+"."+m.p.Name+".fired.")
 }

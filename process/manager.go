@@ -33,7 +33,9 @@ type Process struct {
 	// documentation).
 	React func(ctx context.Context, c *Commands, ev streams.Recorded) error
 	// Fired handles a timer scheduled with Commands.Schedule (optional). It
-	// is called one at a time with the events of the timer's instance.
+	// runs beside React, even for the same instance, so that a timeout can
+	// end a step that waits (the commands it sends decide, at the aggregate,
+	// which comes first); the timers of one instance run one at a time.
 	Fired func(ctx context.Context, c *Commands, t Timer) error
 }
 
@@ -65,9 +67,10 @@ type Options struct {
 	// Retry is the delay before an event whose React failed is handed again
 	// (default 500 ms).
 	Retry time.Duration
-	// Workers is how many events (or timers) are handled at once, each of
-	// another process instance (default 32). An instance's events always go
-	// to the same worker, by a hash of the instance, one at a time.
+	// Workers is how many events are handled at once, each of another
+	// process instance (default 32), and apart how many timers. An
+	// instance's events always go to the same worker, by a hash of the
+	// instance, one at a time (its timers likewise).
 	Workers int
 	// MaxAckPending is how many events (and, apart, timers) the active
 	// instance holds at once, being handled or waiting for their worker
@@ -213,13 +216,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		sources = append(sources, &source{kind: "timer", c: timers, handle: m.handleTimer, key: m.timerKey,
 			done: m.forgetTimer(stream), held: map[uint64]*held{}})
 	}
-	lanes := make([]*lane, m.opts.Workers)
 	var wg sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = newLane()
-		wg.Go(func() { m.work(ctx, lanes[i]) })
-	}
 	for _, s := range sources {
+		// Events and timers have workers of their own: a timer must not
+		// wait for the step it is to time out.
+		lanes := make([]*lane, m.opts.Workers)
+		for i := range lanes {
+			lanes[i] = newLane()
+			wg.Go(func() { m.work(ctx, lanes[i]) })
+		}
 		wg.Go(func() { m.follow(ctx, s, lanes) })
 		wg.Go(func() { m.keepInProgress(ctx, s) })
 	}
