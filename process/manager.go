@@ -337,9 +337,11 @@ func (m *Manager) work(ctx context.Context, l *lane) {
 // handleUntilAcked runs the message's handling again after each failure
 // (the message stays in progress meanwhile, so that no later message of its
 // instance runs first and no other instance gets it), then acknowledges it,
-// again until the server confirms: an unconfirmed acknowledgement could bring
-// the message back after a later one of its instance. It reports false when
-// ctx ended first.
+// again until the server confirms, for up to AckWait: an unconfirmed
+// acknowledgement could bring the message back after a later one of its
+// instance. Past AckWait it lets the message go (the server, if it missed
+// every acknowledgement, hands it again: React tolerates that) rather than
+// hold its worker for good. It reports false when ctx ended first.
 func (m *Manager) handleUntilAcked(ctx context.Context, h *held) bool {
 	for {
 		err := h.src.handle(ctx, h.msg)
@@ -354,6 +356,7 @@ func (m *Manager) handleUntilAcked(ctx context.Context, h *held) bool {
 			return false
 		}
 	}
+	giveUp := time.Now().Add(m.opts.AckWait)
 	for {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.CommandTimeout)
 		err := h.msg.DoubleAck(actx)
@@ -361,11 +364,14 @@ func (m *Manager) handleUntilAcked(ctx context.Context, h *held) bool {
 			h.src.done(actx, h.msg)
 		}
 		cancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			return true
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return false
+		case time.Now().After(giveUp):
+			m.log.Warn("acknowledgement not confirmed: the message may come again", "subject", h.msg.Subject(), "error", err)
+			return true
 		}
 		m.log.Warn("acknowledgement failed: it is sent again", "subject", h.msg.Subject(), "error", err)
 		sleep(ctx, m.opts.Retry)
