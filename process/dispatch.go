@@ -59,12 +59,6 @@ func (s *source) release(seq uint64) {
 	s.mu.Unlock()
 }
 
-func (s *source) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.held)
-}
-
 // inOrder returns the messages held, in stream order.
 func (s *source) inOrder() []*held {
 	s.mu.Lock()

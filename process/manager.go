@@ -273,17 +273,17 @@ func (m *Manager) forgetTimer(stream jetstream.Stream) func(context.Context, jet
 	}
 }
 
-// follow pulls up to MaxAckPending messages at a time and hands each to the
-// worker of its instance. It pulls again at least every PinnedTTL/2, even
-// with nothing to take, so that the server keeps this instance pinned while
-// its workers are busy.
+// follow pulls messages and hands each to the worker of its instance as it
+// comes. A pull asks for MaxAckPending messages, whatever is held: the server
+// sends none past its MaxAckPending, so the pull stays open and brings each
+// message as soon as an acknowledgement makes room, rather than one pull
+// per message. It pulls again at least every PinnedTTL/2, even with nothing
+// to take, so that the server keeps this instance pinned while its workers
+// are busy.
 func (m *Manager) follow(ctx context.Context, s *source, lanes []*lane) {
 	wait := max(m.opts.PinnedTTL/2, 100*time.Millisecond)
 	for ctx.Err() == nil {
-		// At least one: a pull keeps the pin, and the server sends nothing
-		// past its MaxAckPending.
-		n := max(m.opts.MaxAckPending-s.count(), 1)
-		batch, err := s.c.Fetch(n, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
+		batch, err := s.c.Fetch(m.opts.MaxAckPending, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
 		if err != nil {
 			if ctx.Err() != nil {
 				return
