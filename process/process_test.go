@@ -477,9 +477,12 @@ func TestEventsWaitingBehindALongStepAreNotHandedAgain(t *testing.T) {
 	for i := range 5 {
 		publish(t, nc, fmt.Sprintf("events.thing.w%d", i), 1, "")
 	}
-	c, err := store.JetStream().Consumer(ctx, streams.DefaultStream, process.ConsumerName("", "probe", false))
-	require.NoError(t, err)
+	var c jetstream.Consumer
 	testkit.Eventually(t, 20*time.Second, func() bool {
+		if c == nil { // Run creates it
+			c, _ = store.JetStream().Consumer(ctx, streams.DefaultStream, process.ConsumerName("", "probe", false))
+			return false
+		}
 		info, err := c.Info(ctx)
 		require.NoError(t, err)
 		return info.NumPending == 0 && info.NumAckPending == 6
