@@ -4,7 +4,10 @@
 // # The model
 //
 // A Process declares the event subjects it follows and React, called for each
-// of their events in stream order. React sends commands through Commands:
+// of their events: for the events of one process instance (the aggregate of
+// the event) one at a time and in stream order, for those of different
+// instances concurrently (see Concurrency). React sends commands through
+// Commands:
 //
 //   - Each command's command_id is derived from the process instance (the
 //     aggregate of the event, ref) and a step name the process gives
@@ -23,14 +26,48 @@
 // # Checkpoint and no gaps
 //
 // The checkpoint is a durable JetStream consumer of the event stream,
-// jetsource_[<deployment>_]pm_<process>, with explicit acknowledgements and at
-// most one message pending: an event is acknowledged only after React
-// returned nil for it, and the next one is delivered only after that. Unlike
-// the projections' AckAll consumers, no acknowledgement covers an event that
-// was not handed to React, so a stray pull cannot open a hole: an event that
-// was delivered elsewhere and not acknowledged comes back after AckWait. A
-// React that fails is retried with the same event (Nak with a delay) until it
-// succeeds; events are never skipped.
+// jetsource_[<deployment>_]pm_<process>, with explicit acknowledgements and
+// at most Options.MaxAckPending events pending (default 256): an event is
+// acknowledged only after React returned nil for it, and the next event of
+// its instance is handed to React only after the server confirmed that
+// acknowledgement. Unlike the projections' AckAll consumers, no
+// acknowledgement covers an event that was not handed to React, so a stray
+// pull cannot open a hole: an event that was delivered elsewhere and not
+// acknowledged comes back after AckWait. A React that fails is retried with
+// the same event (after Options.Retry) until it succeeds, before any later
+// event of its instance; events are never skipped.
+//
+// # Concurrency
+//
+// The active instance holds up to MaxAckPending events and hands each to one
+// of Options.Workers workers (default 32) chosen by a hash of its instance,
+// so the events of an instance are handled by one worker, one at a time, in
+// the order they came, while the other workers handle other instances. Every
+// event held, being handled or waiting for its worker, is told to the server
+// to be in progress every AckWait/3, so none is handed again meanwhile (an
+// event handed again all the same is dropped while its first copy is held:
+// an event never runs twice at once). A failing instance holds back the
+// instances that share its worker, and once MaxAckPending events wait behind
+// it, all of them, as one event at a time did; Workers 1 and MaxAckPending 1
+// are the old one-at-a-time manager. A manager that stops hands back (Nak)
+// the events it held and did not finish, so the next active instance takes
+// them at once rather than after AckWait.
+//
+// # Order across a change of active instance
+//
+// While one instance stays active, the events of a process instance reach
+// React in stream order. When another becomes active (the active one
+// crashed, stopped, or lost its pin), the events the old one held come again
+// to the new one, possibly in another order (the server does not keep
+// stream order for redeliveries) and possibly after the new one handled a
+// later event of the same instance. React must therefore decide from the
+// process instance's state, loaded afresh, never from the event's place in
+// the stream, and each step must be taken once at the aggregate that records
+// it: the sample domain/transfer's React loads the transfer and takes the
+// steps its state calls for, and the transfer makes each choice once (a step
+// already taken is accepted again and appends nothing), so an earlier event
+// handled after a later one sends commands already sent, with the same ids,
+// and changes nothing.
 //
 // # Single active instance
 //
@@ -39,8 +76,9 @@
 // hands messages only to the pinned client and pins another one when the
 // pinned one stops pulling for PinnedTTL (a crash, a partition). This is the
 // server's own failover, with no lease to renew in Redis and no clock to
-// trust. An overlap (the old client still finishing a step while the new one
-// starts) is safe because every command is idempotent by its command_id.
+// trust. An overlap (the old client still finishing the events it holds
+// while the new one starts) is safe because every command is idempotent by
+// its command_id and React decides from the state (see above).
 //
 // # Timeouts
 //
@@ -50,7 +88,9 @@
 // timers.<process>.at.<type>.<id> fires once, at its time, a message on
 // timers.<process>.fired.<type>.<id>, which a second durable consumer
 // (jetsource_[<deployment>_]pm_<process>_timers, same pinned group) hands to
-// Fired. A schedule is a subject, so scheduling again replaces it; a timer
+// Fired, on workers of its own beside the events' (a timer must not wait for
+// the step it is to time out; the timers of one instance run one at a time).
+// A schedule is a subject, so scheduling again replaces it; a timer
 // that fires twice (scheduled again on a replay after it fired) calls Fired
 // twice, whose commands are idempotent like any other. The server removes
 // a schedule when it fires, and the manager deletes a fired message once its

@@ -24,9 +24,18 @@ type Process struct {
 	Subjects []string
 	// React handles one event. It may be called again with the same event
 	// (after a crash, or when it returned an error): it must send the same
-	// commands, with the same step names.
+	// commands, with the same step names. The events of one process instance
+	// (one aggregate) reach it one at a time, in stream order; those of
+	// different instances concurrently (Options.Workers), so React must be
+	// safe for concurrent use. After a failover an earlier event of an
+	// instance may come again once a later one was handled: React decides
+	// from the instance's state, not from the event's place (see the package
+	// documentation).
 	React func(ctx context.Context, c *Commands, ev streams.Recorded) error
-	// Fired handles a timer scheduled with Commands.Schedule (optional).
+	// Fired handles a timer scheduled with Commands.Schedule (optional). It
+	// runs beside React, even for the same instance, so that a timeout can
+	// end a step that waits (the commands it sends decide, at the aggregate,
+	// which comes first); the timers of one instance run one at a time.
 	Fired func(ctx context.Context, c *Commands, t Timer) error
 }
 
@@ -57,9 +66,25 @@ type Options struct {
 	CommandTimeout time.Duration
 	// Retry is the delay before an event whose React failed is handed again
 	// (default 500 ms).
-	Retry  time.Duration
-	Logger *slog.Logger
+	Retry time.Duration
+	// Workers is how many events are handled at once, each of another
+	// process instance (default 32), and apart how many timers. An
+	// instance's events always go to the same worker, by a hash of the
+	// instance, one at a time (its timers likewise).
+	Workers int
+	// MaxAckPending is how many events (and, apart, timers) the active
+	// instance holds at once, being handled or waiting for their worker
+	// (default 8 per worker). 1 with one worker handles one event at a time.
+	MaxAckPending int
+	Logger        *slog.Logger
 }
+
+// DefaultWorkers is the default of Options.Workers.
+const DefaultWorkers = 32
+
+// pendingPerWorker is the default of Options.MaxAckPending per worker: room
+// for the instances that share a worker to wait their turn.
+const pendingPerWorker = 8
 
 // DefaultTimerStream is the default name of the stream of timers.
 const DefaultTimerStream = "TIMERS"
@@ -111,6 +136,12 @@ func New(nc *nats.Conn, store *streams.Store, p Process, opts Options) (*Manager
 	if opts.Retry <= 0 {
 		opts.Retry = 500 * time.Millisecond
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.MaxAckPending <= 0 {
+		opts.MaxAckPending = pendingPerWorker * opts.Workers
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -151,39 +182,48 @@ func ProvisionTimers(ctx context.Context, js jetstream.JetStream, name string, r
 }
 
 // Run follows the events (and the timers when Fired is set) until ctx is
-// done; it returns nil then, or the error that stopped it.
+// done; it returns nil then, or the error that stopped it. When it returns,
+// every event it held and had not acknowledged was handed back (Nak), in
+// stream order, so that the next active instance takes it at once.
 func (m *Manager) Run(ctx context.Context) error {
 	events, err := m.consumer(ctx, m.store.StreamName(), false, m.p.Subjects)
 	if err != nil {
 		return err
 	}
-	var timers jetstream.Consumer
+	sources := []*source{{kind: "event", c: events, handle: m.handleEvent, key: eventKey,
+		held: map[uint64]*held{}}}
 	if m.p.Fired != nil {
 		if err := ProvisionTimers(ctx, m.js, m.opts.TimerStream, m.opts.Replicas); err != nil {
 			return err
 		}
-		if timers, err = m.consumer(ctx, m.opts.TimerStream, true, []string{FiredSubjects(m.p.Name)}); err != nil {
+		timers, err := m.consumer(ctx, m.opts.TimerStream, true, []string{FiredSubjects(m.p.Name)})
+		if err != nil {
 			return err
 		}
-	}
-	errs := make(chan error, 2)
-	go func() { errs <- m.follow(ctx, events, m.handleEvent, nil) }()
-	runs := 1
-	if timers != nil {
 		stream, err := m.js.Stream(ctx, m.opts.TimerStream)
 		if err != nil {
 			return fmt.Errorf("process %s: timer stream %s: %w", m.p.Name, m.opts.TimerStream, err)
 		}
-		runs++
-		go func() { errs <- m.follow(ctx, timers, m.handleTimer, m.forgetTimer(stream)) }()
+		sources = append(sources, &source{kind: "timer", c: timers, handle: m.handleTimer, key: m.timerKey,
+			done: m.forgetTimer(stream), held: map[uint64]*held{}})
 	}
-	var first error
-	for range runs {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+	var wg sync.WaitGroup
+	for _, s := range sources {
+		// Events and timers have workers of their own: a timer must not
+		// wait for the step it is to time out.
+		lanes := make([]*lane, m.opts.Workers)
+		for i := range lanes {
+			lanes[i] = newLane()
+			wg.Go(func() { m.work(ctx, lanes[i]) })
 		}
+		wg.Go(func() { m.follow(ctx, s, lanes) })
+		wg.Go(func() { m.keepInProgress(ctx, s) })
 	}
-	return first
+	wg.Wait()
+	for _, s := range sources {
+		s.handBack()
+	}
+	return nil
 }
 
 func (m *Manager) consumer(ctx context.Context, stream string, timers bool, subjects []string) (jetstream.Consumer, error) {
@@ -193,7 +233,7 @@ func (m *Manager) consumer(ctx context.Context, stream string, timers bool, subj
 		FilterSubjects: subjects,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		MaxAckPending:  1,
+		MaxAckPending:  m.opts.MaxAckPending,
 		MaxDeliver:     -1,
 		AckWait:        m.opts.AckWait,
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
@@ -224,70 +264,128 @@ func (m *Manager) forgetTimer(stream jetstream.Stream) func(context.Context, jet
 	}
 }
 
-// follow pulls one message at a time and acknowledges it once handled;
-// then done (if not nil) runs on it.
-func (m *Manager) follow(ctx context.Context, c jetstream.Consumer, handle func(context.Context, jetstream.Msg) error,
-	done func(context.Context, jetstream.Msg)) error {
-	wait := m.opts.PinnedTTL / 2
-	wait = max(wait, 100*time.Millisecond)
+// follow pulls messages and hands each to the worker of its instance as it
+// comes. A pull asks for MaxAckPending messages, whatever is held: the server
+// sends none past its MaxAckPending, so the pull stays open and brings each
+// message as soon as an acknowledgement makes room, rather than one pull
+// per message. It pulls again at least every PinnedTTL/2, even with nothing
+// to take, so that the server keeps this instance pinned while its workers
+// are busy.
+func (m *Manager) follow(ctx context.Context, s *source, lanes []*lane) {
+	wait := max(m.opts.PinnedTTL/2, 100*time.Millisecond)
 	for ctx.Err() == nil {
-		batch, err := c.Fetch(1, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
+		batch, err := s.c.Fetch(m.opts.MaxAckPending, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
-			m.log.Debug("fetch failed", "error", err)
+			m.log.Debug("fetch failed", "kind", s.kind, "error", err)
 			sleep(ctx, m.opts.Retry)
 			continue
 		}
+		// Even once ctx is done, what this pull brings is held (and handed
+		// back by Run), never left to wait for AckWait.
 		for msg := range batch.Messages() {
-			if err := m.handleHeld(ctx, msg, handle); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				m.log.Warn("step failed: it runs again", "subject", msg.Subject(), "error", err)
-				_ = msg.NakWithDelay(m.opts.Retry)
+			meta, err := msg.Metadata()
+			if err != nil {
+				m.log.Error("message without metadata: it comes again after AckWait", "subject", msg.Subject(), "error", err)
 				continue
 			}
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.CommandTimeout)
-			err := msg.DoubleAck(actx)
-			if err != nil {
-				m.log.Warn("acknowledgement failed: the message comes again", "subject", msg.Subject(), "error", err)
-			} else if done != nil {
-				done(actx, msg)
+			if h := s.hold(msg, meta.Sequence.Stream); h != nil {
+				lanes[laneOf(s.key(msg), len(lanes))].push(h)
 			}
-			cancel()
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			m.log.Debug("fetch ended", "error", err)
+		switch err := batch.Error(); {
+		case err == nil, errors.Is(err, nats.ErrTimeout), ctx.Err() != nil:
+		case errors.Is(err, jetstream.ErrPinIDMismatch):
+			// Another instance is pinned: this one finishes what it holds
+			// (its events are still in progress, no one else gets them) and
+			// pulls on as a standby.
+			m.log.Debug("another instance is active", "kind", s.kind)
+		default:
+			m.log.Debug("fetch ended", "kind", s.kind, "error", err)
 			sleep(ctx, 50*time.Millisecond)
 		}
 	}
-	return nil
 }
 
-// handleHeld runs handle, telling the server every AckWait/3 that the
-// message is still in progress, so that a long step (a writer that answers
-// late) keeps it from being handed again meanwhile.
-func (m *Manager) handleHeld(ctx context.Context, msg jetstream.Msg, handle func(context.Context, jetstream.Msg) error) error {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(m.opts.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
+// work handles, one at a time, the messages of the instances that hash to
+// its lane, each until it succeeded and its acknowledgement was confirmed
+// (then the next one of the lane), or until ctx is done (then Run hands
+// back what is left).
+func (m *Manager) work(ctx context.Context, l *lane) {
+	for {
+		h, ok := l.pop(ctx)
+		if !ok {
+			return
+		}
+		if m.handleUntilAcked(ctx, h) {
+			h.src.release(h.seq)
+		}
+	}
+}
+
+// handleUntilAcked runs the message's handling again after each failure
+// (the message stays in progress meanwhile, so that no later message of its
+// instance runs first and no other instance gets it), then acknowledges it,
+// again until the server confirms, for up to AckWait: an unconfirmed
+// acknowledgement could bring the message back after a later one of its
+// instance. Past AckWait it lets the message go (the server, if it missed
+// every acknowledgement, hands it again: React tolerates that) rather than
+// hold its worker for good. It reports false when ctx ended first.
+func (m *Manager) handleUntilAcked(ctx context.Context, h *held) bool {
+	for {
+		err := h.src.handle(ctx, h.msg)
+		if err == nil {
+			break
+		}
+		if ctx.Err() == nil {
+			m.log.Warn("step failed: it runs again", "subject", h.msg.Subject(), "error", err)
+			sleep(ctx, m.opts.Retry)
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	giveUp := time.Now().Add(m.opts.AckWait)
+	for {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.CommandTimeout)
+		err := h.msg.DoubleAck(actx)
+		if err == nil && h.src.done != nil {
+			h.src.done(actx, h.msg)
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return true
+		case ctx.Err() != nil:
+			return false
+		case time.Now().After(giveUp):
+			m.log.Warn("acknowledgement not confirmed: the message may come again", "subject", h.msg.Subject(), "error", err)
+			return true
+		}
+		m.log.Warn("acknowledgement failed: it is sent again", "subject", h.msg.Subject(), "error", err)
+		sleep(ctx, m.opts.Retry)
+	}
+}
+
+// keepInProgress tells the server every AckWait/3 that each message held is
+// still in progress, the ones waiting for their worker as much as the ones
+// being handled, so that none is handed again (here or to another instance)
+// while it is held.
+func (m *Manager) keepInProgress(ctx context.Context, s *source) {
+	t := time.NewTicker(m.opts.AckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, h := range s.inOrder() {
+				_ = h.msg.InProgress()
 			}
 		}
-	})
-	err := handle(ctx, msg)
-	close(done)
-	wg.Wait()
-	return err
+	}
 }
 
 func (m *Manager) handleEvent(ctx context.Context, msg jetstream.Msg) error {

@@ -35,6 +35,14 @@ const maxSteps = 12
 // Process returns the transfer process manager: it follows the transfers'
 // events, loads the transfer (the process's state) and takes the steps Next
 // names; a transfer that has not ended after timeout is expired (0: never).
+//
+// React reads nothing from the event but its transfer (and, for
+// TransferRequested, the time to schedule the timeout at): it decides from
+// the transfer's latest state, and the transfer makes each choice once. So
+// an event handled again, or after a later event of its transfer (a
+// redelivery after the active manager changed), sends only commands already
+// sent, with the same command ids, and changes nothing; and transfers run
+// concurrently, each on its own (see package process).
 func Process(store *streams.Store, timeout time.Duration) (process.Process, error) {
 	repo, err := streams.NewRepository(store, streams.ModelOf(Definition()))
 	if err != nil {
