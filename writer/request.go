@@ -113,23 +113,30 @@ func appendString(b []byte, s string) []byte {
 // process manager sets them so that the events its commands cause carry the
 // process's correlation id and the id of the event that caused them.
 func Correlation(h nats.Header) (correlationID, causationID string, err error) {
-	for _, f := range [...]struct {
-		name string
-		into *string
-	}{{streams.HeaderCorrelationID, &correlationID}, {streams.HeaderCausationID, &causationID}} {
-		values := h.Values(f.name)
-		switch {
-		case len(values) == 0:
-			continue
-		case len(values) > 1:
-			return "", "", badRequest("header %s is given %d times: give it once", f.name, len(values))
-		case !validCommandID(values[0]):
-			return "", "", badRequest("header %s %s must be 1 to %d characters of A-Z, a-z, 0-9, '_' and '-' ([A-Za-z0-9_-]{1,128})",
-				f.name, strconv.QuoteToASCII(truncate(values[0])), MaxCommandIDLength)
-		}
-		*f.into = values[0]
+	if correlationID, err = idHeader(h, streams.HeaderCorrelationID); err != nil {
+		return "", "", err
+	}
+	if causationID, err = idHeader(h, streams.HeaderCausationID); err != nil {
+		return "", "", err
 	}
 	return correlationID, causationID, nil
+}
+
+// idHeader returns the header name of h, given at most once and an id as a
+// command_id is ("" when absent). A plain function: pointers to Correlation's
+// results made them escape, two allocations for every command.
+func idHeader(h nats.Header, name string) (string, error) {
+	values := h.Values(name)
+	switch {
+	case len(values) == 0:
+		return "", nil
+	case len(values) > 1:
+		return "", badRequest("header %s is given %d times: give it once", name, len(values))
+	case !validCommandID(values[0]):
+		return "", badRequest("header %s %s must be 1 to %d characters of A-Z, a-z, 0-9, '_' and '-' ([A-Za-z0-9_-]{1,128})",
+			name, strconv.QuoteToASCII(truncate(values[0])), MaxCommandIDLength)
+	}
+	return values[0], nil
 }
 
 // MaxCommandIDLength is the longest command_id accepted.
