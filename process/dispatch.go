@@ -13,10 +13,11 @@ import (
 	"github.com/jetsource/jetsource/streams"
 )
 
-// source is one consumer of the manager (its events, or its timers) and the
-// messages it holds: delivered and not yet acknowledged.
+// source is one consumer of the manager (its events of one stream, or its
+// timers) and the messages it holds: delivered and not yet acknowledged.
 type source struct {
 	kind   string // "event" or "timer", for logs
+	stream string // the stream it reads, for logs
 	c      jetstream.Consumer
 	handle func(context.Context, jetstream.Msg) error
 	// key names the process instance of a message: its messages are handled

@@ -72,9 +72,10 @@ type Options struct {
 	// instance's events always go to the same worker, by a hash of the
 	// instance, one at a time (its timers likewise).
 	Workers int
-	// MaxAckPending is how many events (and, apart, timers) the active
-	// instance holds at once, being handled or waiting for their worker
-	// (default 8 per worker). 1 with one worker handles one event at a time.
+	// MaxAckPending is how many events of each event stream followed (and,
+	// apart, timers) the active instance holds at once, being handled or
+	// waiting for their worker (default 8 per worker). 1 with one worker
+	// handles one event at a time.
 	MaxAckPending int
 	Logger        *slog.Logger
 }
@@ -105,6 +106,9 @@ type Manager struct {
 	p     Process
 	opts  Options
 	log   *slog.Logger
+	// follows groups p.Subjects by the event stream that holds them: one
+	// consumer on each.
+	follows []streams.StreamSubjects
 }
 
 // New checks p and opts and returns a Manager; Run starts it.
@@ -117,6 +121,10 @@ func New(nc *nats.Conn, store *streams.Store, p Process, opts Options) (*Manager
 	}
 	if p.React == nil {
 		return nil, fmt.Errorf("process %s: React is required", p.Name)
+	}
+	follows, err := store.Layout().SubjectsByStream(p.Subjects)
+	if err != nil {
+		return nil, fmt.Errorf("process %s: %w", p.Name, err)
 	}
 	if opts.TimerStream == "" {
 		opts.TimerStream = DefaultTimerStream
@@ -146,7 +154,8 @@ func New(nc *nats.Conn, store *streams.Store, p Process, opts Options) (*Manager
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{nc: nc, js: store.JetStream(), store: store, p: p, opts: opts, log: log.With("process", p.Name)}, nil
+	return &Manager{nc: nc, js: store.JetStream(), store: store, p: p, opts: opts, log: log.With("process", p.Name),
+		follows: follows}, nil
 }
 
 // ConsumerName is the name of a process manager's consumer of events
@@ -182,16 +191,23 @@ func ProvisionTimers(ctx context.Context, js jetstream.JetStream, name string, r
 }
 
 // Run follows the events (and the timers when Fired is set) until ctx is
-// done; it returns nil then, or the error that stopped it. When it returns,
-// every event it held and had not acknowledged was handed back (Nak), in
-// stream order, so that the next active instance takes it at once.
+// done; it returns nil then, or the error that stopped it. The events are
+// followed with one consumer on each event stream that holds some of the
+// subjects (the one stream of a single-stream deployment); the events of
+// all share the workers, by instance, and an instance's events all lie in
+// one stream, so they keep its order. When it returns, every event it held
+// and had not acknowledged was handed back (Nak), in stream order, so that
+// the next active instance takes it at once.
 func (m *Manager) Run(ctx context.Context) error {
-	events, err := m.consumer(ctx, m.store.StreamName(), false, m.p.Subjects)
-	if err != nil {
-		return err
+	var sources []*source
+	for _, f := range m.follows {
+		events, err := m.consumer(ctx, f.Stream, false, f.Subjects)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, &source{kind: "event", stream: f.Stream, c: events, handle: m.handleEvent, key: eventKey,
+			held: map[uint64]*held{}})
 	}
-	sources := []*source{{kind: "event", c: events, handle: m.handleEvent, key: eventKey,
-		held: map[uint64]*held{}}}
 	if m.p.Fired != nil {
 		if err := ProvisionTimers(ctx, m.js, m.opts.TimerStream, m.opts.Replicas); err != nil {
 			return err
@@ -204,17 +220,23 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("process %s: timer stream %s: %w", m.p.Name, m.opts.TimerStream, err)
 		}
-		sources = append(sources, &source{kind: "timer", c: timers, handle: m.handleTimer, key: m.timerKey,
+		sources = append(sources, &source{kind: "timer", stream: m.opts.TimerStream, c: timers, handle: m.handleTimer, key: m.timerKey,
 			done: m.forgetTimer(stream), held: map[uint64]*held{}})
 	}
 	var wg sync.WaitGroup
+	workers := map[string][]*lane{}
 	for _, s := range sources {
 		// Events and timers have workers of their own: a timer must not
-		// wait for the step it is to time out.
-		lanes := make([]*lane, m.opts.Workers)
-		for i := range lanes {
-			lanes[i] = newLane()
-			wg.Go(func() { m.work(ctx, lanes[i]) })
+		// wait for the step it is to time out. The events of every stream
+		// share theirs.
+		lanes, ok := workers[s.kind]
+		if !ok {
+			lanes = make([]*lane, m.opts.Workers)
+			for i := range lanes {
+				lanes[i] = newLane()
+				wg.Go(func() { m.work(ctx, lanes[i]) })
+			}
+			workers[s.kind] = lanes
 		}
 		wg.Go(func() { m.follow(ctx, s, lanes) })
 		wg.Go(func() { m.keepInProgress(ctx, s) })
@@ -279,7 +301,7 @@ func (m *Manager) follow(ctx context.Context, s *source, lanes []*lane) {
 			if ctx.Err() != nil {
 				return
 			}
-			m.log.Debug("fetch failed", "kind", s.kind, "error", err)
+			m.log.Debug("fetch failed", "kind", s.kind, "stream", s.stream, "error", err)
 			sleep(ctx, m.opts.Retry)
 			continue
 		}
@@ -301,9 +323,9 @@ func (m *Manager) follow(ctx context.Context, s *source, lanes []*lane) {
 			// Another instance is pinned: this one finishes what it holds
 			// (its events are still in progress, no one else gets them) and
 			// pulls on as a standby.
-			m.log.Debug("another instance is active", "kind", s.kind)
+			m.log.Debug("another instance is active", "kind", s.kind, "stream", s.stream)
 		default:
-			m.log.Debug("fetch ended", "kind", s.kind, "error", err)
+			m.log.Debug("fetch ended", "kind", s.kind, "stream", s.stream, "error", err)
 			sleep(ctx, 50*time.Millisecond)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,87 @@ func TestNewRefusesAnIncompleteProcess(t *testing.T) {
 		_, err := process.New(n.Connect(), store, c.p, process.Options{})
 		assert.ErrorContains(t, err, c.says)
 	}
+	// On a layout of several streams, a subject of a type in none of them.
+	n2 := testkit.StartNATS(t)
+	multi, err := streams.Open(context.Background(), n2.Connect(), streams.WithLayout(twoStreams))
+	require.NoError(t, err)
+	_, err = process.New(n2.Connect(), multi, process.Process{Name: "ok", Subjects: []string{"events.thing.>", "events.invoice.>"}, React: react}, process.Options{})
+	require.ErrorIs(t, err, streams.ErrUnroutedType)
+	assert.ErrorContains(t, err, "process ok: streams: aggregate type in no event stream: subject events.invoice.> is of aggregate type invoice, in none of the streams ALPHA(thing) BETA(other,gadget)")
+}
+
+// twoStreams is the layout of the multi-stream tests.
+var twoStreams = streams.Layout{
+	{Name: "ALPHA", Types: []string{"thing"}},
+	{Name: "BETA", Types: []string{"other", "gadget"}},
+}
+
+// A process following the types of two streams has a consumer of the same
+// name on each, and handles the events of both: each instance in stream
+// order, each command once, every event acknowledged, none of a type it
+// does not follow.
+func TestAProcessFollowsItsSubjectsInEveryStream(t *testing.T) {
+	const nInstances, nEvents = 6, 5
+	n := testkit.StartNATS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store, err := streams.Open(ctx, n.Connect(), streams.WithLayout(twoStreams))
+	require.NoError(t, err)
+	commands := probeWriter(t, n.Connect())
+	in := newInstances()
+	p := process.Process{Name: "probe", Subjects: []string{"events.thing.>", "events.gadget.>"},
+		React: func(ctx context.Context, c *process.Commands, ev streams.Recorded) error {
+			key, v := ev.Ref.Type()+"."+ev.Ref.ID(), int(ev.Version)
+			in.enter(key, v)
+			defer in.leave(key)
+			if _, err := c.Send(ctx, "probe", "note", ev.Ref.Type()+"-"+ev.Ref.ID(), "step-"+strconvI(v), nil); err != nil {
+				return err
+			}
+			in.handled(key, v)
+			return nil
+		}}
+	m, err := process.New(n.Connect(), store, p, process.Options{Retry: 50 * time.Millisecond, Workers: 4})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	nc := n.Connect()
+	for v := 1; v <= nEvents; v++ {
+		for i := range nInstances {
+			publish(t, nc, fmt.Sprintf("events.thing.t%d", i), v, "")
+			publish(t, nc, fmt.Sprintf("events.gadget.g%d", i), v, "")
+			publish(t, nc, fmt.Sprintf("events.other.o%d", i), v, "")
+		}
+	}
+	testkit.Eventually(t, 60*time.Second, func() bool { return in.count() == 2*nInstances*nEvents },
+		"every event followed handled")
+	consumer := process.ConsumerName("", "probe", false)
+	for _, stream := range []string{"ALPHA", "BETA"} {
+		testkit.Eventually(t, 20*time.Second, func() bool { return settledOn(t, store.JetStream(), stream, consumer) },
+			"every event of %s acknowledged", stream)
+	}
+	info, err := store.JetStream().Stream(ctx, "BETA")
+	require.NoError(t, err)
+	c, err := info.Consumer(ctx, consumer)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"events.gadget.>"}, c.CachedInfo().Config.FilterSubjects, "BETA's consumer follows only the type followed")
+
+	in.mu.Lock()
+	want := []int{1, 2, 3, 4, 5}
+	for i := range nInstances {
+		assert.Equal(t, want, in.seen[fmt.Sprintf("thing.t%d", i)], "thing t%d in stream order", i)
+		assert.Equal(t, want, in.seen[fmt.Sprintf("gadget.g%d", i)], "gadget g%d in stream order", i)
+	}
+	assert.Len(t, in.seen, 2*nInstances, "no event of a type not followed")
+	assert.Empty(t, in.overlaps, "no two events of one instance at once")
+	in.mu.Unlock()
+	sent := commands()
+	assert.Len(t, sent, 2*nInstances*nEvents)
+	for _, cid := range slices.Sorted(maps.Keys(sent)) {
+		assert.Equal(t, 1, sent[cid], "command %s sent once", cid)
+	}
+	cancel()
+	require.NoError(t, <-done)
 }
 
 // publish appends a minimal event as the writer would.
@@ -223,7 +305,13 @@ func (in *instances) count() int {
 
 // settled reports whether the manager's consumer acknowledged every event.
 func settled(t *testing.T, js jetstream.JetStream, consumer string) bool {
-	c, err := js.Consumer(context.Background(), streams.DefaultStream, consumer)
+	return settledOn(t, js, streams.DefaultStream, consumer)
+}
+
+// settledOn reports whether the manager's consumer on stream acknowledged
+// every event.
+func settledOn(t *testing.T, js jetstream.JetStream, stream, consumer string) bool {
+	c, err := js.Consumer(context.Background(), stream, consumer)
 	require.NoError(t, err)
 	info, err := c.Info(context.Background())
 	require.NoError(t, err)

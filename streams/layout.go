@@ -193,6 +193,68 @@ func (l Layout) StreamOfSubjects(subjects []string) (string, error) {
 		subjects, strings.Join(found, ", "), l)
 }
 
+// StreamSubjects is a stream and the subjects of a filter that it holds.
+type StreamSubjects struct {
+	Stream   string
+	Subjects []string
+}
+
+// SubjectsByStream groups the event subjects of a filter by the stream
+// that holds them, in the layout's order: a process manager follows each
+// group with a consumer on its stream. On the single stream it is that
+// stream with the subjects as they are. On a layout of several streams a
+// subject of one type goes to the stream of that type; a subject whose type
+// token is a wildcard (events.>, events.*.…) spans every stream and goes to
+// each as the subject of each of its types (events.<type>.…). A subject that
+// is not an event subject, or of a type in no stream, is refused, naming it
+// and the layout.
+func (l Layout) SubjectsByStream(subjects []string) ([]StreamSubjects, error) {
+	if !l.MultiStream() {
+		return []StreamSubjects{{Stream: l[0].Name, Subjects: slices.Clone(subjects)}}, nil
+	}
+	groups := make([][]string, len(l))
+	add := func(i int, subj string) {
+		if !slices.Contains(groups[i], subj) {
+			groups[i] = append(groups[i], subj)
+		}
+	}
+	for _, subj := range subjects {
+		tokens := strings.Split(subj, ".")
+		if len(tokens) < 2 || tokens[0] != SubjectPrefix {
+			return nil, fmt.Errorf("streams: subject %q is not an event subject (events.<type>.…)", subj)
+		}
+		wildcard := tokens[1] == "*" || tokens[1] == ">"
+		found := false
+		for i, spec := range l {
+			for _, t := range spec.Types {
+				switch {
+				case tokens[1] == t:
+					add(i, subj)
+					found = true
+				case wildcard:
+					rest := tokens[2:]
+					if tokens[1] == ">" {
+						rest = []string{">"}
+					}
+					add(i, strings.Join(append([]string{SubjectPrefix, t}, rest...), "."))
+					found = true
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("streams: %w: subject %s is of aggregate type %s, in none of the streams %s; add the type to one (store.streams)",
+				ErrUnroutedType, subj, tokens[1], l)
+		}
+	}
+	var out []StreamSubjects
+	for i, g := range groups {
+		if len(g) > 0 {
+			out = append(out, StreamSubjects{Stream: l[i].Name, Subjects: g})
+		}
+	}
+	return out, nil
+}
+
 // Layout returns the store's layout (one stream without types by default).
 func (s *Store) Layout() Layout { return slices.Clone(s.layout) }
 

@@ -73,6 +73,35 @@ func TestProjectionSubjectsLieInOneStream(t *testing.T) {
 	assert.Equal(t, "EVENTS", one)
 }
 
+// A process manager's subjects are grouped by the stream that holds them,
+// wildcards of the type token spread to the types of every stream.
+func TestProcessSubjectsGroupByStream(t *testing.T) {
+	groups, err := threeStreams.SubjectsByStream([]string{"events.order.>", "events.account.>", "events.tally.*", "events.order.>"})
+	require.NoError(t, err)
+	assert.Equal(t, []streams.StreamSubjects{
+		{Stream: "ACCOUNTS", Subjects: []string{"events.account.>", "events.tally.*"}},
+		{Stream: "ORDERS", Subjects: []string{"events.order.>"}},
+	}, groups)
+	groups, err = threeStreams.SubjectsByStream([]string{"events.>"})
+	require.NoError(t, err)
+	assert.Equal(t, []streams.StreamSubjects{
+		{Stream: "ACCOUNTS", Subjects: []string{"events.account.>", "events.tally.>"}},
+		{Stream: "ORDERS", Subjects: []string{"events.order.>"}},
+		{Stream: "PRODUCTS", Subjects: []string{"events.product.>", "events.user.>"}},
+	}, groups)
+	groups, err = threeStreams.SubjectsByStream([]string{"events.*.a1"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"events.order.a1"}, groups[1].Subjects)
+	_, err = threeStreams.SubjectsByStream([]string{"events.order.>", "events.invoice.>"})
+	require.ErrorIs(t, err, streams.ErrUnroutedType)
+	assert.ErrorContains(t, err, "subject events.invoice.> is of aggregate type invoice, in none of the streams ACCOUNTS(account,tally) ORDERS(order) PRODUCTS(product,user)")
+	_, err = threeStreams.SubjectsByStream([]string{"timers.x"})
+	assert.ErrorContains(t, err, `subject "timers.x" is not an event subject`)
+	one, err := streams.Layout{{Name: "EVENTS"}}.SubjectsByStream([]string{"events.transfer.>", "events.account.>"})
+	require.NoError(t, err)
+	assert.Equal(t, []streams.StreamSubjects{{Stream: "EVENTS", Subjects: []string{"events.transfer.>", "events.account.>"}}}, one)
+}
+
 // Three R3 streams on a 3-node cluster: each its own Raft group, the leaders
 // on three different nodes, and every path of the store routed to the
 // stream of the aggregate's type.
