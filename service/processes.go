@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -41,9 +40,6 @@ func (p *Platform) NewManagers(cfg config.Config, nc *nats.Conn, store *streams.
 		if pr.Name != def.Name {
 			return nil, fmt.Errorf("service: process %s builds a process named %q", def.Name, pr.Name)
 		}
-		if err := followable(store, pr); err != nil {
-			return nil, err
-		}
 		m, err := process.New(nc, store, pr, process.Options{Deployment: cfg.Deployment.Name,
 			Replicas: cfg.Store.Replicas, PinnedTTL: cfg.Process.PinnedTTL, Logger: log})
 		if err != nil {
@@ -52,22 +48,6 @@ func (p *Platform) NewManagers(cfg config.Config, nc *nats.Conn, store *streams.
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// followable refuses a process whose events lie outside the stream a
-// process manager follows: the first of store.streams (process.Manager
-// reads store.StreamName()), at start and naming the fix, rather than a
-// consumer the server refuses or one that never sees an event.
-func followable(store *streams.Store, pr process.Process) error {
-	stream, err := store.StreamOfSubjects(pr.Subjects)
-	if err != nil {
-		return fmt.Errorf("service: process %s: %w", pr.Name, err)
-	}
-	if first := store.StreamName(); stream != first {
-		return fmt.Errorf("service: process %s follows %s, which lie in stream %s; a process manager follows the first stream of store.streams, %s: put the types it follows there",
-			pr.Name, strings.Join(pr.Subjects, ", "), stream, first)
-	}
-	return nil
 }
 
 // goManagers runs each manager in g until ctx is done. One that cannot

@@ -41,7 +41,7 @@ type samplesRig struct {
 	projector func(name string, cfg config.Config) context.CancelFunc
 }
 
-func startSamples(t *testing.T) *samplesRig {
+func startSamples(t *testing.T, tune ...func(*config.Config)) *samplesRig {
 	t.Helper()
 	n := testkit.StartNATS(t)
 	redisServer := testkit.StartRedis(t)
@@ -51,6 +51,9 @@ func startSamples(t *testing.T) *samplesRig {
 	cfg.Projector.FetchWait = 50 * time.Millisecond
 	cfg.Process.PinnedTTL = time.Second
 	cfg.Reader.Live = true
+	for _, f := range tune {
+		f(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -232,25 +235,31 @@ func TestAProjectorRunsTheProcessManagersUnlessTurnedOff(t *testing.T) {
 		"the money moved once")
 }
 
-// A process manager follows the first stream of store.streams: one whose
-// events lie in another is refused at start, naming the fix.
-func TestAProcessOutsideTheFirstStreamIsRefused(t *testing.T) {
-	n := testkit.StartNATS(t)
-	redisServer := testkit.StartRedis(t)
-	cfg := config.Default()
-	cfg.NATS.URL, cfg.Redis.URL = n.URL(), redisServer.URL
-	cfg.Store.Streams = "ACCOUNTS=account;TRANSFERS=transfer"
-	log := slog.New(slog.DiscardHandler)
-	p := service.New(samples.Account(), samples.Transfer())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err := p.RunProjector(ctx, cfg, n.Connect(), redisServer.Client(t), ops.New(log), log)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "process transfers follows events.transfer.>, which lie in stream TRANSFERS; a process manager follows the first stream of store.streams, ACCOUNTS")
+// A process manager follows its events wherever they lie: with the
+// transfers in a stream of their own, after the accounts', the shipped
+// platform's projector runs the transfers' manager, its consumer is on
+// TRANSFERS (and not on ACCOUNTS), and a transfer moves the money once.
+func TestAProcessOutsideTheFirstStreamRuns(t *testing.T) {
+	r := startSamples(t, func(cfg *config.Config) { cfg.Store.Streams = "ACCOUNTS=account,order,product,user;TRANSFERS=transfer" })
+	r.projector("projector", r.cfg)
+	for _, id := range []string{"a", "b"} {
+		r.command("account", "open", id, account.Open{Owner: id})
+	}
+	r.command("account", "deposit", "a", account.Deposit{Amount: 100})
+	r.command("transfer", "request", "t1", transfer.Request{From: "a", To: "b", Amount: 40})
+	testkit.Eventually(t, 60*time.Second, func() bool { return r.transfer("t1").Status == transfer.StatusCompleted },
+		"t1 completes")
+	testkit.Eventually(t, 20*time.Second, func() bool { return r.balance("a") == 60 && r.balance("b") == 40 },
+		"the money moved once")
 
-	err = p.RunProcesses(ctx, cfg, n.Connect(), ops.New(log), log)
-	require.Error(t, err, "the process managers' own binary refuses it too")
-	assert.Contains(t, err.Error(), "process transfers follows")
+	js, err := jetstream.New(r.nc)
+	require.NoError(t, err)
+	consumer := process.ConsumerName("", transfer.ProcessName, false)
+	c, err := js.Consumer(r.ctx, "TRANSFERS", consumer)
+	require.NoError(t, err, "the manager follows TRANSFERS")
+	assert.Equal(t, []string{"events.transfer.>"}, c.CachedInfo().Config.FilterSubjects)
+	_, err = js.Consumer(r.ctx, "ACCOUNTS", consumer)
+	assert.ErrorIs(t, err, jetstream.ErrConsumerNotFound, "nothing it follows lies in ACCOUNTS")
 }
 
 // Two domains may not register one process manager.
