@@ -27,7 +27,13 @@
 //
 // The checkpoint is a durable JetStream consumer of the event stream,
 // jetsource_[<deployment>_]pm_<process>, with explicit acknowledgements and
-// at most Options.MaxAckPending events pending (default 256): an event is
+// at most Options.MaxAckPending events pending (default 256). On a layout of
+// several event streams (streams.Layout) the manager follows its subjects
+// wherever they lie: the same consumer, by name and settings, on each stream
+// that holds some of them (streams.Layout.SubjectsByStream), filtered to
+// those; the events of every stream share the workers, and since an
+// aggregate's events all lie in one stream, each instance keeps stream
+// order. A subject of a type in no stream is refused by New. An event is
 // acknowledged only after React returned nil for it, and the next event of
 // its instance is handed to React only after the server confirmed that
 // acknowledgement. Unlike the projections' AckAll consumers, no
