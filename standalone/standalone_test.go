@@ -47,22 +47,7 @@ func TestStandaloneServesHealthOnItsHTTPListen(t *testing.T) {
 	cfg.Standalone.NATSListen = "127.0.0.1:0"
 	cfg.HTTP.GatewayListen = "127.0.0.1:0"
 	cfg.HTTP.Listen = addr
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan net.Addr, 1)
-	go func() {
-		done <- Run(ctx, samples.Platform(), service.Deps{Config: cfg, Log: log, Health: ops.New(log)}, false,
-			func(a net.Addr) { ready <- a })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("the single-process mode stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the single-process mode did not come up")
-	}
+	startSamples(t, cfg)
 	resp, err := http.Get("http://" + addr + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -118,24 +103,7 @@ func TestStandaloneMovesTheMoneyOfATransfer(t *testing.T) {
 	cfg.Standalone.DataDir = t.TempDir()
 	cfg.Standalone.NATSListen = "127.0.0.1:0"
 	cfg.HTTP.GatewayListen = "127.0.0.1:0"
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan net.Addr, 1)
-	go func() {
-		done <- Run(ctx, samples.Platform(), service.Deps{Config: cfg, Log: log, Health: ops.New(log)}, false,
-			func(a net.Addr) { ready <- a })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	var base string
-	select {
-	case a := <-ready:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("the single-process mode stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the single-process mode did not come up")
-	}
+	base := "http://" + startSamples(t, cfg).String()
 	send := func(path, body string) {
 		resp, err := http.Post(base+"/v1/commands/"+path, "application/json", strings.NewReader(body))
 		require.NoError(t, err)
@@ -166,4 +134,28 @@ func TestStandaloneMovesTheMoneyOfATransfer(t *testing.T) {
 	var a struct{ Balance int64 }
 	require.True(t, query("account/get?id=a", &a))
 	assert.Equal(t, int64(70), a.Balance)
+}
+
+// startSamples runs the single-process mode of the samples' platform with
+// cfg until the test ends and returns its gateway's address once it is up.
+func startSamples(t *testing.T, cfg config.Config) net.Addr {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan net.Addr, 1)
+	go func() {
+		done <- Run(ctx, samples.Platform(), service.Deps{Config: cfg, Log: log, Health: ops.New(log)}, false,
+			func(a net.Addr) { ready <- a })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case a := <-ready:
+		return a
+	case err := <-done:
+		t.Fatalf("the single-process mode stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the single-process mode did not come up")
+	}
+	return nil
 }
