@@ -190,6 +190,9 @@ func ProvisionTimers(ctx context.Context, js jetstream.JetStream, name string, r
 	return nil
 }
 
+// Name is the name of the process the manager runs.
+func (m *Manager) Name() string { return m.p.Name }
+
 // Run follows the events (and the timers when Fired is set) until ctx is
 // done; it returns nil then, or the error that stopped it. The events are
 // followed with one consumer on each event stream that holds some of the

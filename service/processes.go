@@ -53,13 +53,13 @@ func (p *Platform) NewManagers(cfg config.Config, nc *nats.Conn, store *streams.
 // goManagers runs each manager in g until ctx is done. One that cannot
 // start (a consumer or the timer stream refused, JetStream unavailable) is
 // logged and tries again with backoff: the projections beside it go on.
-func goManagers(ctx context.Context, g *errgroup.Group, ms []*process.Manager, names []string, log *slog.Logger) {
-	for i, m := range ms {
-		g.Go(func() error { return runManager(ctx, m, names[i], log) })
+func goManagers(ctx context.Context, g *errgroup.Group, ms []*process.Manager, log *slog.Logger) {
+	for _, m := range ms {
+		g.Go(func() error { return runManager(ctx, m, log) })
 	}
 }
 
-func runManager(ctx context.Context, m *process.Manager, name string, log *slog.Logger) error {
+func runManager(ctx context.Context, m *process.Manager, log *slog.Logger) error {
 	wait := processRetryFirst
 	for {
 		err := m.Run(ctx)
@@ -70,7 +70,7 @@ func runManager(ctx context.Context, m *process.Manager, name string, log *slog.
 			err = errors.New("stopped")
 		}
 		log.Error("process manager not running; it tries again (does the NATS user have a process manager's permissions? projector.processes: false leaves it to a binary of its own)",
-			"process", name, "retry_in", wait, "error", err)
+			"process", m.Name(), "retry_in", wait, "error", err)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -99,7 +99,7 @@ func (p *Platform) RunProcesses(ctx context.Context, cfg config.Config, nc *nats
 	}
 	health.AddCheck("nats", NATSCheck(nc))
 	g, ctx := errgroup.WithContext(ctx)
-	goManagers(ctx, g, ms, names, log)
+	goManagers(ctx, g, ms, log)
 	ServeOps(ctx, g, cfg, health)
 	log.Info("process managers running", "processes", names, "pinned_ttl", cfg.Process.PinnedTTL,
 		"transfer_timeout", cfg.Process.TransferTimeout)

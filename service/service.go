@@ -274,9 +274,9 @@ func (p *Platform) RunProjector(ctx context.Context, cfg config.Config, nc *nats
 	}
 	g.Go(rebuilds)
 	g.Go(func() error { return r.Run(ctx) })
-	if names := p.ProcessNames(); cfg.Projector.Processes && len(names) > 0 {
-		goManagers(ctx, g, ms, names, log)
-		log.Info("process managers running beside the projections", "processes", names, "pinned_ttl", cfg.Process.PinnedTTL)
+	if len(ms) > 0 {
+		goManagers(ctx, g, ms, log)
+		log.Info("process managers running beside the projections", "processes", p.ProcessNames(), "pinned_ttl", cfg.Process.PinnedTTL)
 	}
 	ServeOps(ctx, g, cfg, health)
 	return g.Wait()
