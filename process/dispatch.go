@@ -94,7 +94,7 @@ func eventKey(msg jetstream.Msg) string {
 // timerKey is the process instance of a fired timer, the aggregate it was
 // scheduled for.
 func (m *Manager) timerKey(msg jetstream.Msg) string {
-	return strings.TrimPrefix(msg.Subject(), TimerPrefix+"."+m.p.Name+".fired.")
+	return strings.TrimPrefix(msg.Subject(), timerPrefix(m.p.Name, firedToken))
 }
 
 // laneOf is the worker of an instance.
