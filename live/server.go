@@ -22,6 +22,7 @@ import (
 
 	"github.com/jetsource/jetsource/projections"
 	"github.com/jetsource/jetsource/reader"
+	"github.com/jetsource/jetsource/streams"
 )
 
 // Options configure a Server. A zero field means its default.
@@ -174,7 +175,7 @@ func NewServer(ctx context.Context, nc *nats.Conn, rdb redis.UniversalClient, qu
 		Replicas:          opts.Replicas,
 		AllowDirect:       true,
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, cfg)
+	stream, err := streams.ProvisionStream(ctx, js, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("live: provision stream %s: %w", cfg.Name, err)
 	}

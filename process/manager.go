@@ -184,7 +184,7 @@ func ProvisionTimers(ctx context.Context, js jetstream.JetStream, name string, r
 		AllowRollup:       true,
 		Duplicates:        10 * time.Minute,
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+	if _, err := streams.ProvisionStream(ctx, js, cfg); err != nil {
 		return fmt.Errorf("process: timer stream %s: %w", name, err)
 	}
 	return nil

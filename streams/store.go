@@ -394,6 +394,19 @@ func provisionStream(ctx context.Context, js jetstream.JetStream, o Options, wan
 	return stream, nil
 }
 
+// ProvisionStream creates the stream of cfg, or updates the existing one
+// when its configuration differs; one already there with cfg is left as it
+// is. jetstream's CreateOrUpdateStream sends an update every time, and an
+// update rewrites the stream's configuration while others create consumers
+// on it (nats-server 2.15.2 reads it there without a lock: a data race).
+func ProvisionStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	stream, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateStream(ctx, cfg)
+	}
+	return stream, err
+}
+
 // updateReplicas asks the server to move an existing stream (or a bucket's
 // stream) to the configured number of replicas, and says so either way: a
 // stream with fewer replicas than configured is lost with one node's disk.
